@@ -1,0 +1,1 @@
+"""Queries of the auth service: `session` first, keyword-only after; never commits."""

@@ -1,0 +1,6 @@
+"""Alembic environment of the ``exporter`` schema."""
+
+from services.exporter.models import metadata
+from shared.migrations_env import run
+
+run(metadata)

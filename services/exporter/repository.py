@@ -1,0 +1,1 @@
+"""Queries of the exporter service: `session` first, keyword-only after; never commits."""

@@ -1,0 +1,1 @@
+"""HTTP request and response models of the exporter service."""

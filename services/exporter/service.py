@@ -1,0 +1,1 @@
+"""The rules of the exporter service: pure functions, no I/O."""

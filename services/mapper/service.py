@@ -1,0 +1,1 @@
+"""The rules of the mapper service: pure functions, no I/O."""

@@ -1,0 +1,1 @@
+"""The rules of the webhooks service: pure functions, no I/O."""

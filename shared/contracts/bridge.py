@@ -1,0 +1,72 @@
+"""Bridge → platform events: outcomes of syncs and changes made in QuickBooks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shared.contracts.common import Contract, Id, IsoDate, Money
+
+Operation = Literal["create", "update", "void", "delete", "link"]
+
+
+class SyncSucceeded(Contract):
+    object_type: str
+    platform_id: Id
+    qbo_id: str
+    qbo_doc_number: str | None = None
+    qbo_sync_token: str | None = None
+    operation: Operation
+    source_event_id: Id
+    connection_id: str | None = None
+
+
+class SyncProblem(Contract):
+    """``sync.failed`` (QBO refused or could not be reached) and ``sync.rejected`` (refused before QBO)."""
+
+    object_type: str
+    platform_id: str | None = None
+    source_event_id: Id
+    code: str
+    message: str = Field(description="What is wrong, in words a person can act on")
+    hint: str = ""
+    qbo_fault: dict[str, Any] | None = None
+    retryable: bool = False
+    connection_id: str | None = None
+    problems: list[dict[str, str]] = Field(default_factory=list, description="Field-level problems")
+
+
+class SyncFailed(SyncProblem):
+    pass
+
+
+class SyncRejected(SyncProblem):
+    pass
+
+
+class AppliedTo(Contract):
+    platform_invoice_id: str | None = None
+    qbo_invoice_id: str
+    amount: Money
+
+
+class QboPaymentReceived(Contract):
+    qbo_id: str
+    amount: Money
+    date: IsoDate
+    currency: str | None = None
+    connection_id: str | None = None
+    applied_to: list[AppliedTo] = Field(default_factory=list)
+    kind: Literal["payment", "bill_payment"] = "payment"
+
+
+class QboEntityChanged(Contract):
+    """``qbo.<entity>.changed``: the full QBO object, absent on Delete."""
+
+    entity: str
+    qbo_id: str
+    operation: Literal["Create", "Update", "Delete", "Merge", "Void", "Emailed", "Import"]
+    entity_data: dict[str, Any] | None = None
+    connection_id: str | None = None
+    realm_id: str | None = None

@@ -1,0 +1,74 @@
+"""The CloudEvents 1.0 envelope (structured JSON mode) every message on the broker travels in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+CONTENT_TYPE = "application/cloudevents+json"
+BRIDGE_SOURCE = "qbo-bridge"
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 event. ``id`` is the idempotency key; ``tenantid`` selects the connection.
+
+    Extension attributes (lowercase, per the CloudEvents naming rule): ``tenantid``, ``realmid``,
+    ``correlationid`` (the platform event a chain of events started from), ``causationid`` (the
+    event that directly caused this one).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=500)
+    type: str = Field(min_length=1, max_length=200)
+    time: AwareDatetime | None = None
+    subject: str | None = Field(default=None, max_length=500)
+    tenantid: str | None = Field(default=None, min_length=1, max_length=200)
+    realmid: str | None = Field(default=None, max_length=50)
+    correlationid: str | None = Field(default=None, max_length=200)
+    causationid: str | None = Field(default=None, max_length=200)
+    datacontenttype: str = "application/json"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def new(
+        cls,
+        type_: str,
+        data: BaseModel | dict[str, Any],
+        *,
+        tenant_id: str | None = None,
+        realm_id: str | None = None,
+        subject: str | None = None,
+        cause: Envelope | None = None,
+        source: str = BRIDGE_SOURCE,
+        event_id: str | None = None,
+    ) -> Envelope:
+        """A new event; with ``cause`` it inherits the tenant, realm and correlation of its cause."""
+        payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, BaseModel) else data
+        return cls(
+            specversion="1.0",
+            id=event_id or str(uuid.uuid4()),
+            source=source,
+            type=type_,
+            time=datetime.now(UTC),
+            subject=subject,
+            tenantid=tenant_id or (cause.tenantid if cause else None),
+            realmid=realm_id or (cause.realmid if cause else None),
+            correlationid=(cause.correlation_id if cause else None),
+            causationid=cause.id if cause else None,
+            data=payload,
+        )
+
+    @property
+    def correlation_id(self) -> str:
+        """The id of the event that started this chain (itself when it started one)."""
+        return self.correlationid or self.id
+
+    def to_json_bytes(self) -> bytes:
+        """Structured-mode CloudEvents JSON."""
+        return self.model_dump_json(exclude_none=True).encode()

@@ -1,0 +1,211 @@
+"""Platform → bridge events: what billing, procurement and project platforms publish."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from shared.contracts.common import Contract, Currency, Id, IsoDate, Money, NonNegativeMoney, Quantity, Text
+
+
+class Address(Contract):
+    line1: str | None = Field(default=None, max_length=500)
+    line2: str | None = Field(default=None, max_length=500)
+    city: str | None = Field(default=None, max_length=255)
+    region: str | None = Field(default=None, max_length=255)
+    postal_code: str | None = Field(default=None, max_length=30)
+    country: str | None = Field(default=None, max_length=255)
+
+
+class CustomerData(Contract):
+    """``customer.upserted`` data; also the customer embedded in invoices and credit notes."""
+
+    customer_id: Id | None = None
+    code: str = Field(min_length=1, max_length=500, description="Becomes the QBO DisplayName")
+    name: str | None = Field(default=None, max_length=500)
+    company_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=30)
+    billing_address: Address | None = None
+    currency: Currency | None = None
+    payment_terms_days: int | None = Field(default=None, ge=0, le=999)
+    payment_method: str | None = Field(default=None, max_length=100)
+    is_supplier: bool = False
+
+
+class CustomerUpserted(CustomerData):
+    customer_id: Id
+
+
+class CustomerRef(Contract):
+    """A customer named by its code only (payments, refunds)."""
+
+    code: str = Field(min_length=1, max_length=500)
+
+
+class VendorData(Contract):
+    vendor_id: Id | None = None
+    name: str = Field(min_length=1, max_length=500)
+    address: Address | None = None
+    phone: str | None = Field(default=None, max_length=30)
+    email: str | None = Field(default=None, max_length=100)
+    account_number: str | None = Field(default=None, max_length=100)
+    currency: Currency | None = None
+    is_customer: bool = False
+
+
+class VendorUpserted(VendorData):
+    vendor_id: Id
+
+
+class ItemUpserted(Contract):
+    item_id: Id
+    code: str = Field(min_length=1, max_length=100, description="Becomes the QBO Item Name")
+    name: str | None = Field(default=None, max_length=100)
+    type: Literal["service", "non_inventory", "inventory"] = "service"
+    description: Text | None = None
+    unit_price: Money | None = None
+    income_account: str | None = Field(default=None, max_length=100)
+    expense_account: str | None = Field(default=None, max_length=100)
+
+
+class SalesLine(Contract):
+    description: Text | None = None
+    item_code: str | None = Field(default=None, max_length=100)
+    quantity: Quantity | None = Field(default=None, ge=0)
+    unit_price: Money | None = None
+    amount: Money
+    discount: NonNegativeMoney | None = None
+    tax_rate: str | None = Field(default=None, max_length=100)
+    class_: str | None = Field(default=None, alias="class", max_length=100)
+    location: str | None = Field(default=None, max_length=100)
+
+
+class SalesDocument(Contract):
+    """Shared shape of invoices and credit notes."""
+
+    number: str | None = Field(default=None, min_length=1, max_length=21)
+    issue_date: IsoDate
+    due_date: IsoDate | None = None
+    payment_terms_days: int | None = Field(default=None, ge=0, le=999)
+    currency: Currency | None = None
+    exchange_rate: Money | None = Field(default=None, gt=0)
+    customer: CustomerData
+    lines: list[SalesLine] = Field(min_length=1, max_length=750)
+    tax_inclusive: bool = False
+    memo: Text | None = None
+    project: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _due_after_issue(self) -> SalesDocument:
+        if self.due_date is not None and self.due_date < self.issue_date:
+            raise ValueError("due_date is before issue_date; send a due_date on or after the issue_date")
+        return self
+
+
+class InvoiceApproved(SalesDocument):
+    invoice_id: Id
+
+
+class InvoiceUpdated(InvoiceApproved):
+    pass
+
+
+class InvoiceVoided(Contract):
+    invoice_id: Id
+    number: str | None = Field(default=None, max_length=21)
+
+
+class CreditNoteIssued(SalesDocument):
+    credit_note_id: Id
+    applies_to_invoice_number: str | None = Field(default=None, max_length=21)
+
+
+class CreditNoteVoided(Contract):
+    credit_note_id: Id
+    number: str | None = Field(default=None, max_length=21)
+
+
+class AppliedPayment(Contract):
+    invoice_id: Id
+    amount: NonNegativeMoney
+
+
+class PaymentRecorded(Contract):
+    payment_id: Id
+    date: IsoDate
+    amount: NonNegativeMoney
+    currency: Currency | None = None
+    customer: CustomerRef
+    payment_method: str | None = Field(default=None, max_length=100)
+    reference: str | None = Field(default=None, max_length=21)
+    applied_to: list[AppliedPayment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _applied_within_amount(self) -> PaymentRecorded:
+        applied = sum((a.amount for a in self.applied_to), Decimal(0))
+        if applied > self.amount:
+            raise ValueError(f"applied_to totals {applied}, more than the payment amount {self.amount}")
+        return self
+
+
+class RefundIssued(Contract):
+    refund_id: Id
+    date: IsoDate
+    amount: NonNegativeMoney
+    currency: Currency | None = None
+    customer: CustomerRef
+    payment_method: str | None = Field(default=None, max_length=100)
+    lines: list[SalesLine] = Field(min_length=1, max_length=750)
+
+
+class PurchaseLine(Contract):
+    description: Text | None = None
+    item_code: str | None = Field(default=None, max_length=100)
+    account: str | None = Field(default=None, max_length=100)
+    quantity: Quantity | None = Field(default=None, ge=0)
+    unit_price: Money | None = None
+    amount: Money
+    tax_rate: str | None = Field(default=None, max_length=100)
+    class_: str | None = Field(default=None, alias="class", max_length=100)
+    customer: str | None = Field(default=None, max_length=500)
+
+
+class PurchaseDocument(Contract):
+    number: str | None = Field(default=None, min_length=1, max_length=21)
+    vendor: VendorData
+    issue_date: IsoDate
+    due_date: IsoDate | None = None
+    currency: Currency | None = None
+    exchange_rate: Money | None = Field(default=None, gt=0)
+    lines: list[PurchaseLine] = Field(min_length=1, max_length=750)
+    tax_inclusive: bool = False
+    memo: Text | None = None
+
+
+class BillApproved(PurchaseDocument):
+    bill_id: Id
+
+
+class BillUpdated(BillApproved):
+    pass
+
+
+class BillCancelled(Contract):
+    bill_id: Id
+    number: str | None = Field(default=None, max_length=21)
+
+
+class PurchaseOrderApproved(PurchaseDocument):
+    purchase_order_id: Id
+
+
+class PurchaseOrderUpdated(PurchaseOrderApproved):
+    pass
+
+
+class PurchaseOrderCancelled(Contract):
+    purchase_order_id: Id
+    number: str | None = Field(default=None, max_length=21)

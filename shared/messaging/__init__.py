@@ -1,0 +1,1 @@
+"""Broker layer: topology, subscriptions, the consumer runtime, the outbox and the inbox."""

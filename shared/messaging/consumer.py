@@ -1,0 +1,238 @@
+"""The consumer runtime: decode → inbox → handler → outbox in one transaction → ack.
+
+Failures are sorted where they happen: an undecodable or invalid message goes to the dead-letter
+queue at once; a ``PermanentError`` too; anything else is retried after a growing delay and goes
+to the dead-letter queue after the last attempt. Every dead-lettered message carries its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aio_pika import Message
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.codec import InvalidMessage, decode_data, decode_envelope
+from shared.contracts.envelope import Envelope
+from shared.errors import PermanentError
+from shared.logging import log_context
+from shared.messaging import inbox, topology
+from shared.messaging.outbox import Outbox
+from shared.messaging.router import Context, Router, Subscription
+from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_RETRIED, HANDLER_SECONDS
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-qbb-attempt"
+
+
+class Consumer:
+    """Runs every subscription of a router on one channel with a prefetch window."""
+
+    def __init__(
+        self,
+        *,
+        connection: AbstractRobustConnection,
+        router: Router,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        inbox_table: Table,
+        outbox_table: Table,
+        deps: Any = None,
+        namespace: str = "",
+        prefetch: int = 32,
+    ) -> None:
+        self._connection, self._router, self._sessionmaker = connection, router, sessionmaker
+        self._inbox, self._outbox, self._deps = inbox_table, outbox_table, deps
+        self._namespace, self._prefetch = namespace, prefetch
+        self._channel: AbstractChannel | None = None
+        self._default_exchange: AbstractExchange | None = None
+        self._tags: list[tuple[Any, str]] = []
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def declare(self) -> None:
+        """Declare every queue of the router (idempotent); a service does this at start-up."""
+        channel = await self._connection.channel()
+        for sub in self._router.subscriptions:
+            await self._declare(channel, sub)
+        await channel.close()
+
+    async def start(self) -> None:
+        """Declare the topology and start taking messages."""
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        self._default_exchange = self._channel.default_exchange
+        for sub in self._router.subscriptions:
+            queue = await self._declare(self._channel, sub)
+            tag = await queue.consume(self._callback(sub))
+            self._tags.append((queue, tag))
+
+    async def stop(self, *, grace: float = 8.0) -> None:
+        """Stop taking messages, let in-flight ones finish (up to ``grace`` s), close the channel.
+
+        Messages delivered but not yet started return to their queue when the channel closes.
+        """
+        for queue, tag in self._tags:
+            await queue.cancel(tag)
+        self._tags.clear()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=grace)
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+    async def _declare(self, channel: AbstractChannel, sub: Subscription) -> Any:
+        return await topology.declare_consumer_queue(
+            channel,
+            queue=topology.queue_name(sub.queue, self._namespace),
+            routing_keys=sub.routing_keys,
+            retry_delays=sub.retry_delays,
+            namespace=self._namespace,
+        )
+
+    def _callback(self, sub: Subscription) -> Any:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._in_flight.add(task)
+            try:
+                await self._process(sub, message)
+            finally:
+                self._in_flight.discard(task)
+
+        return on_message
+
+    async def _process(self, sub: Subscription, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = decode_envelope(message.body)
+            data = decode_data(envelope)
+        except InvalidMessage as exc:
+            await self._dead_letter(sub, message, reason=str(exc), kind="invalid")
+            return
+        attempt = int(message.headers.get(ATTEMPT_HEADER, 1) or 1)  # type: ignore[arg-type]
+        with log_context(
+            event_id=envelope.id,
+            correlation_id=envelope.correlation_id,
+            tenant_id=envelope.tenantid,
+            realm_id=envelope.realmid,
+            queue=sub.queue,
+        ):
+            await self._handle(sub, message, envelope, data, attempt)
+
+    async def _handle(
+        self, sub: Subscription, message: AbstractIncomingMessage, envelope: Envelope, data: Any, attempt: int
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            outcome = await self._run_handler(sub, envelope, data, attempt)
+        except PermanentError as exc:
+            await self._give_up(sub, message, envelope, reason=f"{exc.code}: {exc.message}", attempt=attempt)
+            return
+        except Exception as exc:
+            log.warning("handler failed", exc_info=True, extra={"attempt": attempt})
+            await self._retry_or_give_up(sub, message, envelope, reason=_describe(exc), attempt=attempt)
+            return
+        finally:
+            HANDLER_SECONDS.labels(sub.queue).observe(time.perf_counter() - started)
+        EVENTS_CONSUMED.labels(sub.queue, envelope.type, outcome).inc()
+        await message.ack()
+
+    async def _run_handler(self, sub: Subscription, envelope: Envelope, data: Any, attempt: int) -> str:
+        async with self._sessionmaker() as session, session.begin():
+            if not await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=envelope.id):
+                return "duplicate"
+            outbox = Outbox(session, self._outbox, cause=envelope)
+            await sub.handler(data, Context(envelope, session, outbox, self._deps, attempt))
+        return "handled"
+
+    async def _retry_or_give_up(
+        self,
+        sub: Subscription,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        *,
+        reason: str,
+        attempt: int,
+    ) -> None:
+        if attempt > len(sub.retry_delays):
+            await self._give_up(sub, message, envelope, reason=reason, attempt=attempt)
+            return
+        delay = sub.retry_delays[attempt - 1]
+        queue = topology.queue_name(sub.queue, self._namespace)
+        retry = _copy(message, headers={ATTEMPT_HEADER: attempt + 1, "x-qbb-last-error": reason[:1000]})
+        assert self._default_exchange is not None
+        # Confirmed before the ack: a crash in between duplicates the message (the inbox absorbs
+        # it) but never loses it.
+        await self._default_exchange.publish(retry, routing_key=topology.retry_queue_name(queue, delay))
+        EVENTS_RETRIED.labels(sub.queue).inc()
+        await message.ack()
+
+    async def _give_up(
+        self,
+        sub: Subscription,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        *,
+        reason: str,
+        attempt: int,
+    ) -> None:
+        if sub.on_give_up is not None:
+            await self._record_give_up(sub, envelope, reason, attempt)
+        await self._dead_letter(sub, message, reason=reason, kind="failed", attempts=attempt)
+
+    async def _record_give_up(self, sub: Subscription, envelope: Envelope, reason: str, attempt: int) -> None:
+        assert sub.on_give_up is not None
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                key = f"{envelope.id}#gave-up"
+                if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
+                    outbox = Outbox(session, self._outbox, cause=envelope)
+                    await sub.on_give_up(
+                        envelope, reason, Context(envelope, session, outbox, self._deps, attempt)
+                    )
+        except Exception:
+            log.exception("recording the failure outcome failed")
+
+    async def _dead_letter(
+        self,
+        sub: Subscription,
+        message: AbstractIncomingMessage,
+        *,
+        reason: str,
+        kind: str,
+        attempts: int = 1,
+    ) -> None:
+        queue = topology.queue_name(sub.queue, self._namespace)
+        headers = {
+            "x-qbb-reason": reason[:4000],
+            "x-qbb-kind": kind,
+            "x-qbb-queue": queue,
+            "x-qbb-attempts": attempts,
+        }
+        assert self._default_exchange is not None
+        await self._default_exchange.publish(
+            _copy(message, headers=headers), routing_key=topology.dead_letter_queue_name(queue)
+        )
+        log.error("message dead-lettered", extra={"reason": reason, "kind": kind, "queue": sub.queue})
+        EVENTS_DEAD_LETTERED.labels(sub.queue, kind).inc()
+        EVENTS_CONSUMED.labels(sub.queue, message.type or "unknown", "dead_lettered").inc()
+        await message.ack()
+
+
+def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any]) -> Message:
+    return Message(
+        message.body,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        content_type=message.content_type,
+        delivery_mode=message.delivery_mode,
+        headers={**(message.headers or {}), **headers},
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]

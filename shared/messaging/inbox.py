@@ -1,0 +1,33 @@
+"""The inbox: event ids a consumer has processed, so a redelivered event has no second effect."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def make_inbox_table(metadata: MetaData) -> Table:
+    """``inbox_messages`` in the service's schema; created by that service's migration."""
+    return Table(
+        "inbox_messages",
+        metadata,
+        Column("consumer", String(200), primary_key=True),
+        Column("message_id", String(200), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+async def claim(session: AsyncSession, table: Table, *, consumer: str, message_id: str) -> bool:
+    """Record ``message_id`` as processed by ``consumer`` in the caller's transaction.
+
+    Returns True the first time. A concurrent duplicate blocks on the primary key until the
+    first transaction ends, then sees the conflict, so two deliveries never both proceed.
+    """
+    result = await session.execute(
+        insert(table)
+        .values(consumer=consumer, message_id=message_id)
+        .on_conflict_do_nothing()
+        .returning(table.c.message_id)
+    )
+    return result.first() is not None

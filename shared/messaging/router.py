@@ -1,0 +1,74 @@
+"""Subscriptions a service declares with a decorator: queue, event types, retry schedule, handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.contracts.envelope import Envelope
+from shared.messaging.outbox import Outbox
+
+DepsT = TypeVar("DepsT")
+
+DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Context(Generic[DepsT]):
+    """What a handler gets besides its typed data: the envelope, its transaction, the outbox."""
+
+    envelope: Envelope
+    session: AsyncSession
+    outbox: Outbox
+    deps: DepsT
+    attempt: int
+
+
+Handler = Callable[[Any, Context[Any]], Awaitable[None]]
+GiveUpHook = Callable[[Envelope, str, Context[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One consumer: a named quorum queue bound to ``routing_keys``, handled by ``handler``.
+
+    ``retry_delays`` is the schedule of delayed retries after a failure; after the last one the
+    message goes to the dead-letter queue and ``on_give_up`` (if any) records the outcome, for
+    example by adding ``sync.failed`` to the outbox.
+    """
+
+    queue: str
+    routing_keys: tuple[str, ...]
+    handler: Handler
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    on_give_up: GiveUpHook | None = None
+
+
+@dataclass
+class Router:
+    """The subscriptions of one service, readable on one screen in its ``handlers.py``."""
+
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+    def subscribe(
+        self,
+        *,
+        queue: str,
+        routing_keys: Sequence[str],
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        on_give_up: GiveUpHook | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated coroutine as the handler of ``queue``."""
+        if any(s.queue == queue for s in self.subscriptions):
+            raise ValueError(f"queue {queue!r} already has a handler")
+
+        def register(handler: Handler) -> Handler:
+            self.subscriptions.append(
+                Subscription(queue, tuple(routing_keys), handler, tuple(retry_delays), on_give_up)
+            )
+            return handler
+
+        return register

@@ -1,0 +1,79 @@
+"""Names and declarations of the exchange and queues; the only place topology arguments live.
+
+Redeclaring a queue with different arguments closes the channel (PRECONDITION_FAILED), so every
+declaration goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aio_pika import ExchangeType
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+EXCHANGE = "qbo-bridge.events"
+# Crash-loop backstop: a message that kills its consumer this many times goes to the DLQ.
+DELIVERY_LIMIT = 20
+
+
+def exchange_name(namespace: str = "") -> str:
+    """The topic exchange, prefixed by ``namespace`` (tests and parallel stacks isolate this way)."""
+    return f"{namespace}{EXCHANGE}"
+
+
+def queue_name(name: str, namespace: str = "") -> str:
+    """A consumer queue ``<service>.<purpose>`` in ``namespace``."""
+    return f"{namespace}{name}"
+
+
+def retry_queue_name(queue: str, delay_seconds: float) -> str:
+    """Where a message waits ``delay_seconds`` before returning to ``queue``."""
+    return f"{queue}.retry.{int(delay_seconds * 1000)}ms"
+
+
+def dead_letter_queue_name(queue: str) -> str:
+    """Where messages that can never be processed by ``queue``'s consumer end, with the reason."""
+    return f"{queue}.dlq"
+
+
+async def declare_exchange(channel: AbstractChannel, namespace: str = "") -> AbstractExchange:
+    """The durable topic exchange every event is published to (routing key = event type)."""
+    return await channel.declare_exchange(exchange_name(namespace), ExchangeType.TOPIC, durable=True)
+
+
+async def declare_consumer_queue(
+    channel: AbstractChannel,
+    *,
+    queue: str,
+    routing_keys: Sequence[str],
+    retry_delays: Sequence[float],
+    namespace: str = "",
+) -> AbstractQueue:
+    """A durable quorum queue bound to ``routing_keys``, its delay queues and its dead-letter queue."""
+    exchange = await declare_exchange(channel, namespace)
+    dlq = dead_letter_queue_name(queue)
+    await channel.declare_queue(dlq, durable=True, arguments={"x-queue-type": "quorum"})
+    main = await channel.declare_queue(
+        queue,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": dlq,
+        },
+    )
+    for key in routing_keys:
+        await main.bind(exchange, routing_key=key)
+    for delay in retry_delays:
+        # Expired messages dead-letter back to the consumer queue through the default exchange.
+        await channel.declare_queue(
+            retry_queue_name(queue, delay),
+            durable=True,
+            arguments={
+                "x-message-ttl": int(delay * 1000),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue,
+            },
+        )
+    return main

@@ -1,0 +1,163 @@
+"""Running a service: wait for the database, migrate, declare queues, consume, relay, serve HTTP.
+
+One process per service. SIGTERM or SIGINT: stop taking messages, finish in-flight ones, stop
+HTTP, flush the outbox, exit 0 — within ``shutdown_grace_seconds`` plus a margin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import MetaData, Table
+
+from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
+from shared.http import Resources, ops_router
+from shared.logging import configure_logging
+from shared.messaging.consumer import Consumer
+from shared.messaging.outbox import OutboxRelay
+from shared.messaging.router import Router
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """Everything that makes one service what it is; the runtime does the rest the same way."""
+
+    name: str
+    description: str
+    schema: str
+    metadata: MetaData
+    migrations_dir: Path
+    inbox: Table
+    outbox: Table
+    router: Router = field(default_factory=Router)
+    routes: APIRouter = field(default_factory=APIRouter)
+    make_deps: Callable[[Resources], Any] = lambda _res: None
+
+
+def create_app(definition: ServiceDefinition, res: Resources) -> FastAPI:
+    """The service's FastAPI app: its own routes plus health, readiness and metrics."""
+    app = FastAPI(title=f"qbo-bridge {definition.name}", description=definition.description)
+    app.state.resources = res
+    app.include_router(ops_router)
+    app.include_router(definition.routes)
+    return app
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The runtime owns SIGTERM: it must stop consumers before HTTP and flush the outbox last.
+        yield
+
+
+async def serve(
+    definition: ServiceDefinition,
+    settings: ServiceSettings,
+    *,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run the service until ``stop`` is set, then shut down in order; ``ready`` is set once consuming."""
+    engine = create_engine(settings.database_url, application_name=f"qbb-{definition.name}")
+    await wait_for_database(engine)
+    await migrate(
+        migrations_dir=definition.migrations_dir, database_url=settings.database_url, schema=definition.schema
+    )
+    connection = await aio_pika.connect_robust(
+        settings.amqp_url, client_properties={"connection_name": f"qbb-{definition.name}"}
+    )
+    res = Resources(settings, engine, create_sessionmaker(engine), connection)
+    consumer = Consumer(
+        connection=connection,
+        router=definition.router,
+        sessionmaker=res.sessionmaker,
+        inbox_table=definition.inbox,
+        outbox_table=definition.outbox,
+        deps=definition.make_deps(res),
+        namespace=settings.amqp_namespace,
+        prefetch=settings.prefetch,
+    )
+    relay = OutboxRelay(
+        sessionmaker=res.sessionmaker,
+        connection=connection,
+        table=definition.outbox,
+        database_url=settings.database_url,
+        namespace=settings.amqp_namespace,
+    )
+    server = _Server(
+        uvicorn.Config(
+            create_app(definition, res),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    try:
+        await consumer.start()
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        http_task = asyncio.create_task(server.serve(), name="http")
+        log.info("service started", extra={"port": settings.http_port})
+        if ready is not None:
+            ready.set()
+        await _until_stopped(stop, relay_task, http_task)
+        await consumer.stop(grace=settings.shutdown_grace_seconds)
+        server.should_exit = True
+        relay.stop()
+        await asyncio.wait_for(asyncio.gather(http_task, relay_task, return_exceptions=True), timeout=5)
+    finally:
+        await connection.close()
+        await engine.dispose()
+    log.info("service stopped")
+
+
+async def _until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[Any]) -> None:
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({waiter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    for task in done - {waiter}:
+        task.result()  # a crashed task ends the service loudly instead of limping on
+        raise RuntimeError(f"{task.get_name()} stopped unexpectedly")
+
+
+def main(definition: ServiceDefinition, settings_factory: Callable[[], ServiceSettings]) -> None:
+    """Command line of every service: ``serve`` (default) or ``migrate``."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{definition.name}")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    args = parser.parse_args()
+    settings = settings_factory()
+    configure_logging(settings.service_name, settings.log_level)
+    if args.command == "migrate":
+        asyncio.run(
+            migrate(
+                migrations_dir=definition.migrations_dir,
+                database_url=settings.database_url,
+                schema=definition.schema,
+            )
+        )
+        return
+    asyncio.run(_serve_until_signalled(definition, settings))
+    sys.exit(0)
+
+
+async def _serve_until_signalled(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(definition, settings, stop=stop)

@@ -1,0 +1,70 @@
+"""Settings base shared by every service: ``QBB_`` environment prefix, secrets as ``SecretStr``.
+
+Settings are built once, in a service's ``main()`` or ``create_app()``, and passed down; nothing
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/qbo_bridge"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+# Values that mean "nobody set this": accepted only in development and test, where the
+# local stack fills them in; refused in production so a placeholder never guards real data.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development", "test"})
+_DEV_SECRET_PREFIX = "dev-"
+
+
+def is_placeholder(value: str) -> bool:
+    """True when ``value`` is an obvious placeholder rather than a real secret."""
+    lowered = value.strip().lower()
+    return lowered in PLACEHOLDER_SECRETS or lowered.startswith(_DEV_SECRET_PREFIX) or len(lowered) < 16
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs: where the database and broker are, who it is, its secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="QBB_", extra="ignore", frozen=True)
+
+    service_name: str = "qbo-bridge"
+    environment: Environment = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    amqp_url: str = DEFAULT_AMQP_URL
+    amqp_namespace: str = Field(
+        default="", description="Prefix for the exchange and every queue; isolates tests and stacks."
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    log_level: str = "INFO"
+    prefetch: int = Field(default=32, ge=1, le=1000)
+    admin_api_key: SecretStr = SecretStr("dev-admin-key")
+    internal_token: SecretStr = SecretStr("dev-internal-token")
+    shutdown_grace_seconds: float = Field(default=8.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> ServiceSettings:
+        if self.environment != "production":
+            return self
+        weak = [name for name, value in self._secrets().items() if is_placeholder(value)]
+        if weak:
+            names = ", ".join(f"QBB_{n.upper()}" for n in sorted(weak))
+            raise ValueError(
+                f"{names}: placeholder or too short (< 16 characters) for production; "
+                "set a real random value, e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return self
+
+    def _secrets(self) -> dict[str, str]:
+        return {
+            name: value.get_secret_value()
+            for name, value in self.__dict__.items()
+            if isinstance(value, SecretStr)
+        }

@@ -1,0 +1,87 @@
+"""Session fixtures for the real Postgres and RabbitMQ (never stand-ins; a missing server fails loudly)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from shared.db import asyncpg_dsn, migrate
+from shared.infra import docker_engine_answers, find_broker, find_database, missing_message
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_SCHEMAS = {
+    name: ROOT / "services" / name / "migrations" for name in ("auth", "mapper", "exporter", "webhooks")
+}
+TESTKIT_MIGRATIONS = ROOT / "tests" / "helpers" / "testkit_migrations"
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """The broker: QBB_AMQP_URL, else local RabbitMQ, else a container; otherwise fail saying so."""
+    found = find_broker()
+    if found is not None:
+        yield found.url
+        return
+    if not docker_engine_answers():
+        pytest.fail(missing_message("broker"), pytrace=False)
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13-management") as rmq:
+        params = rmq.get_connection_params()
+        yield f"amqp://guest:guest@{params.host}:{params.port}/"
+
+
+@pytest.fixture(scope="session")
+def server_database_url() -> Iterator[str]:
+    """A URL of the Postgres server (its default database)."""
+    found = find_database()
+    if found is not None:
+        yield found.url
+        return
+    if not docker_engine_answers():
+        pytest.fail(missing_message("database"), pytrace=False)
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:15-alpine", driver="asyncpg") as pg:
+        yield pg.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_database_url: str) -> Iterator[str]:
+    """A fresh database for this test session, migrated by every service's real migrations."""
+    name = f"qbb_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_admin(server_database_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(server_database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        asyncio.run(_migrate_all(url))
+        yield url
+    finally:
+        asyncio.run(_admin(server_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _migrate_all(url: str) -> None:
+    for schema, path in SERVICE_SCHEMAS.items():
+        await migrate(migrations_dir=path, database_url=url, schema=schema)
+    await migrate(migrations_dir=TESTKIT_MIGRATIONS, database_url=url, schema="testkit")
+
+
+async def _admin(url: str, sql: str) -> None:
+    maintenance = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(asyncpg_dsn(maintenance))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A prefix for the exchange and queues of one test, so tests never see each other's messages."""
+    return f"t{uuid.uuid4().hex[:10]}."
