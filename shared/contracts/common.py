@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 
 def _money(value: Any) -> Any:
@@ -24,10 +24,14 @@ def _money(value: Any) -> Any:
     return value
 
 
+_DECIMAL_STRING = WithJsonSchema(
+    {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["100.00"]}, mode="validation"
+)
 Money = Annotated[
     Decimal,
     BeforeValidator(_money),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    _DECIMAL_STRING,
 ]
 """A decimal amount, given and serialised as a string ("100.00")."""
 
@@ -36,6 +40,7 @@ Quantity = Annotated[
     Decimal,
     BeforeValidator(_money),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    _DECIMAL_STRING,
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. GBP")]
 Text = Annotated[str, Field(max_length=4000)]

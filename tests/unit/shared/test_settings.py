@@ -1,0 +1,39 @@
+"""Settings refuse placeholder secrets outside development."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from shared.settings import ServiceSettings
+
+STRONG = SecretStr("k" * 8 + "Zq3vR9pLmN2x")
+
+
+def test_development_accepts_the_development_defaults() -> None:
+    settings = ServiceSettings(environment="development")
+    assert settings.admin_api_key.get_secret_value().startswith("dev-")
+
+
+def test_production_refuses_placeholder_secrets_naming_each_variable() -> None:
+    with pytest.raises(ValidationError) as caught:
+        ServiceSettings(environment="production", internal_token=STRONG)
+    message = str(caught.value)
+    assert "QBB_ADMIN_API_KEY" in message
+    assert "QBB_INTERNAL_TOKEN" not in message
+
+
+@pytest.mark.parametrize("weak", ["changeme", "dev-something-long-enough", "short"])
+def test_production_refuses_each_kind_of_placeholder(weak: str) -> None:
+    with pytest.raises(ValidationError, match="QBB_INTERNAL_TOKEN"):
+        ServiceSettings(environment="production", admin_api_key=STRONG, internal_token=SecretStr(weak))
+
+
+def test_production_accepts_real_secrets() -> None:
+    settings = ServiceSettings(environment="production", admin_api_key=STRONG, internal_token=STRONG)
+    assert settings.environment == "production"
+
+
+def test_secrets_never_show_in_the_settings_repr() -> None:
+    settings = ServiceSettings(admin_api_key=STRONG)
+    assert STRONG.get_secret_value() not in repr(settings)

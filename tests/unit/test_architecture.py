@@ -1,0 +1,50 @@
+"""The house rules a reader relies on: services never import each other; the sandbox stands alone."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("auth", "mapper", "exporter", "webhooks")
+
+
+def imported_modules(package: Path) -> Iterator[tuple[Path, str]]:
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                yield from ((path, alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                yield path, node.module
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_never_imports_another_service(service: str) -> None:
+    others = tuple(f"services.{other}" for other in SERVICES if other != service)
+    offending = [f"{p.relative_to(ROOT)} imports {m}" for p, m in imported_modules(ROOT / "services" / service)
+                 if m.startswith(others)]  # fmt: skip
+    assert not offending
+
+
+def test_shared_never_imports_a_service() -> None:
+    offending = [f"{p.relative_to(ROOT)}: {m}" for p, m in imported_modules(ROOT / "shared")
+                 if m.startswith("services")]  # fmt: skip
+    assert not offending
+
+
+def test_the_sandbox_imports_nothing_of_the_product() -> None:
+    offending = [f"{p.relative_to(ROOT)}: {m}" for p, m in imported_modules(ROOT / "sandbox")
+                 if m.startswith(("services", "shared"))]  # fmt: skip
+    assert not offending
+
+
+def test_every_service_has_the_house_file_set() -> None:
+    expected = {"__main__.py", "app.py", "settings.py", "handlers.py", "routes.py", "schemas.py",
+                "service.py", "repository.py", "models.py"}  # fmt: skip
+    for service in SERVICES:
+        present = {p.name for p in (ROOT / "services" / service).glob("*.py")}
+        assert expected <= present, f"services/{service} lacks {expected - present}"
+        assert (ROOT / "services" / service / "migrations" / "env.py").is_file()
