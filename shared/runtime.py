@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,10 @@ class ServiceDefinition:
     router: Router = field(default_factory=Router)
     routes: APIRouter = field(default_factory=APIRouter)
     make_deps: Callable[[Resources], Any] = lambda _res: None
+    # Other schemas this service needs, migrated before its own: (migrations dir, schema).
+    extra_migrations: tuple[tuple[Path, str], ...] = ()
+    # Extra command-line commands: name → coroutine taking the settings (e.g. "reencrypt-tokens").
+    commands: dict[str, Callable[[Any], Coroutine[Any, Any, None]]] = field(default_factory=dict)
 
 
 def create_app(definition: ServiceDefinition, res: Resources) -> FastAPI:
@@ -75,9 +79,7 @@ async def serve(
     """Run the service until ``stop`` is set, then shut down in order; ``ready`` is set once consuming."""
     engine = create_engine(settings.database_url, application_name=f"qbb-{definition.name}")
     await wait_for_database(engine)
-    await migrate(
-        migrations_dir=definition.migrations_dir, database_url=settings.database_url, schema=definition.schema
-    )
+    await migrate_service(definition, settings.database_url)
     connection = await aio_pika.connect_robust(
         settings.amqp_url, client_properties={"connection_name": f"qbb-{definition.name}"}
     )
@@ -135,21 +137,29 @@ async def _until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[Any]) -> None
         raise RuntimeError(f"{task.get_name()} stopped unexpectedly")
 
 
+async def migrate_service(definition: ServiceDefinition, database_url: str) -> None:
+    """The schemas the service needs, then its own, each up to its newest migration."""
+    for migrations_dir, schema in definition.extra_migrations:
+        await migrate(migrations_dir=migrations_dir, database_url=database_url, schema=schema)
+    await migrate(
+        migrations_dir=definition.migrations_dir, database_url=database_url, schema=definition.schema
+    )
+
+
 def main(definition: ServiceDefinition, settings_factory: Callable[[], ServiceSettings]) -> None:
-    """Command line of every service: ``serve`` (default) or ``migrate``."""
+    """Command line of every service: ``serve`` (default), ``migrate``, or one of its own commands."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{definition.name}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", *definition.commands]
+    )
     args = parser.parse_args()
     settings = settings_factory()
     configure_logging(settings.service_name, settings.log_level)
     if args.command == "migrate":
-        asyncio.run(
-            migrate(
-                migrations_dir=definition.migrations_dir,
-                database_url=settings.database_url,
-                schema=definition.schema,
-            )
-        )
+        asyncio.run(migrate_service(definition, settings.database_url))
+        return
+    if args.command in definition.commands:
+        asyncio.run(definition.commands[args.command](settings))
         return
     asyncio.run(_serve_until_signalled(definition, settings))
     sys.exit(0)
