@@ -145,8 +145,12 @@ def main() -> None:
 
 def run_stack(env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
     sandbox = start("sandbox", ["-m", "sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT)], env)
-    wait_until(f"http://127.0.0.1:{SANDBOX_PORT}/.well-known/openid_sandbox_configuration",
-               timeout=30, process=sandbox, name="sandbox")  # fmt: skip
+    wait_until(
+        f"http://127.0.0.1:{SANDBOX_PORT}/.well-known/openid_sandbox_configuration",
+        timeout=30,
+        process=sandbox,
+        name="sandbox",
+    )
     register_dev_app(env)
     processes = {"sandbox": sandbox}
     for name, port in SERVICES.items():

@@ -25,11 +25,12 @@ _ACTION = {"platform": "receive", "bridge": "send", "internal": "send"}
 
 def event_schema(row: EventType) -> dict[str, Any]:
     """A standalone JSON Schema (2020-12) of one event: the envelope with its typed ``data``."""
-    model = create_model(  # type: ignore[call-overload]
+    type_literal: Any = Literal[row.name]  # a value-dependent Literal: built at run time
+    model = create_model(
         f"{row.model.__name__}Event",
         __base__=Envelope,
         __doc__=f"`{row.name}`: {row.summary}. A CloudEvents 1.0 envelope.",
-        type=(Literal[row.name], ...),  # type: ignore[valid-type]
+        type=(type_literal, ...),
         data=(row.model, ...),
     )
     schema: dict[str, Any] = model.model_json_schema(mode="validation")

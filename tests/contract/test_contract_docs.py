@@ -13,8 +13,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_committed_contract_documents_match_the_models() -> None:
-    stale = [path for path, text in render().items() if not (DOCS / path).is_file()
-             or (DOCS / path).read_text() != text]  # fmt: skip
+    stale = [
+        path
+        for path, text in render().items()
+        if not (DOCS / path).is_file() or (DOCS / path).read_text() != text
+    ]
     assert not stale, f"run `make contract` and commit: stale or missing {stale}"
 
 

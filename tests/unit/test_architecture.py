@@ -24,26 +24,44 @@ def imported_modules(package: Path) -> Iterator[tuple[Path, str]]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_never_imports_another_service(service: str) -> None:
     others = tuple(f"services.{other}" for other in SERVICES if other != service)
-    offending = [f"{p.relative_to(ROOT)} imports {m}" for p, m in imported_modules(ROOT / "services" / service)
-                 if m.startswith(others)]  # fmt: skip
+    offending = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p, m in imported_modules(ROOT / "services" / service)
+        if m.startswith(others)
+    ]
     assert not offending
 
 
 def test_shared_never_imports_a_service() -> None:
-    offending = [f"{p.relative_to(ROOT)}: {m}" for p, m in imported_modules(ROOT / "shared")
-                 if m.startswith("services")]  # fmt: skip
+    offending = [
+        f"{p.relative_to(ROOT)}: {m}"
+        for p, m in imported_modules(ROOT / "shared")
+        if m.startswith("services")
+    ]
     assert not offending
 
 
 def test_the_sandbox_imports_nothing_of_the_product() -> None:
-    offending = [f"{p.relative_to(ROOT)}: {m}" for p, m in imported_modules(ROOT / "sandbox")
-                 if m.startswith(("services", "shared"))]  # fmt: skip
+    offending = [
+        f"{p.relative_to(ROOT)}: {m}"
+        for p, m in imported_modules(ROOT / "sandbox")
+        if m.startswith(("services", "shared"))
+    ]
     assert not offending
 
 
 def test_every_service_has_the_house_file_set() -> None:
-    expected = {"__main__.py", "app.py", "settings.py", "handlers.py", "routes.py", "schemas.py",
-                "service.py", "repository.py", "models.py"}  # fmt: skip
+    expected = {
+        "__main__.py",
+        "app.py",
+        "settings.py",
+        "handlers.py",
+        "routes.py",
+        "schemas.py",
+        "service.py",
+        "repository.py",
+        "models.py",
+    }
     for service in SERVICES:
         present = {p.name for p in (ROOT / "services" / service).glob("*.py")}
         assert expected <= present, f"services/{service} lacks {expected - present}"

@@ -18,9 +18,12 @@ def _diff(conn: Connection, metadata: MetaData) -> list[object]:
     schema = metadata.schema
     context = MigrationContext.configure(
         conn,
-        opts={"include_schemas": True, "version_table_schema": schema,
-              "include_name": lambda name, type_, _p: type_ != "schema" or name == schema},
-    )  # fmt: skip
+        opts={
+            "include_schemas": True,
+            "version_table_schema": schema,
+            "include_name": lambda name, type_, _p: type_ != "schema" or name == schema,
+        },
+    )
     return [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
 
 

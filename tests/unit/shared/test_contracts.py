@@ -12,22 +12,55 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.platform import InvoiceApproved
 
 ARCHITECTURE_EVENTS = {
-    "customer.upserted", "vendor.upserted", "item.upserted", "invoice.approved", "invoice.updated",
-    "invoice.voided", "credit_note.issued", "credit_note.voided", "payment.recorded", "refund.issued",
-    "bill.approved", "bill.updated", "bill.cancelled", "purchase_order.approved", "purchase_order.updated",
-    "purchase_order.cancelled", "sync.succeeded", "sync.failed", "sync.rejected", "qbo.payment.received",
-    "connection.established", "connection.profile_changed", "connection.reauthorization_required",
-    "connection.revoked", "qbo.export.requested", "qbo.invoice.changed", "qbo.customer.changed",
-}  # fmt: skip
+    "customer.upserted",
+    "vendor.upserted",
+    "item.upserted",
+    "invoice.approved",
+    "invoice.updated",
+    "invoice.voided",
+    "credit_note.issued",
+    "credit_note.voided",
+    "payment.recorded",
+    "refund.issued",
+    "bill.approved",
+    "bill.updated",
+    "bill.cancelled",
+    "purchase_order.approved",
+    "purchase_order.updated",
+    "purchase_order.cancelled",
+    "sync.succeeded",
+    "sync.failed",
+    "sync.rejected",
+    "qbo.payment.received",
+    "connection.established",
+    "connection.profile_changed",
+    "connection.reauthorization_required",
+    "connection.revoked",
+    "qbo.export.requested",
+    "qbo.invoice.changed",
+    "qbo.customer.changed",
+}
 
 
 def invoice(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "invoice_id": "inv_1", "number": "INV-1", "issue_date": "2026-11-21", "due_date": "2026-12-21",
-        "currency": "GBP", "customer": {"code": "ACME"},
-        "lines": [{"description": "Consulting", "quantity": "2", "unit_price": "50.00", "amount": "100.00",
-                   "tax_rate": "20% VAT", "class": "Consulting"}],
-    }  # fmt: skip
+        "invoice_id": "inv_1",
+        "number": "INV-1",
+        "issue_date": "2026-11-21",
+        "due_date": "2026-12-21",
+        "currency": "GBP",
+        "customer": {"code": "ACME"},
+        "lines": [
+            {
+                "description": "Consulting",
+                "quantity": "2",
+                "unit_price": "50.00",
+                "amount": "100.00",
+                "tax_rate": "20% VAT",
+                "class": "Consulting",
+            }
+        ],
+    }
     return data | overrides
 
 
@@ -42,7 +75,7 @@ def problems(type_: str, data: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_event_of_the_architecture_catalogue_has_a_typed_model() -> None:
-    assert ARCHITECTURE_EVENTS <= set(CATALOGUE)
+    assert set(CATALOGUE) >= ARCHITECTURE_EVENTS
 
 
 def test_an_invoice_decodes_money_as_decimal_and_dates_as_dates() -> None:
@@ -73,8 +106,12 @@ def test_every_missing_or_invalid_field_is_reported_with_its_json_path() -> None
     data = invoice(lines=[{"quantity": "-1", "amount": "x"}], customer={}, due_date="2026-01-01")
     del data["invoice_id"]
     found = problems("invoice.approved", data)
-    assert set(found) >= {"$.data.invoice_id", "$.data.customer.code", "$.data.lines[0].quantity",
-                          "$.data.lines[0].amount"}  # fmt: skip
+    assert set(found) >= {
+        "$.data.invoice_id",
+        "$.data.customer.code",
+        "$.data.lines[0].quantity",
+        "$.data.lines[0].amount",
+    }
 
 
 def test_a_due_date_before_the_issue_date_is_refused_in_words() -> None:
@@ -83,8 +120,13 @@ def test_a_due_date_before_the_issue_date_is_refused_in_words() -> None:
 
 
 def test_a_payment_applying_more_than_its_amount_is_refused() -> None:
-    data = {"payment_id": "p1", "date": "2026-11-21", "amount": "10.00", "customer": {"code": "ACME"},
-            "applied_to": [{"invoice_id": "i1", "amount": "10.01"}]}  # fmt: skip
+    data = {
+        "payment_id": "p1",
+        "date": "2026-11-21",
+        "amount": "10.00",
+        "customer": {"code": "ACME"},
+        "applied_to": [{"invoice_id": "i1", "amount": "10.01"}],
+    }
     found = problems("payment.recorded", data)
     assert any("more than the payment amount" in message for message in found.values())
 
@@ -96,9 +138,12 @@ def test_an_envelope_round_trips_through_json() -> None:
 
 @pytest.mark.parametrize(
     ("body", "summary"),
-    [(b"\xff", "malformed JSON"), (b"[1]", "not a CloudEvents envelope"),
-     (b'{"specversion": "0.3", "id": "1", "source": "s", "type": "t"}', "invalid CloudEvents envelope")],
-)  # fmt: skip
+    [
+        (b"\xff", "malformed JSON"),
+        (b"[1]", "not a CloudEvents envelope"),
+        (b'{"specversion": "0.3", "id": "1", "source": "s", "type": "t"}', "invalid CloudEvents envelope"),
+    ],
+)
 def test_a_broken_envelope_is_refused_with_a_summary(body: bytes, summary: str) -> None:
     with pytest.raises(InvalidMessage, match=summary):
         decode_envelope(body)
