@@ -108,8 +108,14 @@ class Consumer:
     async def _process(self, sub: Subscription, message: AbstractIncomingMessage) -> None:
         try:
             envelope = decode_envelope(message.body)
+        except InvalidMessage as exc:
+            await self._dead_letter(sub, message, reason=str(exc), kind="invalid")
+            return
+        try:
             data = decode_data(envelope)
         except InvalidMessage as exc:
+            if sub.on_invalid is not None:
+                await self._record_invalid(sub, envelope, exc)
             await self._dead_letter(sub, message, reason=str(exc), kind="invalid")
             return
         attempt = int(message.headers.get(ATTEMPT_HEADER, 1) or 1)  # type: ignore[arg-type]
@@ -195,6 +201,17 @@ class Consumer:
                     )
         except Exception:
             log.exception("recording the failure outcome failed")
+
+    async def _record_invalid(self, sub: Subscription, envelope: Envelope, error: InvalidMessage) -> None:
+        assert sub.on_invalid is not None
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                key = f"{envelope.id}#invalid"
+                if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
+                    outbox = Outbox(session, self._outbox, cause=envelope)
+                    await sub.on_invalid(envelope, error, Context(envelope, session, outbox, self._deps, 1))
+        except Exception:
+            log.exception("recording the invalid-message outcome failed")
 
     async def _dead_letter(
         self,

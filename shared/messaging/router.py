@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.contracts.codec import InvalidMessage
 from shared.contracts.envelope import Envelope
 from shared.messaging.outbox import Outbox
 
@@ -29,6 +30,7 @@ class Context(Generic[DepsT]):
 
 Handler = Callable[[Any, Context[Any]], Awaitable[None]]
 GiveUpHook = Callable[[Envelope, str, Context[Any]], Awaitable[None]]
+InvalidHook = Callable[[Envelope, InvalidMessage, Context[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,9 @@ class Subscription:
 
     ``retry_delays`` is the schedule of delayed retries after a failure; after the last one the
     message goes to the dead-letter queue and ``on_give_up`` (if any) records the outcome, for
-    example by adding ``sync.failed`` to the outbox.
+    example by adding ``sync.failed`` to the outbox. ``on_invalid`` (if any) does the same for a
+    well-formed envelope whose data fails its contract (e.g. adding ``sync.rejected`` naming every
+    problem); the message still goes to the dead-letter queue.
     """
 
     queue: str
@@ -45,6 +49,7 @@ class Subscription:
     handler: Handler
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     on_give_up: GiveUpHook | None = None
+    on_invalid: InvalidHook | None = None
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Router:
         routing_keys: Sequence[str],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         on_give_up: GiveUpHook | None = None,
+        on_invalid: InvalidHook | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine as the handler of ``queue``."""
         if any(s.queue == queue for s in self.subscriptions):
@@ -67,7 +73,7 @@ class Router:
 
         def register(handler: Handler) -> Handler:
             self.subscriptions.append(
-                Subscription(queue, tuple(routing_keys), handler, tuple(retry_delays), on_give_up)
+                Subscription(queue, tuple(routing_keys), handler, tuple(retry_delays), on_give_up, on_invalid)
             )
             return handler
 

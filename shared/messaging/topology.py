@@ -16,6 +16,14 @@ EXCHANGE = "qbo-bridge.events"
 DELIVERY_LIMIT = 20
 
 
+UNROUTED = "qbo-bridge.unrouted"
+
+
+def unrouted_name(namespace: str = "") -> str:
+    """Exchange and queue that keep messages no consumer queue was bound for (nothing is lost)."""
+    return f"{namespace}{UNROUTED}"
+
+
 def exchange_name(namespace: str = "") -> str:
     """The topic exchange, prefixed by ``namespace`` (tests and parallel stacks isolate this way)."""
     return f"{namespace}{EXCHANGE}"
@@ -37,8 +45,23 @@ def dead_letter_queue_name(queue: str) -> str:
 
 
 async def declare_exchange(channel: AbstractChannel, namespace: str = "") -> AbstractExchange:
-    """The durable topic exchange every event is published to (routing key = event type)."""
-    return await channel.declare_exchange(exchange_name(namespace), ExchangeType.TOPIC, durable=True)
+    """The durable topic exchange every event is published to (routing key = event type).
+
+    Its alternate exchange catches events no queue is bound for (say, a platform publishing before
+    the services first started) in the ``qbo-bridge.unrouted`` queue, from which an operator can
+    shovel them back.
+    """
+    unrouted = await channel.declare_exchange(unrouted_name(namespace), ExchangeType.FANOUT, durable=True)
+    queue = await channel.declare_queue(
+        unrouted_name(namespace), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await queue.bind(unrouted)
+    return await channel.declare_exchange(
+        exchange_name(namespace),
+        ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": unrouted_name(namespace)},
+    )
 
 
 async def declare_consumer_queue(

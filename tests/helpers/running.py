@@ -47,7 +47,7 @@ async def serving_testkit(database_url: str, amqp_url: str, namespace: str) -> A
 
 
 def start_process(
-    database_url: str, amqp_url: str, namespace: str, *, module: str
+    database_url: str, amqp_url: str, namespace: str, *, module: str, port: int = 0
 ) -> subprocess.Popen[bytes]:
     """``python -m <module>`` with the test's settings in its environment."""
     env = {
@@ -55,7 +55,7 @@ def start_process(
         "QBB_DATABASE_URL": database_url,
         "QBB_AMQP_URL": amqp_url,
         "QBB_AMQP_NAMESPACE": namespace,
-        "QBB_HTTP_PORT": "0",
+        "QBB_HTTP_PORT": str(port),
         "QBB_ENVIRONMENT": "test",
         "QBB_LOG_LEVEL": "WARNING",
     }

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.contracts import decode_data
 from shared.contracts.bridge import SyncSucceeded
+from shared.messaging import topology
 from tests.helpers.broker import bind_probe, broker_channel, envelopes, publish
 from tests.helpers.factories import customer_upserted
 from tests.helpers.running import applied_counts, serving_testkit, wait_for_applied
@@ -50,3 +51,17 @@ async def test_a_redelivered_event_has_no_second_effect(
 
     assert await applied_counts(engine) == (2, 2)
     assert len(received) == 2
+
+
+async def test_an_event_no_consumer_is_bound_for_is_kept_in_the_unrouted_queue(
+    amqp_url: str, clean_namespace: str
+) -> None:
+    event = customer_upserted()
+    async with broker_channel(amqp_url) as (_, channel):
+        await publish(channel, clean_namespace, event)  # no service has declared its queues
+        unrouted = await channel.declare_queue(
+            topology.unrouted_name(clean_namespace), durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        kept = await envelopes(unrouted, count=1, timeout=5)
+
+    assert [e.id for e in kept] == [event.id]
