@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ SERVICE_SCHEMAS = {
     name: ROOT / "services" / name / "migrations" for name in ("auth", "mapper", "exporter", "webhooks")
 }
 TESTKIT_MIGRATIONS = ROOT / "tests" / "helpers" / "testkit_migrations"
+TEST_NAMESPACE_PATTERN = r"^t[0-9a-f]{10}\."
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +30,8 @@ def amqp_url() -> Iterator[str]:
     """The broker: QBB_AMQP_URL, else local RabbitMQ, else a container; otherwise fail saying so."""
     found = find_broker()
     if found is not None:
+        if found.origin == "local":
+            expire_test_queues()
         yield found.url
         return
     if not docker_engine_answers():
@@ -36,6 +41,31 @@ def amqp_url() -> Iterator[str]:
     with RabbitMqContainer("rabbitmq:3.13-management") as rmq:
         params = rmq.get_connection_params()
         yield f"amqp://guest:guest@{params.host}:{params.port}/"
+
+
+def expire_test_queues() -> None:
+    """Queues of test namespaces vanish 15 minutes after their last use (a broker policy).
+
+    Tests that run services as processes cannot always delete what those declared; without
+    this, every run would leave its queues behind on a long-lived local broker.
+    """
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        return
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            rabbitmqctl,
+            "set_policy",
+            "qbb-test-expiry",
+            TEST_NAMESPACE_PATTERN,
+            '{"expires":900000}',
+            "--apply-to",
+            "queues",
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
