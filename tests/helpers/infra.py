@@ -52,7 +52,7 @@ def expire_test_queues() -> None:
     rabbitmqctl = shutil.which("rabbitmqctl")
     if rabbitmqctl is None:
         return
-    subprocess.run(  # noqa: S603 - fixed arguments
+    subprocess.run(
         [
             rabbitmqctl,
             "set_policy",
