@@ -4,14 +4,67 @@ from __future__ import annotations
 
 import logging
 
-from services.mapper import models
+from services.mapper import ingest, models, repository, service
+from services.mapper.mapping import Rejection
+from services.mapper.reference import MIRRORED
 from shared.apikeys import API_KEY_EVENTS, apply_key_event
 from shared.connections import CONNECTION_EVENTS, apply_connection_event
+from shared.contracts import PLATFORM_EVENTS, changed_type
+from shared.contracts.bridge import QboEntityChanged
+from shared.contracts.codec import InvalidMessage
 from shared.contracts.common import Contract
+from shared.contracts.envelope import Envelope
 from shared.messaging.router import Context, Router
 
 log = logging.getLogger(__name__)
 router = Router()
+
+
+async def _rejected_as_invalid(envelope: Envelope, error: InvalidMessage, ctx: Context[None]) -> None:
+    """A platform event whose data breaks its contract → sync.rejected with every problem and path."""
+    rejection = service.invalid(error.summary, error.problems)
+    await ingest.reject(ctx.outbox, envelope, envelope.data, rejection, connection_id=None)
+
+
+async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[None]) -> None:
+    """A platform event the mapper kept failing on → sync.rejected (retryable) so the platform knows."""
+    rejection = Rejection(
+        "mapper_failed",
+        f"the bridge could not process the event: {reason}",
+        hint="the operators were alerted (dead-letter queue); send the event again later",
+    )
+    event = service.rejected(
+        envelope.type, envelope.data, source_event_id=envelope.id, rejection=rejection, retryable=True
+    )
+    await ctx.outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
+
+
+@router.subscribe(
+    queue="mapper.platform-events",
+    routing_keys=PLATFORM_EVENTS,
+    on_give_up=_rejected_after_retries,
+    on_invalid=_rejected_as_invalid,
+)
+async def on_platform_event(data: Contract, ctx: Context[None]) -> None:
+    """A platform event → qbo.export.requested commands in dependency order, or sync.rejected."""
+    outcome = await ingest.process(ctx.session, ctx.outbox, ctx.envelope, data)
+    log.info("platform event handled", extra={"outcome": outcome, "event_type": ctx.envelope.type})
+
+
+@router.subscribe(queue="mapper.reference", routing_keys=[changed_type(e) for e in sorted(MIRRORED)])
+async def on_reference_changed(data: QboEntityChanged, ctx: Context[None]) -> None:
+    """qbo.<entity>.changed → the company's reference mirror (upsert, or removal on Delete)."""
+    realm_id = data.realm_id or ctx.envelope.realmid
+    if realm_id is None and data.connection_id:
+        found = await repository.connection_by_id(ctx.session, connection_id=data.connection_id)
+        realm_id = found.realm_id if found else None
+    if realm_id is None:
+        log.warning("reference change without a realm ignored", extra={"entity": data.entity})
+        return
+    body = None if data.operation == "Delete" or data.entity_data is None else data.entity_data
+    await repository.apply_reference_change(
+        ctx.session, realm_id=realm_id, entity=data.entity, qbo_id=data.qbo_id, data=body
+    )
 
 
 @router.subscribe(queue="mapper.connections", routing_keys=CONNECTION_EVENTS)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, func
+from sqlalchemy.dialects.postgresql import JSONB
+
 from shared.apikeys import make_api_keys_table
 from shared.connections import make_connections_table
 from shared.db import schema_metadata
@@ -14,3 +17,51 @@ inbox = make_inbox_table(metadata)
 outbox = make_outbox_table(metadata)
 connections = make_connections_table(metadata)
 api_keys = make_api_keys_table(metadata)
+
+# The current settings of each connection; every saved version is also kept in the history.
+connection_settings = Table(
+    "connection_settings",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("tenant_id", String(200), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("settings", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+connection_settings_history = Table(
+    "connection_settings_history",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("settings", JSONB, nullable=False),
+    Column("changed_by", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The QBO reference mirror, per company (realm): one row per QBO object, its full JSON kept.
+reference_entities = Table(
+    "reference_entities",
+    metadata,
+    Column("realm_id", String(50), primary_key=True),
+    Column("entity", String(40), primary_key=True),
+    Column("qbo_id", String(64), primary_key=True),
+    Column("name", String(1100), nullable=False),
+    # Case-folded full and leaf names: lookups match names the way QBO users type them.
+    Column("name_key", String(1100), nullable=False),
+    Column("leaf_key", String(1100), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_reference_entities_lookup", "realm_id", "entity", "name_key"),
+)
+
+# Values platforms were seen using (tax rates, payment methods, terms, currencies), for readiness.
+platform_values = Table(
+    "platform_values",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("kind", String(40), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,1 +1,241 @@
 """Queries of the mapper service: `session` first, keyword-only after; never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.mapper import models
+from services.mapper.readiness import UsedValues
+from services.mapper.reference import SMALL, RefEntity, Reference, name_of
+from services.mapper.service import Connection
+from services.mapper.sync_settings import SyncSettings
+from shared.contracts.envelope import Envelope
+from shared.contracts.internal import CompanyProfile
+from shared.messaging.outbox import notify_channel
+
+
+class VersionConflict(Exception):
+    """The settings changed since the caller read them."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"settings are at version {current}")
+        self.current = current
+
+
+def _connection(row: Any) -> Connection:
+    company = CompanyProfile.model_validate(row.company) if row.company else None
+    return Connection(row.connection_id, row.tenant_id, row.realm_id, row.status, company)
+
+
+async def connection_for_tenant(session: AsyncSession, *, tenant_id: str) -> Connection | None:
+    """The tenant's connection (the most recently changed one, if it ever had several)."""
+    t = models.connections
+    row = (
+        await session.execute(
+            select(t).where(t.c.tenant_id == tenant_id).order_by(t.c.updated_at.desc()).limit(1)
+        )
+    ).first()
+    return _connection(row) if row else None
+
+
+async def connection_by_id(session: AsyncSession, *, connection_id: str) -> Connection | None:
+    t = models.connections
+    row = (await session.execute(select(t).where(t.c.connection_id == connection_id))).first()
+    return _connection(row) if row else None
+
+
+async def load_settings(session: AsyncSession, *, connection_id: str) -> tuple[int, SyncSettings]:
+    """(version, settings); a connection nobody configured has version 0 and the defaults."""
+    t = models.connection_settings
+    row = (
+        await session.execute(select(t.c.version, t.c.settings).where(t.c.connection_id == connection_id))
+    ).first()
+    if row is None:
+        return 0, SyncSettings()
+    return row.version, SyncSettings.model_validate(row.settings)
+
+
+async def save_settings(
+    session: AsyncSession,
+    *,
+    connection_id: str,
+    tenant_id: str,
+    settings: SyncSettings,
+    expected_version: int | None,
+    changed_by: str | None,
+) -> int:
+    """Store a new version (locking the row so two writers never share a number); returns it."""
+    t = models.connection_settings
+    current = (
+        await session.execute(select(t.c.version).where(t.c.connection_id == connection_id).with_for_update())
+    ).scalar_one_or_none() or 0
+    if expected_version is not None and expected_version != current:
+        raise VersionConflict(current)
+    version = current + 1
+    body = settings.model_dump(mode="json")
+    stmt = insert(t).values(connection_id=connection_id, tenant_id=tenant_id, version=version, settings=body)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id"],
+            set_={"version": version, "settings": body, "updated_at": func.now()},
+        )
+    )
+    await session.execute(
+        insert(models.connection_settings_history).values(
+            connection_id=connection_id, version=version, settings=body, changed_by=changed_by
+        )
+    )
+    return version
+
+
+async def settings_history(
+    session: AsyncSession, *, connection_id: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    h = models.connection_settings_history
+    rows = await session.execute(
+        select(h.c.version, h.c.changed_by, h.c.created_at)
+        .where(h.c.connection_id == connection_id)
+        .order_by(h.c.version.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def _key(name: str) -> str:
+    return name.strip().casefold()
+
+
+async def apply_reference_change(
+    session: AsyncSession, *, realm_id: str, entity: str, qbo_id: str, data: dict[str, Any] | None
+) -> None:
+    """Upsert a mirrored object from its full QBO JSON, or remove it (``data`` None: deleted)."""
+    t = models.reference_entities
+    if data is None:
+        await session.execute(
+            delete(t).where(t.c.realm_id == realm_id, t.c.entity == entity, t.c.qbo_id == qbo_id)
+        )
+        return
+    name = name_of(entity, data)
+    leaf = str(data.get("DisplayName") or data.get("Name") or name)
+    values = {
+        "realm_id": realm_id,
+        "entity": entity,
+        "qbo_id": qbo_id,
+        "name": name[:1100],
+        "name_key": _key(name)[:1100],
+        "leaf_key": _key(leaf)[:1100],
+        "active": data.get("Active", True) is not False,
+        "data": {**data, "Id": qbo_id},
+        "updated_at": func.now(),
+    }
+    stmt = insert(t).values(**values)
+    update = {k: stmt.excluded[k] for k in values if k not in ("realm_id", "entity", "qbo_id")}
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=["realm_id", "entity", "qbo_id"], set_=update)
+    )
+
+
+def _rows(result: Iterable[Any]) -> list[RefEntity]:
+    return [RefEntity(r.entity, r.qbo_id, r.name, r.active, r.data) for r in result]
+
+
+async def load_reference(session: AsyncSession, *, realm_id: str, names: dict[str, set[str]]) -> Reference:
+    """The small lists in full, plus the customers, items and vendors named in ``names``."""
+    t = models.reference_entities
+    rows = _rows(await session.execute(select(t).where(t.c.realm_id == realm_id, t.c.entity.in_(SMALL))))
+    for entity, wanted in names.items():
+        keys = sorted({_key(n) for n in wanted if n})
+        if not keys:
+            continue
+        found = await session.execute(
+            select(t).where(
+                t.c.realm_id == realm_id,
+                t.c.entity == entity,
+                or_(t.c.name_key.in_(keys), t.c.leaf_key.in_(keys)),
+            )
+        )
+        rows += _rows(found)
+    return Reference.of(rows)
+
+
+async def load_full_reference(session: AsyncSession, *, realm_id: str) -> Reference:
+    """Everything mirrored for a company (readiness: small lists plus items)."""
+    t = models.reference_entities
+    rows = await session.execute(select(t).where(t.c.realm_id == realm_id, t.c.entity.in_((*SMALL, "Item"))))
+    return Reference.of(_rows(rows))
+
+
+async def list_reference(
+    session: AsyncSession, *, realm_id: str, entity: str, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    t = models.reference_entities
+    rows = await session.execute(
+        select(t.c.qbo_id, t.c.name, t.c.active, t.c.data, t.c.updated_at)
+        .where(t.c.realm_id == realm_id, t.c.entity == entity)
+        .order_by(t.c.name_key, t.c.qbo_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def record_used_values(
+    session: AsyncSession, *, connection_id: str, values: Iterable[tuple[str, str]]
+) -> None:
+    rows = [{"connection_id": connection_id, "kind": k, "value": v[:200]} for k, v in set(values)]
+    if not rows:
+        return
+    stmt = insert(models.platform_values).values(rows)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "kind", "value"], set_={"last_seen_at": func.now()}
+        )
+    )
+
+
+async def used_values(session: AsyncSession, *, connection_id: str, settings: SyncSettings) -> UsedValues:
+    """What the platform uses: seen in events plus declared in settings."""
+    t = models.platform_values
+    rows = (
+        await session.execute(select(t.c.kind, t.c.value).where(t.c.connection_id == connection_id))
+    ).all()
+    seen: dict[str, set[str]] = {}
+    for kind, value in rows:
+        seen.setdefault(kind, set()).add(value)
+    declared = settings.platform_values
+    return UsedValues(
+        tax_rates=frozenset(seen.get("tax_rates", set()) | set(declared.tax_rates)),
+        payment_methods=frozenset(seen.get("payment_methods", set()) | set(declared.payment_methods)),
+        payment_terms_days=frozenset(
+            {int(v) for v in seen.get("payment_terms_days", set())} | set(declared.payment_terms_days)
+        ),
+        currencies=frozenset(seen.get("currencies", set()) | set(declared.currencies)),
+    )
+
+
+async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> bool:
+    """Put a platform event received over HTTP into the outbox as it is, keeping its id.
+
+    It then reaches ``mapper.platform-events`` like one published to the broker, so both ways in
+    share one path. A repeated id is ignored here and by the consumer's inbox.
+    """
+    t = models.outbox
+    result = await session.execute(
+        insert(t)
+        .values(
+            message_id=envelope.id,
+            routing_key=envelope.type,
+            envelope=envelope.model_dump(mode="json", exclude_none=True),
+        )
+        .on_conflict_do_nothing()
+        .returning(t.c.id)
+    )
+    staged = result.first() is not None
+    if staged:
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(t)})
+    return staged

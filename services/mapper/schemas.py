@@ -1,1 +1,67 @@
 """HTTP request and response models of the mapper service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from services.mapper.sync_settings import SyncSettings
+
+
+class EventAccepted(BaseModel):
+    event_id: str
+    status: Literal["accepted", "duplicate"] = Field(
+        description="'duplicate' when an event with this id was already accepted (nothing happens twice)"
+    )
+
+
+class ProblemOut(BaseModel):
+    path: str = Field(description="JSON path of the field, e.g. $.data.lines[0].quantity")
+    message: str
+
+
+class EventInvalid(BaseModel):
+    detail: str
+    problems: list[ProblemOut]
+
+
+class SettingsOut(BaseModel):
+    connection_id: str
+    version: int = Field(description="0 until the first PUT; send it back in If-Match to avoid lost updates")
+    settings: SyncSettings
+
+
+class SettingsVersion(BaseModel):
+    version: int
+    changed_by: str | None
+    created_at: dt.datetime
+
+
+class CheckOut(BaseModel):
+    name: str
+    status: Literal["ok", "warning", "blocking"]
+    message: str = Field(description="What was found, in words")
+    fix: str = Field(description="How to fix it (empty when ok)")
+
+
+class ReadinessOut(BaseModel):
+    connection_id: str
+    status: Literal["ok", "warning", "blocking"] = Field(description="The worst status of any check")
+    checks: list[CheckOut]
+
+
+class ReferenceItem(BaseModel):
+    qbo_id: str
+    name: str
+    active: bool
+    data: dict[str, Any]
+    updated_at: dt.datetime
+
+
+class ReferenceOut(BaseModel):
+    connection_id: str
+    kind: str
+    entity: str
+    items: list[ReferenceItem]

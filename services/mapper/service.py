@@ -1,1 +1,219 @@
-"""The rules of the mapper service: pure functions, no I/O."""
+"""The rules of the mapper: which events are admitted, what they become, how a refusal reads. No I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from services.mapper.mapping import Issue, MapContext, Rejection, Target, map_event
+from services.mapper.reference import Reference
+from services.mapper.sync_settings import Category, SyncSettings
+from shared.contracts.bridge import SyncRejected
+from shared.contracts.codec import Problem
+from shared.contracts.internal import CompanyProfile, ExportRequested
+
+CATEGORY_OF: dict[str, Category] = {
+    "customer.upserted": "customers",
+    "vendor.upserted": "vendors",
+    "item.upserted": "items",
+    "invoice.approved": "invoices",
+    "invoice.updated": "invoices",
+    "invoice.voided": "invoices",
+    "credit_note.issued": "invoices",
+    "credit_note.voided": "invoices",
+    "payment.recorded": "payments",
+    "refund.issued": "payments",
+    "bill.approved": "bills",
+    "bill.updated": "bills",
+    "bill.cancelled": "bills",
+    "purchase_order.approved": "purchase_orders",
+    "purchase_order.updated": "purchase_orders",
+    "purchase_order.cancelled": "purchase_orders",
+}
+
+
+class Excluded(Exception):
+    """Settings say to skip this event (logged with the reason, never silent)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """This service's view of a tenant's connection."""
+
+    connection_id: str
+    tenant_id: str
+    realm_id: str
+    status: str
+    company: CompanyProfile | None
+
+
+def object_type(event_type: str) -> str:
+    """``credit_note.issued`` → ``credit_note``."""
+    return event_type.split(".", 1)[0]
+
+
+def platform_id(event_type: str, data: Any) -> str | None:
+    """The platform's id of the object an event is about (``invoice_id`` of an invoice event)."""
+    field = f"{object_type(event_type)}_id"
+    value = data.get(field) if isinstance(data, dict) else getattr(data, field, None)
+    return str(value)[:200] if value else None
+
+
+def event_date(data: Any) -> dt.date | None:
+    value = getattr(data, "issue_date", None) or getattr(data, "date", None)
+    return value if isinstance(value, dt.date) else None
+
+
+def admit(
+    event_type: str,
+    data: Any,
+    *,
+    tenant_id: str | None,
+    connection: Connection | None,
+    settings: SyncSettings,
+) -> Target:
+    """The connection an event goes to, or why not: a ``Rejection``, or ``Excluded`` when settings skip it."""
+    if connection is None:
+        raise Rejection(
+            "unknown_tenant",
+            f"tenant '{tenant_id}' has no QuickBooks connection",
+            hint="connect the tenant to QuickBooks, or check the event's tenantid",
+        )
+    if connection.status == "revoked":
+        raise Rejection(
+            "connection_revoked",
+            "the tenant's QuickBooks connection was disconnected",
+            hint="reconnect the company, then send the event again",
+        )
+    if connection.status != "active":
+        raise Rejection(
+            "connection_blocked",
+            f"the QuickBooks connection is {connection.status.replace('_', ' ')}",
+            hint="a person must reconnect the company in QuickBooks; then send the event again",
+        )
+    if connection.company is None:
+        raise Rejection(
+            "connection_incomplete",
+            "the company profile of the connection is not known yet",
+            hint="refresh the connection's company profile",
+        )
+    _category_allows(event_type, data, settings)
+    return Target(connection.connection_id, connection.realm_id, connection.company)
+
+
+def _category_allows(event_type: str, data: Any, settings: SyncSettings) -> None:
+    name = CATEGORY_OF[event_type]
+    cat = settings.category(name)
+    reason, hint = None, ""
+    if not cat.enabled or cat.direction == "off":
+        reason, hint = f"the {name} category is turned off", f"enable categories.{name} in the settings"
+    elif cat.direction != "to_qbo":
+        reason = f"{name} sync from QuickBooks to the platform, not the other way (one way at a time)"
+        hint = f"set categories.{name}.direction to to_qbo"
+    else:
+        date = event_date(data)
+        if cat.start_date is not None and date is not None and date < cat.start_date:
+            reason = f"dated {date.isoformat()}, before the {name} start date {cat.start_date.isoformat()}"
+            hint = f"move categories.{name}.start_date earlier to sync older documents"
+    if reason is None:
+        return
+    if cat.when_excluded == "skip":
+        raise Excluded(reason)
+    raise Rejection("excluded_by_settings", reason, hint=hint)
+
+
+def plan(
+    event_type: str,
+    data: Any,
+    *,
+    target: Target,
+    settings: SyncSettings,
+    reference: Reference,
+    source_event_id: str,
+) -> list[ExportRequested]:
+    """The writes one admitted event needs, in dependency order; a ``Rejection`` names every problem."""
+    ctx = MapContext(target=target, settings=settings, reference=reference, source_event_id=source_event_id)
+    return map_event(ctx, event_type, data)
+
+
+def rejected(
+    event_type: str,
+    data: Any,
+    *,
+    source_event_id: str,
+    rejection: Rejection,
+    connection_id: str | None = None,
+    retryable: bool = False,
+) -> SyncRejected:
+    """The ``sync.rejected`` telling the platform what is wrong, where and how to fix it."""
+    return SyncRejected(
+        object_type=object_type(event_type),
+        platform_id=platform_id(event_type, data),
+        source_event_id=source_event_id,
+        code=rejection.code,
+        message=rejection.message,
+        hint=rejection.hint,
+        retryable=retryable or rejection.code == "connection_blocked",
+        connection_id=connection_id,
+        problems=[p.as_dict() for p in rejection.problems],
+    )
+
+
+def invalid(summary: str, problems: list[Problem]) -> Rejection:
+    """A decoding failure as a rejection: every problem with its JSON path."""
+    issues = [Issue(p.path, p.message) for p in problems]
+    detail = "; ".join(f"{p.path}: {p.message}" for p in problems)
+    return Rejection(
+        "invalid_event",
+        f"{summary}: {detail}" if detail else summary,
+        hint="fix the fields named in problems and send the event again",
+        problems=issues,
+    )
+
+
+def used_values(data: Any) -> Iterator[tuple[str, str]]:
+    """(kind, value) of every platform value readiness checks that this event uses."""
+    for line in getattr(data, "lines", None) or ():
+        if line.tax_rate:
+            yield "tax_rates", line.tax_rate
+    for holder in (data, getattr(data, "customer", None)):
+        if holder is None:
+            continue
+        if getattr(holder, "payment_method", None):
+            yield "payment_methods", holder.payment_method
+        if getattr(holder, "payment_terms_days", None) is not None:
+            yield "payment_terms_days", str(holder.payment_terms_days)
+        if getattr(holder, "currency", None):
+            yield "currencies", holder.currency
+
+
+def names_in(data: Any, settings: SyncSettings) -> dict[str, set[str]]:
+    """Customers, items and vendors an event may refer to by name: what the mirror must be asked for."""
+    customers: set[str] = set()
+    items: set[str] = {settings.fallback_item} if settings.fallback_item else set()
+    vendors: set[str] = set()
+    for holder in (data, getattr(data, "customer", None), getattr(data, "vendor", None)):
+        for attr in ("code", "name", "company_name", "project"):
+            value = getattr(holder, attr, None) if holder is not None else None
+            if isinstance(value, str):
+                customers.add(value)
+                vendors.add(value)
+    if hasattr(data, "item_id"):
+        items.add(data.code)
+    for line in getattr(data, "lines", None) or ():
+        if line.item_code:
+            items.add(line.item_code)
+        if getattr(line, "customer", None):
+            customers.add(line.customer)
+    vendor = getattr(data, "vendor", None)
+    if vendor is not None:
+        vendors.add(vendor.name + settings.vendor_name_collision_suffix)
+    if hasattr(data, "vendor_id") and isinstance(getattr(data, "name", None), str):
+        vendors.add(data.name + settings.vendor_name_collision_suffix)
+    return {"Customer": customers, "Item": items, "Vendor": vendors}

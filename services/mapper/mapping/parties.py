@@ -1,0 +1,170 @@
+"""Customers, vendors and items: their QBO payloads, and the ensures documents depend on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.mapper.mapping import lookups
+from services.mapper.mapping.base import MapContext, check_name, link
+from shared.contracts.platform import Address, CustomerData, CustomerRef, ItemUpserted, VendorData
+
+ITEM_TYPES = {"service": "Service", "non_inventory": "NonInventory", "inventory": "Inventory"}
+
+
+def address(value: Address | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {
+        "Line1": value.line1,
+        "Line2": value.line2,
+        "City": value.city,
+        "CountrySubDivisionCode": value.region,
+        "PostalCode": value.postal_code,
+        "Country": value.country,
+    }
+
+
+def _email(ctx: MapContext, path: str, email: str | None) -> dict[str, str] | None:
+    if email is None:
+        return None
+    if "@" not in email or "." not in email.split("@")[-1]:
+        ctx.problem(
+            path, f"'{email}' is not an email address QBO accepts", "send an address like name@example.com"
+        )
+    return {"Address": email}
+
+
+def customer_display_name(ctx: MapContext, customer: CustomerData) -> str:
+    """The DisplayName a platform customer is matched by (its code unless settings say otherwise)."""
+    field = ctx.settings.customer_match
+    chosen = {"code": customer.code, "name": customer.name, "company_name": customer.company_name}[field]
+    return chosen or customer.code
+
+
+def customer_platform_id(customer: CustomerData) -> str:
+    return customer.customer_id or customer.code
+
+
+def customer_payload(ctx: MapContext, path: str, customer: CustomerData, *, creating: bool) -> dict[str, Any]:
+    name = customer_display_name(ctx, customer)
+    check_name(ctx, f"{path}.{ctx.settings.customer_match}", name, limit=500, what="customer DisplayName")
+    payload: dict[str, Any] = {
+        "DisplayName": name,
+        "CompanyName": customer.company_name,
+        "PrintOnCheckName": customer.name[:110] if customer.name else None,
+        "PrimaryEmailAddr": _email(ctx, f"{path}.email", customer.email),
+        "PrimaryPhone": {"FreeFormNumber": customer.phone} if customer.phone else None,
+        "BillAddr": address(customer.billing_address),
+    }
+    if customer.payment_terms_days is not None:
+        payload["SalesTermRef"] = lookups.term(ctx, f"{path}.payment_terms_days", customer.payment_terms_days)
+    if customer.payment_method:
+        payload["PaymentMethodRef"] = lookups.payment_method(
+            ctx, f"{path}.payment_method", customer.payment_method
+        )
+    if creating:
+        # QBO sets a customer's currency once, at creation.
+        payload |= lookups.currency(ctx, f"{path}.currency", customer.currency, None)
+    return payload
+
+
+def ensure_customer(ctx: MapContext, path: str, customer: CustomerData) -> dict[str, Any]:
+    """Queue a find-or-create of the document's customer; returns the link to it."""
+    payload = customer_payload(ctx, path, customer, creating=True)
+    pid = customer_platform_id(customer)
+    ctx.emit(
+        entity="Customer",
+        operation="create",
+        payload=payload,
+        platform_id=pid,
+        object_type="customer",
+        match=("DisplayName", payload["DisplayName"]),
+    )
+    return link("Customer", pid)
+
+
+def customer_by_code(ctx: MapContext, path: str, customer: CustomerRef) -> dict[str, Any]:
+    """A customer known by its code only: the mirror's id, else a find-or-create by DisplayName."""
+    found = ctx.reference.find("Customer", customer.code)
+    if found is not None:
+        return found.ref()
+    check_name(ctx, f"{path}.code", customer.code, limit=500, what="customer DisplayName")
+    ctx.emit(
+        entity="Customer",
+        operation="create",
+        payload={"DisplayName": customer.code},
+        platform_id=customer.code,
+        object_type="customer",
+        match=("DisplayName", customer.code),
+    )
+    return link("Customer", customer.code)
+
+
+def vendor_display_name(ctx: MapContext, vendor: VendorData) -> str:
+    """The vendor's name, with the collision suffix when a QBO customer already uses it (error 6240)."""
+    clashes = vendor.is_customer or ctx.reference.find("Customer", vendor.name) is not None
+    return vendor.name + ctx.settings.vendor_name_collision_suffix if clashes else vendor.name
+
+
+def vendor_payload(ctx: MapContext, path: str, vendor: VendorData, *, creating: bool) -> dict[str, Any]:
+    name = vendor_display_name(ctx, vendor)
+    check_name(ctx, f"{path}.name", name, limit=500, what="vendor DisplayName")
+    payload: dict[str, Any] = {
+        "DisplayName": name,
+        "CompanyName": vendor.name[:100],
+        "PrimaryEmailAddr": _email(ctx, f"{path}.email", vendor.email),
+        "PrimaryPhone": {"FreeFormNumber": vendor.phone} if vendor.phone else None,
+        "BillAddr": address(vendor.address),
+        "AcctNum": vendor.account_number,
+    }
+    if creating:
+        payload |= lookups.currency(ctx, f"{path}.currency", vendor.currency, None)
+    return payload
+
+
+def ensure_vendor(ctx: MapContext, path: str, vendor: VendorData) -> dict[str, Any]:
+    payload = vendor_payload(ctx, path, vendor, creating=True)
+    pid = vendor.vendor_id or vendor.name
+    ctx.emit(
+        entity="Vendor",
+        operation="create",
+        payload=payload,
+        platform_id=pid,
+        object_type="vendor",
+        match=("DisplayName", payload["DisplayName"]),
+    )
+    return link("Vendor", pid)
+
+
+def item_payload(ctx: MapContext, item: ItemUpserted) -> dict[str, Any]:
+    check_name(ctx, "$.data.code", item.code, limit=100, what="item Name")
+    payload: dict[str, Any] = {
+        "Name": item.code,
+        "Type": ITEM_TYPES[item.type],
+        "Description": item.description,
+        "UnitPrice": item.unit_price,
+    }
+    if item.income_account:
+        payload["IncomeAccountRef"] = lookups.account_named(
+            ctx, "$.data.income_account", item.income_account, allowed=lookups.ACCOUNT_TYPES["income"]
+        )
+    else:
+        payload["IncomeAccountRef"] = lookups.account(ctx, "$.data.income_account", "income", required=True)
+    needs_expense = item.type == "inventory" or not ctx.target.us
+    if item.expense_account:
+        payload["ExpenseAccountRef"] = lookups.account_named(
+            ctx, "$.data.expense_account", item.expense_account, allowed=lookups.ACCOUNT_TYPES["expense"]
+        )
+    elif needs_expense:
+        payload["ExpenseAccountRef"] = lookups.account(
+            ctx, "$.data.expense_account", "expense", required=True
+        )
+    if item.type == "inventory":
+        ctx.problem(
+            "$.data.type",
+            "inventory items need an asset account, a start date and quantity on hand, which the event "
+            "does not carry",
+            "create inventory items in QBO and let the bridge match them by Name, "
+            "or send type 'non_inventory'",
+        )
+    return payload

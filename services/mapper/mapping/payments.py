@@ -1,0 +1,42 @@
+"""Customer payments linked to the invoices they pay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.mapper.mapping import lookups, parties
+from services.mapper.mapping.base import MapContext, link
+from shared.contracts.internal import ExportRequested
+from shared.contracts.platform import PaymentRecorded
+
+
+def payment(ctx: MapContext, data: PaymentRecorded) -> list[ExportRequested]:
+    """payment.recorded → a Payment whose lines link each invoice it pays (the rest stays unapplied)."""
+    lines = [
+        {
+            "Amount": a.amount,
+            "LinkedTxn": [{"TxnId": link("Invoice", a.invoice_id, as_id=True), "TxnType": "Invoice"}],
+        }
+        for a in data.applied_to
+    ]
+    payload: dict[str, Any] = {
+        "CustomerRef": parties.customer_by_code(ctx, "$.data.customer", data.customer),
+        "TotalAmt": data.amount,
+        "TxnDate": data.date,
+        "PaymentRefNum": data.reference,
+        "Line": lines,
+        "DepositToAccountRef": lookups.account(ctx, "$.data", "deposit", required=False),
+    }
+    if data.payment_method:
+        payload["PaymentMethodRef"] = lookups.payment_method(
+            ctx, "$.data.payment_method", data.payment_method
+        )
+    payload |= lookups.currency(ctx, "$.data.currency", data.currency, None)
+    ctx.emit(
+        entity="Payment",
+        operation="create",
+        payload=payload,
+        platform_id=data.payment_id,
+        object_type="payment",
+    )
+    return ctx.result("the payment cannot be sent to QuickBooks")

@@ -1,0 +1,63 @@
+"""One representative platform event per catalogue type, for golden and sandbox tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.unit.mapper import companies as c
+
+
+def golden_events(country: str) -> dict[str, dict[str, Any]]:
+    """Event type → data; every platform event of the catalogue appears once."""
+    rate = "California" if country == "US" else "20.0% S"
+    return {
+        "customer.upserted": c.customer(payment_terms_days=30, payment_method="Visa", phone="0113 496 0000"),
+        "vendor.upserted": {
+            "vendor_id": "ven_1",
+            "name": "Paper Co",
+            "account_number": "AC-9",
+            "address": {"line1": "2 Mill Rd", "city": "York"},
+        },
+        "item.upserted": {
+            "item_id": "itm_1",
+            "code": "WIDGET",
+            "type": "non_inventory",
+            "description": "A widget",
+            "unit_price": "9.99",
+        },
+        "invoice.approved": c.invoice(country),
+        "invoice.updated": c.invoice(country, memo="Order 77 (amended)"),
+        "invoice.voided": {"invoice_id": "inv_1", "number": "INV-1001"},
+        "credit_note.issued": {
+            "credit_note_id": "cn_1",
+            "number": "CN-1",
+            "issue_date": "2026-11-05",
+            "customer": c.customer(),
+            "lines": [c.sales_line(quantity="1", unit_price="75.00", amount="75.00", tax_rate=rate)],
+            "applies_to_invoice_number": "INV-1001",
+        },
+        "credit_note.voided": {"credit_note_id": "cn_1", "number": "CN-1"},
+        "payment.recorded": {
+            "payment_id": "pay_1",
+            "date": "2026-11-10",
+            "amount": "100.00",
+            "customer": {"code": "ACME"},
+            "payment_method": "Check",
+            "reference": "CHQ-1",
+            "applied_to": [{"invoice_id": "inv_1", "amount": "100.00"}],
+        },
+        "refund.issued": {
+            "refund_id": "ref_1",
+            "date": "2026-11-12",
+            "amount": "81.00" if country == "US" else "90.00",
+            "customer": {"code": "ACME"},
+            "payment_method": "Cash",
+            "lines": [c.sales_line(quantity="1", unit_price="75.00", amount="75.00", tax_rate=rate)],
+        },
+        "bill.approved": c.purchase("bill", country),
+        "bill.updated": c.purchase("bill", country, memo="amended"),
+        "bill.cancelled": {"bill_id": "bill_1", "number": "B-77"},
+        "purchase_order.approved": c.purchase("purchase_order", country, number="PO-5"),
+        "purchase_order.updated": c.purchase("purchase_order", country, number="PO-5", memo="amended"),
+        "purchase_order.cancelled": {"purchase_order_id": "purchase_order_1", "number": "PO-5"},
+    }

@@ -1,0 +1,46 @@
+"""Golden mapping tests: a platform event in, the exact QBO commands out (US and GB companies).
+
+Regenerate after a deliberate change with ``QBB_UPDATE_GOLDEN=1 uv run pytest tests/unit/mapper`` and
+review the diff of ``golden/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from services.mapper import service
+from shared.contracts import CATALOGUE, PLATFORM_EVENTS
+from tests.unit.mapper import companies as c
+from tests.unit.mapper.events import golden_events
+
+GOLDEN = Path(__file__).parent / "golden"
+CASES = [(country, event_type) for country in ("US", "GB") for event_type in PLATFORM_EVENTS]
+
+
+def test_every_platform_event_has_a_golden_case() -> None:
+    assert set(golden_events("US")) == set(PLATFORM_EVENTS)
+
+
+@pytest.mark.parametrize(("country", "event_type"), CASES)
+def test_platform_event_maps_to_the_golden_qbo_commands(country: str, event_type: str) -> None:
+    ctx = c.context(country)
+    data = CATALOGUE[event_type].model.model_validate(golden_events(country)[event_type])
+
+    commands = service.plan(
+        event_type,
+        data,
+        target=ctx.target,
+        settings=ctx.settings,
+        reference=ctx.reference,
+        source_event_id="evt-1",
+    )
+
+    produced = [cmd.model_dump(mode="json", exclude_none=True) for cmd in commands]
+    path = GOLDEN / f"{country.lower()}_{event_type.replace('.', '_')}.json"
+    if os.environ.get("QBB_UPDATE_GOLDEN"):
+        path.write_text(json.dumps(produced, indent=2, sort_keys=True) + "\n")
+    assert produced == json.loads(path.read_text())

@@ -1,0 +1,248 @@
+"""Mapping rules one at a time: tax, lines, names, limits, currencies, editions, rejections."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from services.mapper import service
+from services.mapper.mapping import Rejection
+from shared.contracts import CATALOGUE
+from shared.contracts.internal import ExportRequested
+from tests.unit.mapper import companies as c
+
+
+def run(event_type: str, data: dict[str, Any], country: str = "US", **kw: Any) -> list[ExportRequested]:
+    ctx = c.context(country, **kw)
+    model = CATALOGUE[event_type].model.model_validate(data)
+    return service.plan(
+        event_type,
+        model,
+        target=ctx.target,
+        settings=ctx.settings,
+        reference=ctx.reference,
+        source_event_id="evt-1",
+    )
+
+
+def rejection(event_type: str, data: dict[str, Any], country: str = "US", **kw: Any) -> Rejection:
+    with pytest.raises(Rejection) as caught:
+        run(event_type, data, country, **kw)
+    return caught.value
+
+
+def last(commands: list[ExportRequested]) -> dict[str, Any]:
+    return commands[-1].payload
+
+
+def test_unknown_tax_rate_is_rejected_naming_the_rate_and_the_setting() -> None:
+    data = c.invoice("GB", lines=[c.sales_line(tax_rate="17.5% Old")])
+    found = rejection("invoice.approved", data, "GB")
+    assert found.problems[0].path == "$.data.lines[0].tax_rate"
+    assert "17.5% Old" in found.problems[0].message
+    assert "tax.rates" in found.problems[0].hint
+
+
+def test_mapped_tax_rate_uses_the_qbo_code_from_settings() -> None:
+    data = c.invoice("GB", lines=[c.sales_line(tax_rate="Standard")])
+    payload = last(run("invoice.approved", data, "GB", tax={"rates": {"Standard": "20.0% S"}}))
+    assert payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "1"}
+
+
+def test_gb_line_without_tax_rate_uses_the_default_code_or_is_rejected() -> None:
+    data = c.invoice("GB", lines=[c.sales_line()])
+    assert rejection("invoice.approved", data, "GB").problems[0].path == "$.data.lines[0].tax_rate"
+    payload = last(run("invoice.approved", data, "GB", tax={"default_code": "No VAT"}))
+    assert payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "5"}
+
+
+def test_us_lines_without_tax_are_non_and_no_txn_tax_code_is_sent() -> None:
+    payload = last(run("invoice.approved", c.invoice("US", lines=[c.sales_line()])))
+    assert payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "NON"}
+    assert "TxnTaxDetail" not in payload
+
+
+def test_tax_inclusive_gb_invoice_says_so_and_carries_gross_amounts() -> None:
+    data = c.invoice("GB", tax_inclusive=True, lines=[c.sales_line(tax_rate="20.0% S")])
+    payload = last(run("invoice.approved", data, "GB"))
+    assert payload["GlobalTaxCalculation"] == "TaxInclusive"
+    assert payload["Line"][0]["SalesItemLineDetail"]["TaxInclusiveAmt"] == 225.0
+
+
+def test_amount_is_qty_times_unit_price_even_when_the_platform_rounded_the_price() -> None:
+    line = c.sales_line(quantity="3", unit_price="33.33", amount="100.00", tax_rate=None)
+    detail = last(run("invoice.approved", c.invoice(lines=[line])))["Line"][0]["SalesItemLineDetail"]
+    assert round(Decimal(str(detail["Qty"])) * Decimal(str(detail["UnitPrice"])), 2) == Decimal("100.00")
+
+
+def test_doc_number_over_21_characters_is_refused_by_the_contract() -> None:
+    with pytest.raises(ValueError, match="21"):
+        CATALOGUE["invoice.approved"].model.model_validate(c.invoice(number="X" * 22))
+
+
+def test_customer_display_name_with_a_colon_is_rejected() -> None:
+    found = rejection("customer.upserted", c.customer(code="ACME:UK"))
+    assert found.problems[0].path == "$.data.code"
+    assert "':'" in found.problems[0].message
+
+
+def test_vendor_named_like_a_customer_gets_the_suffix() -> None:
+    payload = last(run("vendor.upserted", {"vendor_id": "v1", "name": "Paper Co"}))
+    assert payload["DisplayName"] == "Paper Co (v)"
+
+
+def test_vendor_suffix_comes_from_settings() -> None:
+    payload = last(
+        run(
+            "vendor.upserted",
+            {"vendor_id": "v1", "name": "Paper Co"},
+            vendor_name_collision_suffix=" - supplier",
+        )
+    )
+    assert payload["DisplayName"] == "Paper Co - supplier"
+
+
+def test_foreign_currency_without_multicurrency_is_rejected_with_the_reason() -> None:
+    found = rejection("invoice.approved", c.invoice(currency="EUR"))
+    assert found.problems[0].path == "$.data.currency"
+    assert "Multicurrency" in found.problems[0].hint
+
+
+def test_foreign_currency_with_multicurrency_sends_currency_and_rate() -> None:
+    data = c.invoice(currency="EUR", exchange_rate="1.08")
+    payload = last(run("invoice.approved", data, company_overrides={"multicurrency": True}))
+    assert payload["CurrencyRef"] == {"value": "EUR"}
+    assert payload["ExchangeRate"] == 1.08
+
+
+def test_purchase_order_below_plus_is_rejected() -> None:
+    found = rejection(
+        "purchase_order.approved",
+        c.purchase("purchase_order"),
+        company_overrides={"edition": "QuickBooks Online Essentials"},
+    )
+    assert "Plus or Advanced" in found.message
+
+
+def test_bill_lines_are_item_lines_for_known_products_and_account_lines_otherwise() -> None:
+    lines = last(run("bill.approved", c.purchase("bill")))["Line"]
+    assert [ln["DetailType"] for ln in lines] == [
+        "ItemBasedExpenseLineDetail",
+        "AccountBasedExpenseLineDetail",
+        "AccountBasedExpenseLineDetail",
+    ]
+    assert lines[2]["AccountBasedExpenseLineDetail"]["AccountRef"] == {"value": "35"}
+
+
+def test_unknown_item_without_permission_to_create_is_rejected() -> None:
+    data = c.invoice(lines=[c.sales_line(item_code="NEWTHING")])
+    found = rejection("invoice.approved", data, create_missing_items=False)
+    assert found.problems[0].path == "$.data.lines[0].item_code"
+
+
+def test_invoice_depends_on_its_customer_and_new_items_which_come_first() -> None:
+    commands = run("invoice.approved", c.invoice())
+    assert [cmd.entity for cmd in commands] == ["Item", "Customer", "Invoice"]
+    assert {"entity": "Customer", "platform_id": "cus_1"} in commands[-1].depends_on
+
+
+def test_customer_without_id_is_linked_by_its_code() -> None:
+    data = c.invoice(customer=c.customer(customer_id=None))
+    commands = run("invoice.approved", data)
+    assert commands[-1].payload["CustomerRef"] == {"$link": {"entity": "Customer", "platform_id": "ACME"}}
+
+
+def test_project_becomes_the_customer_ref() -> None:
+    project = c.entity(
+        "Customer",
+        {
+            "Id": "90",
+            "DisplayName": "Website",
+            "FullyQualifiedName": "ACME:Website",
+            "Job": True,
+            "IsProject": True,
+        },
+    )
+    payload = last(run("invoice.approved", c.invoice(project="Website"), ref=c.reference("US", project)))
+    assert payload["CustomerRef"] == {"value": "90"}
+
+
+def test_classes_per_line_and_locations_per_transaction() -> None:
+    lines = [c.sales_line(**{"class": "Retail", "location": "London"})]
+    payload = last(
+        run(
+            "invoice.approved",
+            c.invoice(lines=lines),
+            company_overrides={"class_tracking": "per_line", "department_tracking": True},
+            classes={"enabled": True},
+            locations={"enabled": True},
+        )
+    )
+    assert payload["Line"][0]["SalesItemLineDetail"]["ClassRef"] == {"value": "60"}
+    assert payload["DepartmentRef"] == {"value": "70"}
+
+
+def test_conflicting_classes_for_a_per_transaction_company_are_rejected() -> None:
+    lines = [c.sales_line(**{"class": "Retail"}), c.sales_line(**{"class": "Wholesale"})]
+    found = rejection(
+        "invoice.approved",
+        c.invoice(lines=lines),
+        company_overrides={"class_tracking": "per_transaction"},
+        classes={"enabled": True},
+    )
+    assert "one class per transaction" in found.message
+
+
+def test_keeping_numbers_needs_custom_transaction_numbers() -> None:
+    found = rejection("invoice.approved", c.invoice(), company_overrides={"custom_txn_numbers": False})
+    assert found.problems[0].path == "$.data.number"
+
+
+def test_payment_links_each_invoice_by_its_platform_id() -> None:
+    data = {
+        "payment_id": "p1",
+        "date": "2026-11-10",
+        "amount": "50.00",
+        "customer": {"code": "Paper Co"},
+        "applied_to": [{"invoice_id": "inv_9", "amount": "50.00"}],
+    }
+    commands = run("payment.recorded", data)
+    assert [cmd.entity for cmd in commands] == ["Payment"]
+    assert commands[0].payload["CustomerRef"] == {"value": "58"}
+    linked = commands[0].payload["Line"][0]["LinkedTxn"][0]
+    assert linked == {
+        "TxnId": {"$link": {"entity": "Invoice", "platform_id": "inv_9", "as": "id"}},
+        "TxnType": "Invoice",
+    }
+
+
+def test_refund_whose_lines_do_not_add_up_is_rejected() -> None:
+    data = {
+        "refund_id": "r1",
+        "date": "2026-11-12",
+        "amount": "10.00",
+        "customer": {"code": "ACME"},
+        "lines": [c.sales_line(quantity="1", unit_price="75.00", amount="75.00")],
+    }
+    assert rejection("refund.issued", data).problems[0].path == "$.data.amount"
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    lines = [c.sales_line(tax_rate="Nope"), c.sales_line(tax_rate="Nope2"), c.sales_line(item_code=None)]
+    found = rejection(
+        "invoice.approved", c.invoice("GB", lines=lines, currency="EUR"), "GB", fallback_item=None
+    )
+    paths = {p.path for p in found.problems}
+    assert {
+        "$.data.lines[0].tax_rate",
+        "$.data.lines[1].tax_rate",
+        "$.data.lines[2].item_code",
+        "$.data.currency",
+    } <= paths
+
+
+def test_negative_invoice_total_is_rejected() -> None:
+    data = c.invoice(lines=[c.sales_line(quantity=None, unit_price=None, amount="-5.00")])
+    assert "negative" in rejection("invoice.approved", data).message

@@ -1,0 +1,81 @@
+"""The readiness report names every gap with a fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from services.mapper import readiness
+from services.mapper.reference import Reference
+from tests.unit.mapper import companies as c
+
+
+def checks(**kw: Any) -> dict[str, list[readiness.Check]]:
+    base: dict[str, Any] = {
+        "company": c.company("US"),
+        "settings": c.settings(),
+        "reference": c.reference("US"),
+    }
+    inputs = readiness.Inputs(**(base | kw))
+    out: dict[str, list[readiness.Check]] = {}
+    for check in readiness.report(inputs):
+        out.setdefault(check.name, []).append(check)
+    return out
+
+
+def status(found: dict[str, list[readiness.Check]], name: str) -> str:
+    return readiness.overall(found[name])
+
+
+def test_a_well_prepared_company_is_ok() -> None:
+    found = checks()
+    assert {n: status(found, n) for n in found if status(found, n) != "ok"} == {}
+
+
+def test_every_gap_is_named_with_a_fix() -> None:
+    used = readiness.UsedValues(
+        tax_rates=frozenset({"Ghost Tax"}),
+        payment_methods=frozenset({"Bitcoin"}),
+        payment_terms_days=frozenset({45}),
+        currencies=frozenset({"EUR"}),
+    )
+    settings = c.settings(
+        accounts={"income": "Nope", "deposit": "Services"},
+        classes={"enabled": True},
+        categories={"invoices": {"start_date": "2026-01-01"}},
+    )
+    company = c.company(
+        "US",
+        custom_txn_numbers=False,
+        edition="QuickBooks Online Essentials",
+        book_close_date=dt.date(2026, 3, 31),
+    )
+    found = checks(company=company, settings=settings, used=used)
+    for name in (
+        "currency",
+        "edition",
+        "tax_rate",
+        "payment_method",
+        "terms",
+        "account",
+        "classes",
+        "doc_numbers",
+    ):
+        assert status(found, name) == "blocking", name
+        assert all(ch.fix for ch in found[name])
+    assert status(found, "book_close") == "warning"
+    messages = " ".join(ch.message for group in found.values() for ch in group)
+    for word in ("Ghost Tax", "Bitcoin", "45 days", "EUR", "'Nope'", "Services"):
+        assert word in messages
+
+
+def test_unsupported_country_and_empty_mirror() -> None:
+    found = checks(company=c.company("FR"), reference=Reference())
+    assert status(found, "country") == "blocking"
+    assert status(found, "reference_data") == "warning"
+
+
+def test_overall_status_is_the_worst() -> None:
+    assert (
+        readiness.overall([readiness.Check("a", "ok", ""), readiness.Check("b", "warning", "")]) == "warning"
+    )
