@@ -51,12 +51,19 @@ class ServiceDefinition:
     extra_migrations: tuple[tuple[Path, str], ...] = ()
     # Extra command-line commands: name → coroutine taking the settings (e.g. "reencrypt-tokens").
     commands: dict[str, Callable[[Any], Coroutine[Any, Any, None]]] = field(default_factory=dict)
+    # Long-running work beside the consumers (e.g. refreshing tokens ahead of expiry): called with
+    # the resources and the ``make_deps`` object; cancelled at shutdown; handles its own errors.
+    background: tuple[Callable[[Resources, Any], Coroutine[Any, Any, None]], ...] = ()
 
 
-def create_app(definition: ServiceDefinition, res: Resources) -> FastAPI:
-    """The service's FastAPI app: its own routes plus health, readiness and metrics."""
+def create_app(definition: ServiceDefinition, res: Resources, deps: Any = None) -> FastAPI:
+    """The service's FastAPI app: its own routes plus health, readiness and metrics.
+
+    ``deps`` (the ``make_deps`` object) is reachable from routes as ``request.app.state.deps``.
+    """
     app = FastAPI(title=f"qbo-bridge {definition.name}", description=definition.description)
     app.state.resources = res
+    app.state.deps = deps
     app.include_router(ops_router)
     app.include_router(definition.routes)
     return app
@@ -84,13 +91,14 @@ async def serve(
         settings.amqp_url, client_properties={"connection_name": f"qbb-{definition.name}"}
     )
     res = Resources(settings, engine, create_sessionmaker(engine), connection)
+    deps = definition.make_deps(res)
     consumer = Consumer(
         connection=connection,
         router=definition.router,
         sessionmaker=res.sessionmaker,
         inbox_table=definition.inbox,
         outbox_table=definition.outbox,
-        deps=definition.make_deps(res),
+        deps=deps,
         namespace=settings.amqp_namespace,
         prefetch=settings.prefetch,
     )
@@ -103,7 +111,7 @@ async def serve(
     )
     server = _Server(
         uvicorn.Config(
-            create_app(definition, res),
+            create_app(definition, res, deps),
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,
@@ -114,10 +122,12 @@ async def serve(
         await consumer.start()
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         http_task = asyncio.create_task(server.serve(), name="http")
+        background = [asyncio.create_task(job(res, deps), name="background") for job in definition.background]
         log.info("service started", extra={"port": settings.http_port})
         if ready is not None:
             ready.set()
         await _until_stopped(stop, relay_task, http_task)
+        await _cancel(background)
         await consumer.stop(grace=settings.shutdown_grace_seconds)
         server.should_exit = True
         relay.stop()
@@ -125,7 +135,15 @@ async def serve(
     finally:
         await connection.close()
         await engine.dispose()
+        if hasattr(deps, "aclose"):
+            await deps.aclose()
     log.info("service stopped")
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[Any]) -> None:

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from services.auth import handlers, models, routes
+from services.auth import background, handlers, models, routes
+from services.auth.deps import AuthDeps, build_deps
 from services.auth.settings import AuthSettings
 from shared import runtime
+from shared.http import Resources
+
+
+def make_deps(res: Resources) -> AuthDeps:
+    settings = res.settings
+    if not isinstance(settings, AuthSettings):
+        settings = AuthSettings.model_validate(settings.model_dump())
+    return build_deps(settings)
+
+
+async def _reencrypt(settings: Any) -> None:
+    await background.reencrypt_tokens(settings)
+
 
 DEFINITION = runtime.ServiceDefinition(
     name="auth",
@@ -20,9 +35,12 @@ DEFINITION = runtime.ServiceDefinition(
     outbox=models.outbox,
     router=handlers.router,
     routes=routes.router,
+    make_deps=make_deps,
+    background=(background.refresher,),
+    commands={"reencrypt-tokens": _reencrypt},
 )
 
 
 def main() -> None:
-    """Entry point of ``python -m services.auth``."""
+    """Entry point of ``python -m services.auth`` (``migrate``, ``reencrypt-tokens``)."""
     runtime.main(DEFINITION, AuthSettings)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
 from shared.apikeys import make_api_keys_table
 from shared.db import schema_metadata
 from shared.messaging.inbox import make_inbox_table
@@ -12,3 +15,75 @@ metadata = schema_metadata(SCHEMA)
 inbox = make_inbox_table(metadata)
 outbox = make_outbox_table(metadata)
 api_keys = make_api_keys_table(metadata)
+
+
+def _timestamps() -> list[Column[object]]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", String(200), nullable=False, index=True),
+    Column("realm_id", String(50), nullable=True, index=True),
+    Column("status", String(32), nullable=False),
+    Column("blocked_reason", Text, nullable=True),
+    Column("status_reason", Text, nullable=True),
+    Column("company", JSONB, nullable=True),
+    Column("expected_currency", String(3), nullable=True),
+    Column("redirect_after", Text, nullable=True),
+    Column("connected_at", DateTime(timezone=True), nullable=True),
+    *_timestamps(),
+    # One live connection per tenant: reconnecting reuses it; another company needs a disconnect first.
+    Index(
+        "uq_connections_live_tenant",
+        "tenant_id",
+        unique=True,
+        postgresql_where=text("status <> 'revoked'"),
+    ),
+)
+
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column(
+        "connection_id",
+        UUID(as_uuid=False),
+        ForeignKey("auth.connections.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column(
+        "connection_id",
+        UUID(as_uuid=False),
+        ForeignKey("auth.connections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("access_token_ciphertext", Text, nullable=False),
+    Column("refresh_token_ciphertext", Text, nullable=False),
+    # The refresh token before the last rotation: Intuit honours it for a grace period, so a
+    # refresh whose answer was lost elsewhere can still be recovered with it.
+    Column("previous_refresh_token_ciphertext", Text, nullable=True),
+    Column("access_expires_at", DateTime(timezone=True), nullable=False),
+    Column("refresh_expires_at", DateTime(timezone=True), nullable=True),
+    Column("refresh_hard_expires_at", DateTime(timezone=True), nullable=True),
+    Column("hard_expiry_warned_at", DateTime(timezone=True), nullable=True),
+    Column("key_id", String(12), nullable=False),
+    # The Intuit app the tokens were issued to: only that app's credentials can refresh them.
+    Column("client_id", String(200), nullable=False),
+    Column("refreshed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    *_timestamps(),
+)

@@ -1,1 +1,89 @@
 """HTTP request and response models of the auth service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from services.auth import service
+from shared.contracts.common import Currency, Id
+
+
+class ConnectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: Id
+    redirect_after: str | None = Field(
+        default=None, max_length=2000, description="Where the browser goes after connecting (http/https URL)."
+    )
+    expected_currency: Currency | None = Field(
+        default=None,
+        description="The platform's currency; a company with another home currency stays blocked.",
+    )
+
+    @field_validator("redirect_after")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not service.valid_redirect_after(value):
+            raise ValueError("redirect_after must be an absolute http(s) URL")
+        return value
+
+
+class ConnectResponse(BaseModel):
+    connection_id: str
+    authorize_url: str = Field(description="Send the person's browser here to connect QuickBooks.")
+
+
+class ConnectionOut(BaseModel):
+    """A connection as API callers see it: never a token."""
+
+    connection_id: str
+    tenant_id: str
+    realm_id: str | None
+    status: str
+    blocked_reason: str | None
+    status_reason: str | None
+    company: dict[str, Any] | None
+    expected_currency: str | None
+    connected_at: AwareDatetime | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    access_token_expires_at: AwareDatetime | None = None
+    refresh_token_expires_at: AwareDatetime | None = None
+    refresh_token_hard_expires_at: AwareDatetime | None = None
+    hard_expiry_soon: bool = Field(
+        default=False,
+        description="The 5-year refresh-token limit is near: a person must reconnect before it.",
+    )
+    reconnect_url: str | None = None
+
+
+class ConnectionList(BaseModel):
+    connections: list[ConnectionOut]
+
+
+class ProfileRefreshed(BaseModel):
+    connection: ConnectionOut
+    changed: list[str]
+
+
+class AccessTokenOut(BaseModel):
+    """For qbo-bridge services only (the one place a token leaves auth)."""
+
+    access_token: str
+    realm_id: str
+    api_base: str
+    expires_at: dt.datetime
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    tenant_id: str
+    key: str = Field(description="Shown once; only its hash is stored.")
+
+
+class Problem(BaseModel):
+    detail: str
+    status: str | None = None

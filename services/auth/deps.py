@@ -1,0 +1,43 @@
+"""The long-lived collaborators of the auth service's routes and background work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from services.auth.crypto import TokenCipher
+from services.auth.intuit import IntuitClient
+from services.auth.settings import AuthSettings
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class AuthDeps:
+    """Settings, the token cipher, the Intuit client and the clock."""
+
+    settings: AuthSettings
+    cipher: TokenCipher
+    intuit: IntuitClient
+    http: httpx.AsyncClient
+    now: Callable[[], dt.datetime] = field(default=utc_now)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def build_deps(settings: AuthSettings) -> AuthDeps:
+    """Everything from the settings; refuses to run without encryption keys in production."""
+    cipher = TokenCipher.from_setting(
+        settings.token_encryption_keys.get_secret_value(),
+        allow_dev_key=settings.environment != "production",
+    )
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=50))
+    return AuthDeps(
+        settings=settings, cipher=cipher, intuit=IntuitClient(http=http, settings=settings), http=http
+    )

@@ -1,0 +1,213 @@
+"""The connection lifecycle: connect, OAuth callback, profile refresh, disconnect.
+
+Each function runs inside the caller's transaction (the HTTP request's) and never commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import events, profile, repository, service, tokens
+from services.auth.deps import AuthDeps
+from services.auth.intuit import IntuitRefused, IntuitUnavailable, InvalidGrant
+from shared.contracts.internal import CompanyProfile
+
+log = logging.getLogger(__name__)
+
+
+class CallbackRefused(Exception):
+    """The callback cannot connect anything; ``message`` is for the person in the browser."""
+
+    def __init__(self, message: str, *, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.status_code = message, status_code
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    connection_id: str
+    status: str
+    company_name: str
+    blocked_reason: str | None
+    redirect_after: str | None
+
+
+async def start_connect(
+    session: AsyncSession,
+    deps: AuthDeps,
+    *,
+    tenant_id: str,
+    redirect_after: str | None,
+    expected_currency: str | None,
+) -> tuple[str, str]:
+    """The tenant's connection (reused while live) and a fresh authorization URL for it."""
+    await repository.insert_pending_connection(
+        session,
+        connection_id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        expected_currency=expected_currency,
+        redirect_after=redirect_after,
+    )
+    connection = await repository.live_connection(session, tenant_id=tenant_id)
+    assert connection is not None  # inserted above, or already there
+    changes = {"redirect_after": redirect_after} | (
+        {"expected_currency": expected_currency} if expected_currency else {}
+    )
+    await repository.update_connection(session, connection_id=connection.id, **changes)
+    return connection.id, await new_authorize_url(session, deps, connection_id=connection.id)
+
+
+async def new_authorize_url(session: AsyncSession, deps: AuthDeps, *, connection_id: str) -> str:
+    """Store a single-use state bound to the connection and build Intuit's URL around it."""
+    state = service.new_state()
+    expires_at = deps.now() + dt.timedelta(seconds=deps.settings.state_ttl_seconds)
+    await repository.insert_state(
+        session, state_hash=service.hash_state(state), connection_id=connection_id, expires_at=expires_at
+    )
+    endpoint = (await deps.intuit.discovery()).authorization_endpoint
+    settings = deps.settings
+    return service.authorize_url(
+        endpoint,
+        client_id=settings.intuit_client_id,
+        redirect_uri=settings.redirect_uri,
+        scope=settings.intuit_scope,
+        state=state,
+    )
+
+
+async def complete_callback(session: AsyncSession, deps: AuthDeps, *, params: dict[str, str]) -> Connected:
+    """Check the state, exchange the code, read the company, activate or block; or refuse."""
+    if params.get("error"):
+        raise CallbackRefused(service.callback_error_message(params["error"]))
+    state_hash = service.hash_state(params.get("state", ""))
+    stored = await repository.get_state(session, state_hash=state_hash)
+    problem = service.state_problem(
+        service.StoredState(stored.connection_id, stored.expires_at, stored.used_at) if stored else None,
+        now=deps.now(),
+    )
+    if problem or stored is None:
+        raise CallbackRefused(problem or "unknown state")
+    code, realm_id = params.get("code", ""), params.get("realmId", "")
+    if not code or not realm_id:
+        raise CallbackRefused("QuickBooks sent the browser back without a code or company; start again.")
+    connection = await repository.get_connection(session, connection_id=stored.connection_id, for_update=True)
+    if connection is None or connection.status == "revoked":
+        raise CallbackRefused("This connection was disconnected meanwhile; start connecting again.")
+    if connection.realm_id is not None and connection.realm_id != realm_id:
+        raise CallbackRefused(
+            "This account is already connected to another QuickBooks company. Disconnect it first, "
+            "then connect the new company."
+        )
+    await repository.mark_state_used(session, state_hash=state_hash, now=deps.now())
+    return await _connect(session, deps, connection=connection, code=code, realm_id=realm_id)
+
+
+async def _connect(
+    session: AsyncSession, deps: AuthDeps, *, connection: Row[Any], code: str, realm_id: str
+) -> Connected:
+    now = deps.now()
+    try:
+        token_set = service.token_set(await deps.intuit.exchange_code(code), now=now)
+        info, prefs = await deps.intuit.read_company(realm_id=realm_id, access_token=token_set.access_token)
+    except InvalidGrant:
+        raise CallbackRefused(
+            "QuickBooks no longer accepts this sign-in (it expired); start again."
+        ) from None
+    except (IntuitUnavailable, IntuitRefused) as exc:
+        log.warning("callback could not finish", extra={"reason": exc.message, "realm_id": realm_id})
+        raise CallbackRefused(
+            "QuickBooks did not answer properly; please try again.", status_code=502
+        ) from None
+    await repository.save_tokens(
+        session,
+        connection_id=connection.id,
+        values=tokens.token_values(deps, token_set, previous_refresh=None),
+    )
+    company = profile.company_profile(info, prefs)
+    status, _ = await _apply_profile(session, deps, connection=connection, realm_id=realm_id, company=company)
+    await repository.update_connection(session, connection_id=connection.id, connected_at=now)
+    log.info(
+        "connection connected", extra={"connection_id": connection.id, "realm_id": realm_id, "status": status}
+    )
+    return Connected(
+        connection_id=connection.id,
+        status=status,
+        company_name=company.name,
+        blocked_reason=profile.activation_problem(
+            company,
+            expected_currency=connection.expected_currency,
+            supported_countries=deps.settings.supported_countries,
+        ),
+        redirect_after=connection.redirect_after,
+    )
+
+
+async def _apply_profile(
+    session: AsyncSession, deps: AuthDeps, *, connection: Row[Any], realm_id: str, company: CompanyProfile
+) -> tuple[str, list[str]]:
+    """Store the profile, activate or block, and stage the event that says so.
+
+    Returns the new status and the profile fields that changed.
+    """
+    problem = profile.activation_problem(
+        company,
+        expected_currency=connection.expected_currency,
+        supported_countries=deps.settings.supported_countries,
+    )
+    status = "blocked" if problem else "active"
+    changed = profile.profile_changes(connection.company, company)
+    await repository.update_connection(
+        session,
+        connection_id=connection.id,
+        realm_id=realm_id,
+        company=company.model_dump(mode="json"),
+        status=status,
+        blocked_reason=problem,
+        status_reason=None,
+    )
+    if status == "active" and connection.status != "active":
+        await events.established(session, connection=connection, realm_id=realm_id, profile=company)
+    elif status == "active" and changed:
+        await events.profile_changed(session, connection=connection, profile=company, changed=changed)
+    elif problem and connection.status == "active":
+        # Other services must stop using it until a person fixes the company and reconnects.
+        await events.reauthorization_required(session, connection=connection, reason=problem)
+    return status, changed
+
+
+async def refresh_profile(session: AsyncSession, deps: AuthDeps, *, connection: Row[Any]) -> list[str]:
+    """Re-read the company; store and announce what changed; returns the changed fields."""
+    token = await tokens.access_token(
+        session, deps, connection_id=connection.id, usable=("active", "blocked")
+    )
+    info, prefs = await deps.intuit.read_company(
+        realm_id=connection.realm_id, access_token=token.access_token
+    )
+    company = profile.company_profile(info, prefs)
+    _, changed = await _apply_profile(
+        session, deps, connection=connection, realm_id=connection.realm_id, company=company
+    )
+    return changed
+
+
+async def disconnect(session: AsyncSession, deps: AuthDeps, *, connection: Row[Any], reason: str) -> None:
+    """Revoke the grant at Intuit, forget the tokens, mark the connection revoked and say so."""
+    row = await repository.get_tokens(session, connection_id=connection.id, for_update=True)
+    current = await repository.get_connection(session, connection_id=connection.id)
+    if current is None or current.status == "revoked":
+        return  # a concurrent disconnect finished first
+    if row is not None:
+        await deps.intuit.revoke(deps.cipher.decrypt(row.refresh_token_ciphertext))
+        await repository.delete_tokens(session, connection_id=connection.id)
+    await repository.update_connection(
+        session, connection_id=connection.id, status="revoked", status_reason=reason
+    )
+    await events.revoked(session, connection=connection, reason=reason)
+    log.info("connection revoked", extra={"connection_id": connection.id, "realm_id": connection.realm_id})

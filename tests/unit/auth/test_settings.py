@@ -1,0 +1,38 @@
+"""Auth settings: production refuses to run without token encryption keys."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr, ValidationError
+
+from services.auth.settings import AuthSettings
+
+STRONG = SecretStr("x" * 40)
+
+
+def production(**overrides: object) -> AuthSettings:
+    values: dict[str, object] = {
+        "environment": "production",
+        "admin_api_key": STRONG,
+        "internal_token": STRONG,
+        "intuit_client_secret": STRONG,
+        **overrides,
+    }
+    return AuthSettings.model_validate(values)
+
+
+def test_production_without_encryption_keys_refuses_to_start() -> None:
+    with pytest.raises(ValidationError, match="QBB_TOKEN_ENCRYPTION_KEYS"):
+        production()
+
+
+def test_production_with_a_key_starts() -> None:
+    settings = production(token_encryption_keys=SecretStr(Fernet.generate_key().decode()))
+    assert settings.redirect_uri == "http://127.0.0.1:8091/v1/oauth/callback"
+
+
+def test_development_defaults_point_at_intuit() -> None:
+    settings = AuthSettings()
+    assert settings.intuit_discovery_url.startswith("https://developer.intuit.com/.well-known/")
+    assert settings.qbo_api_base == "https://quickbooks.api.intuit.com"
