@@ -1,0 +1,75 @@
+"""Read-only HTML view: the companies and what landed in each."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from sandbox.runtime import Runtime
+
+SHOWN = ("Customer", "Vendor", "Item", "Invoice", "CreditMemo", "Payment", "Bill", "PurchaseOrder")
+COLUMNS = {
+    "Customer": ("Id", "DisplayName", "PrimaryEmailAddr.Address", "Balance", "Active"),
+    "Vendor": ("Id", "DisplayName", "Balance", "Active"),
+    "Item": ("Id", "Name", "Type", "UnitPrice", "Active"),
+    "Invoice": ("Id", "DocNumber", "TxnDate", "CustomerRef.name", "TotalAmt", "Balance", "PrivateNote"),
+    "CreditMemo": ("Id", "DocNumber", "TxnDate", "CustomerRef.name", "TotalAmt", "Balance"),
+    "Payment": ("Id", "TxnDate", "CustomerRef.name", "TotalAmt", "UnappliedAmt"),
+    "Bill": ("Id", "DocNumber", "TxnDate", "VendorRef.name", "TotalAmt", "Balance"),
+    "PurchaseOrder": ("Id", "DocNumber", "TxnDate", "VendorRef.name", "TotalAmt", "POStatus"),
+}
+STYLE = (
+    "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 6px}</style>"
+)
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><html><head><title>{escape(title)}</title>{STYLE}</head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def _value(obj: dict[str, Any], path: str) -> str:
+    node: Any = obj
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return "" if node is None else escape(str(node))
+
+
+async def index(request: Request) -> Response:
+    """GET / → the list of companies."""
+    rt: Runtime = request.app.state.runtime
+    rows = "".join(
+        f'<tr><td><a href="/companies/{escape(c.realm_id)}">{escape(c.realm_id)}</a></td>'
+        f"<td>{escape(c.name)}</td><td>{escape(c.country)}</td><td>{escape(c.edition)}</td></tr>"
+        for c in rt.state.companies.values()
+    )
+    return _page(
+        "QBO sandbox: companies",
+        f"<table><tr><th>Realm</th><th>Name</th><th>Country</th><th>Edition</th></tr>{rows}</table>",
+    )
+
+
+async def company(request: Request) -> Response:
+    """GET /companies/{realm_id} → that company's customers, vendors, items and transactions."""
+    rt: Runtime = request.app.state.runtime
+    found = rt.state.companies.get(request.path_params["realm_id"])
+    if found is None:
+        return HTMLResponse("<h1>Unknown company</h1>", status_code=404)
+    sections = []
+    for entity in SHOWN:
+        cols = COLUMNS[entity]
+        head = "".join(f"<th>{escape(c)}</th>" for c in cols)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{_value(obj, c)}</td>" for c in cols) + "</tr>"
+            for obj in found.table(entity).values()
+        )
+        sections.append(f"<h2>{entity}</h2><table><tr>{head}</tr>{rows}</table>")
+    return _page(
+        f"{found.name} ({found.realm_id})", '<p><a href="/">All companies</a></p>' + "".join(sections)
+    )

@@ -1,0 +1,398 @@
+"""Company setup: chart of accounts, tax, terms, payment methods, preferences, sample data."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sandbox import store
+from sandbox.state import Company
+
+OFFERING_SKU = {
+    "simple_start": "QuickBooks Online Simple Start",
+    "essentials": "QuickBooks Online Essentials",
+    "plus": "QuickBooks Online Plus",
+    "advanced": "QuickBooks Online Advanced",
+}
+ALPHA3 = {"US": "USA", "GB": "GBR", "CA": "CAN", "AU": "AUS"}
+HOME_CURRENCY = {"US": "USD", "GB": "GBP", "CA": "CAD", "AU": "AUD"}
+TAX_PAYABLE = {
+    "US": ("Sales Tax Payable", "SalesTaxPayable"),
+    "GB": ("VAT Control", "GlobalTaxPayable"),
+    "CA": ("GST/HST Payable", "GlobalTaxPayable"),
+    "AU": ("GST Liabilities Payable", "GlobalTaxPayable"),
+}
+ACCOUNTS = (
+    ("Checking", "Bank", "Checking"),
+    ("Savings", "Bank", "Savings"),
+    ("Undeposited Funds", "Other Current Asset", "UndepositedFunds"),
+    ("Inventory Asset", "Other Current Asset", "Inventory"),
+    ("Uncategorized Asset", "Other Current Asset", "OtherCurrentAssets"),
+    ("Accounts Receivable (A/R)", "Accounts Receivable", "AccountsReceivable"),
+    ("Accounts Payable (A/P)", "Accounts Payable", "AccountsPayable"),
+    ("Mastercard", "Credit Card", "CreditCard"),
+    ("Opening Balance Equity", "Equity", "OpeningBalanceEquity"),
+    ("Retained Earnings", "Equity", "RetainedEarnings"),
+    ("Sales of Product Income", "Income", "SalesOfProductIncome"),
+    ("Services", "Income", "ServiceFeeIncome"),
+    ("Discounts given", "Income", "DiscountsRefundsGiven"),
+    ("Uncategorized Income", "Income", "OtherPrimaryIncome"),
+    ("Cost of Goods Sold", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
+    ("Advertising", "Expense", "AdvertisingPromotional"),
+    ("Office Expenses", "Expense", "OfficeGeneralAdministrativeExpenses"),
+    ("Supplies", "Expense", "SuppliesMaterials"),
+    ("Uncategorized Expense", "Expense", "OtherMiscellaneousServiceCost"),
+)
+CLASSIFICATION = {
+    "Bank": "Asset",
+    "Other Current Asset": "Asset",
+    "Accounts Receivable": "Asset",
+    "Accounts Payable": "Liability",
+    "Credit Card": "Liability",
+    "Other Current Liability": "Liability",
+    "Equity": "Equity",
+    "Income": "Revenue",
+    "Cost of Goods Sold": "Expense",
+    "Expense": "Expense",
+}
+# (code name, rate percent, agency display name); the same rate serves sales and purchases.
+TAX_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "GB": (("20.0% S", "20"), ("5.0% R", "5"), ("0.0% Z", "0"), ("Exempt", "0"), ("No VAT", "0")),
+    "CA": (
+        ("GST", "5"),
+        ("HST ON", "13"),
+        ("HST NS", "14"),
+        ("Zero-rated", "0"),
+        ("Exempt", "0"),
+        ("Out of Scope", "0"),
+    ),
+    "AU": (("GST", "10"), ("GST free", "0"), ("Input taxed", "0"), ("Out of scope", "0")),
+}
+TAX_AGENCY = {
+    "US": "California Department of Tax and Fee Administration",
+    "GB": "HM Revenue & Customs",
+    "CA": "Canada Revenue Agency",
+    "AU": "Australian Taxation Office",
+}
+TERMS = (("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60))
+PAYMENT_METHODS = (
+    ("Cash", "NON_CREDIT_CARD"),
+    ("Check", "NON_CREDIT_CARD"),
+    ("Visa", "CREDIT_CARD"),
+    ("MasterCard", "CREDIT_CARD"),
+    ("American Express", "CREDIT_CARD"),
+    ("Direct Debit", "NON_CREDIT_CARD"),
+)
+SAMPLE_CUSTOMERS = (
+    "Amy's Bird Sanctuary",
+    "Bill's Windsurf Shop",
+    "Cool Cars",
+    "Diego Rodriguez",
+    "Dukes Basketball Camp",
+    "Dylan Sollfrank",
+    "Freeman Sporting Goods",
+    "Geeta Kalapatapu",
+    "Gevelber Photography",
+    "Jeff's Jalopies",
+    "Kookies by Kathy",
+    "Pye's Cakes",
+    "Red Rock Diner",
+    "Sonnenschein Family Store",
+    "Shara Barnett",
+    "Sushi by Katsuyuki",
+    "Travis Waldron",
+    "Weiskopf Consulting",
+)
+SAMPLE_SUB_CUSTOMERS = {"Freeman Sporting Goods": ("0969 Ocean View Road", "55 Twin Lane")}
+SAMPLE_VENDORS = (
+    "Bob's Burger Joint",
+    "Robertson & Associates",
+    "Books by Bessie",
+    "Brosnahan Insurance Agency",
+    "Cal Telephone",
+    "Computers by Jenni",
+    "Diego's Road Warrior Bodyshop",
+    "Hicks Hardware",
+    "Lee Advertising",
+    "Norton Lumber and Building Materials",
+    "PG&E",
+    "Tania's Nursery",
+)
+SAMPLE_SERVICES = (
+    ("Design", "75"),
+    ("Gardening", "0"),
+    ("Installation", "50"),
+    ("Maintenance & Repair", "0"),
+    ("Pest Control", "35"),
+    ("Sprinklers", "0"),
+    ("Trimming", "35"),
+)
+SAMPLE_NON_INVENTORY = (("Concrete", "0"), ("Sprinkler Heads", "2"), ("Sprinkler Pipes", "4"))
+
+
+def seed_company(company: Company, *, sample: bool) -> None:
+    accounts = _accounts(company)
+    _company_info(company)
+    _preferences(company)
+    _tax(company)
+    terms = {
+        name: store.insert(
+            company, "Term", {"Name": name, "Type": "STANDARD", "DueDays": days, "Active": True}
+        )
+        for name, days in TERMS
+    }
+    company.prefs()["SalesFormsPrefs"]["DefaultTerms"] = store.ref(terms["Net 30"], "Name")
+    for name, kind in PAYMENT_METHODS:
+        label = "Cheque" if name == "Check" and company.country != "US" else name
+        store.insert(company, "PaymentMethod", {"Name": label, "Type": kind, "Active": True})
+    _item(company, "Services", "Service", "0", accounts["Services"], accounts)
+    _item(company, "Hours", "Service", "0", accounts["Services"], accounts)
+    if sample:
+        _sample(company, accounts)
+
+
+def _accounts(company: Company) -> dict[str, dict[str, Any]]:
+    out = {}
+    tax_name, tax_subtype = TAX_PAYABLE.get(company.country, TAX_PAYABLE["US"])
+    for name, kind, subtype in (*ACCOUNTS, (tax_name, "Other Current Liability", tax_subtype)):
+        out[name] = store.insert(
+            company,
+            "Account",
+            {
+                "Name": name,
+                "AccountType": kind,
+                "AccountSubType": subtype,
+                "Classification": CLASSIFICATION[kind],
+                "SubAccount": False,
+                "Active": True,
+                "CurrentBalance": 0,
+                "CurrentBalanceWithSubAccounts": 0,
+                "CurrencyRef": {"value": company.home_currency},
+            },
+        )
+    return out
+
+
+def _company_info(company: Company) -> None:
+    address = {
+        "Line1": "123 Sierra Way",
+        "City": "San Pablo",
+        "CountrySubDivisionCode": "CA",
+        "PostalCode": "87999",
+        "Country": ALPHA3.get(company.country, company.country),
+    }
+    name_values = [
+        {"Name": "NeoEnabled", "Value": "true"},
+        {"Name": "IndustryType", "Value": "Landscaping Services"},
+        {"Name": "SubscriptionStatus", "Value": "PAID"},
+        {"Name": "OfferingSku", "Value": OFFERING_SKU[company.edition]},
+        {"Name": "PayrollFeature", "Value": "false"},
+        {"Name": "AccountantFeature", "Value": "false"},
+        {"Name": "IsQbdtMigrated", "Value": "false"},
+    ]
+    store.insert(
+        company,
+        "CompanyInfo",
+        {
+            "CompanyName": company.name,
+            "LegalName": company.name,
+            "CompanyAddr": address,
+            "CustomerCommunicationAddr": dict(address),
+            "LegalAddr": dict(address),
+            "Country": company.country,
+            "Email": {"Address": "noreply@quickbooks.com"},
+            "WebAddr": {},
+            "PrimaryPhone": {},
+            "FiscalYearStartMonth": "January",
+            "CompanyStartDate": "2024-01-01",
+            "SupportedLanguages": "en",
+            "NameValue": name_values,
+        },
+        obj_id=company.realm_id,
+    )
+
+
+def _accounting_prefs(company: Company) -> dict[str, Any]:
+    prefs: dict[str, Any] = {
+        "TrackDepartments": company.track_departments,
+        "DepartmentTerminology": "Location",
+        "ClassTrackingPerTxn": company.class_tracking == "per_transaction",
+        "ClassTrackingPerTxnLine": company.class_tracking == "per_line",
+        "UseAccountNumbers": False,
+        "FirstMonthOfFiscalYear": "January",
+        "CustomerTerminology": "Customers",
+    }
+    if company.book_close_date is not None:
+        prefs["BookCloseDate"] = company.book_close_date.isoformat()
+    return prefs
+
+
+def _preferences(company: Company) -> None:
+    store.insert(
+        company,
+        "Preferences",
+        {
+            "AccountingInfoPrefs": _accounting_prefs(company),
+            "SalesFormsPrefs": {
+                "CustomTxnNumbers": company.custom_txn_numbers,
+                "AllowDiscount": True,
+                "AllowShipping": False,
+                "AllowDeposit": False,
+                "AutoApplyCredit": True,
+                "AutoApplyPayments": True,
+                "UsingPriceLevels": False,
+            },
+            "VendorAndPurchasesPrefs": {"BillableExpenseTracking": True, "TrackingByCustomer": True},
+            "ProductAndServicesPrefs": {
+                "ForSales": True,
+                "ForPurchase": True,
+                "QuantityOnHand": company.edition in ("plus", "advanced"),
+            },
+            "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False},
+            "CurrencyPrefs": {
+                "MultiCurrencyEnabled": company.multicurrency,
+                "HomeCurrency": {"value": company.home_currency},
+            },
+            "OtherPrefs": {
+                "NameValue": [
+                    {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
+                    {
+                        "Name": "ProjectsEnabled",
+                        "Value": str(company.edition in ("plus", "advanced")).lower(),
+                    },
+                    {"Name": "DateFormatMnemonic", "Value": "MMDDYYYY_SEP_SLASH"},
+                ]
+            },
+        },
+        obj_id="1",
+    )
+
+
+def _tax(company: Company) -> None:
+    agency = store.insert(
+        company,
+        "TaxAgency",
+        {
+            "DisplayName": TAX_AGENCY[company.country],
+            "TaxTrackedOnSales": True,
+            "TaxTrackedOnPurchases": company.country != "US",
+        },
+    )
+    agency_ref = store.ref(agency)
+    if company.is_us:
+        for pseudo, taxable in (("TAX", True), ("NON", False)):
+            store.insert(
+                company,
+                "TaxCode",
+                {
+                    "Name": pseudo,
+                    "Description": pseudo,
+                    "Active": True,
+                    "Taxable": taxable,
+                    "TaxGroup": False,
+                    "Hidden": False,
+                },
+                obj_id=pseudo,
+            )
+        rate = store.insert(
+            company,
+            "TaxRate",
+            {"Name": "California", "RateValue": Decimal("8"), "AgencyRef": agency_ref, "Active": True},
+            obj_id="3",
+        )
+        _code(company, "California", rate, obj_id="2", purchase=False)
+        company.prefs()["TaxPrefs"]["TaxGroupCodeRef"] = {"value": "2"}
+        return
+    for name, percent in TAX_TABLES[company.country]:
+        rate = store.insert(
+            company,
+            "TaxRate",
+            {"Name": name, "RateValue": Decimal(percent), "AgencyRef": agency_ref, "Active": True},
+        )
+        _code(company, name, rate, obj_id=None, purchase=True)
+
+
+def _code(company: Company, name: str, rate: dict[str, Any], *, obj_id: str | None, purchase: bool) -> None:
+    details = {
+        "TaxRateDetail": [
+            {"TaxRateRef": store.ref(rate, "Name"), "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0}
+        ]
+    }
+    store.insert(
+        company,
+        "TaxCode",
+        {
+            "Name": name,
+            "Description": name,
+            "Active": True,
+            "Hidden": False,
+            "Taxable": True,
+            "TaxGroup": True,
+            "TaxCodeConfigType": "SYSTEM_GENERATED",
+            "SalesTaxRateList": details,
+            "PurchaseTaxRateList": details if purchase else {"TaxRateDetail": []},
+        },
+        obj_id=obj_id,
+    )
+
+
+def _item(
+    company: Company,
+    name: str,
+    kind: str,
+    price: str,
+    income: dict[str, Any],
+    accounts: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "Name": name,
+        "Type": kind,
+        "UnitPrice": Decimal(price),
+        "Active": True,
+        "Taxable": kind != "Service",
+        "IncomeAccountRef": store.ref(income, "Name"),
+        "ExpenseAccountRef": store.ref(accounts["Cost of Goods Sold"], "Name"),
+        "TrackQtyOnHand": False,
+    }
+    if not company.is_us:
+        code = next(iter(company.table("TaxCode").values()))
+        body["SalesTaxCodeRef"] = body["PurchaseTaxCodeRef"] = store.ref(code, "Name")
+    return store.insert(company, "Item", body)
+
+
+def _person(company: Company, entity: str, name: str, parent: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "DisplayName": name,
+        "PrintOnCheckName": name,
+        "CompanyName": name,
+        "Active": True,
+        "Balance": Decimal("0.00"),
+        "CurrencyRef": {"value": company.home_currency},
+    }
+    if entity == "Customer":
+        body.update(
+            {
+                "BalanceWithJobs": Decimal("0.00"),
+                "Job": parent is not None,
+                "BillWithParent": False,
+                "Taxable": company.is_us,
+                "Level": 0 if parent is None else 1,
+                "IsProject": False,
+            }
+        )
+        if parent is not None:
+            body["ParentRef"] = store.ref(parent)
+    return store.insert(company, entity, body)
+
+
+def _sample(company: Company, accounts: dict[str, dict[str, Any]]) -> None:
+    for name in SAMPLE_CUSTOMERS:
+        parent = _person(company, "Customer", name)
+        for child in SAMPLE_SUB_CUSTOMERS.get(name, ()):
+            _person(company, "Customer", child, parent)
+    for name in SAMPLE_VENDORS:
+        _person(company, "Vendor", name)
+    for name, price in SAMPLE_SERVICES:
+        _item(company, name, "Service", price, accounts["Services"], accounts)
+    for name, price in SAMPLE_NON_INVENTORY:
+        _item(company, name, "NonInventory", price, accounts["Sales of Product Income"], accounts)
