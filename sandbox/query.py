@@ -374,6 +374,11 @@ class _Parser:
     def select_list(self) -> bool:
         if self.at("*"):
             self.index += 1
+            # QBO accepts optional fields named after the star (python-quickbooks sends
+            # "select *, Sku from Item"); answers carry whole objects either way.
+            while self.at(","):
+                self.index += 1
+                self.take_kind("word", "<IDENTIFIER>")
             return False
         if not self.at("count"):
             raise self.fail('"*"', '"count"')

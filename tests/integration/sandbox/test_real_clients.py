@@ -160,11 +160,6 @@ def test_python_quickbooks_sees_qbo_faults_as_exceptions(qb: QuickBooks) -> None
     assert bad_query.value.error_code == 4000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox/query.py rejects the 'SELECT *, Sku FROM Item' that "
-    "python-quickbooks sends for Item.all (owned by the query-language engineer)",
-)
 def test_python_quickbooks_item_all(qb: QuickBooks) -> None:
     assert Item.all(max_results=5, qb=qb)
 

@@ -497,3 +497,15 @@ def test_count_equals_length_of_the_unpaged_select(amounts: list[int], floor: in
 
     assert counted == len(select(f"select * {where} maxresults 1000", rows))
     assert counted == sum(1 for amount in amounts if amount >= floor)
+
+
+def test_optional_fields_named_after_the_star_are_accepted() -> None:
+    query = parse("select *, Sku from Item", known_entities={"Item"})
+    assert query.entity == "Item"
+    assert not query.count_only
+
+
+def test_a_field_list_without_the_star_is_still_a_parse_error() -> None:
+    with pytest.raises(QueryError) as caught:
+        parse("select Sku from Item", known_entities={"Item"})
+    assert caught.value.code == "4000"
