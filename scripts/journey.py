@@ -1,0 +1,167 @@
+"""What a platform (and a person at a browser) does with qbo-bridge, as plain client code.
+
+Used by ``make demo``, the end-to-end tests and the benchmark: connect a QuickBooks company
+through the real OAuth consent page, get a tenant API key, publish events, wait for outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import httpx
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+
+from shared.contracts.envelope import Envelope
+from shared.messaging import topology
+from shared.messaging.outbox import to_amqp
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the stack answers, and the operator's keys."""
+
+    sandbox: str
+    auth: str
+    mapper: str
+    exporter: str
+    webhooks: str
+    admin_key: str = "dev-admin-key"
+    namespace: str = ""
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+
+@dataclass
+class Tenant:
+    """A platform tenant connected to one QuickBooks company."""
+
+    tenant_id: str
+    realm_id: str
+    connection_id: str
+    key: str
+    connection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def auth_header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def create_company(http: httpx.AsyncClient, ends: Endpoints, **overrides: Any) -> str:
+    """A sandbox company (as a person creates a QBO trial); returns its realm id."""
+    body = {
+        "company_name": f"Demo {uuid.uuid4().hex[:6]}",
+        "country": "US",
+        "edition": "plus",
+        "multicurrency": False,
+        "class_tracking": "off",
+        "track_departments": False,
+        "custom_txn_numbers": True,
+        "seed": "sample",
+        **overrides,
+    }
+    response = await http.post(f"{ends.sandbox}/admin/companies", json=body)
+    response.raise_for_status()
+    return str(response.json()["realm_id"])
+
+
+async def consent(authorize_url: str, *, realm_id: str, action: str = "connect") -> str:
+    """A person on the consent page: pick the company, press Connect; returns where it redirects."""
+    async with httpx.AsyncClient(timeout=15) as browser:
+        page = await browser.get(authorize_url)
+        page.raise_for_status()
+        form = dict(_HIDDEN.findall(page.text)) | {"realm_id": realm_id, "action": action}
+        submitted = await browser.post(httpx.URL(authorize_url).copy_with(query=None), data=form)
+    if submitted.status_code != 302:
+        raise RuntimeError(f"consent page answered {submitted.status_code}: {submitted.text[:300]}")
+    return submitted.headers["location"]
+
+
+async def connect_tenant(
+    http: httpx.AsyncClient, ends: Endpoints, *, tenant_id: str, realm_id: str, **body: Any
+) -> Tenant:
+    """The whole "Connect to QuickBooks" journey plus a tenant API key."""
+    started = await http.post(
+        f"{ends.auth}/v1/connections", json={"tenant_id": tenant_id, **body}, headers=ends.admin
+    )
+    started.raise_for_status()
+    callback = await consent(started.json()["authorize_url"], realm_id=realm_id)
+    answered = await http.get(callback)
+    if answered.status_code != 200:
+        raise RuntimeError(f"OAuth callback answered {answered.status_code}: {answered.text[:300]}")
+    connection_id = started.json()["connection_id"]
+    issued = await http.post(f"{ends.auth}/v1/tenants/{tenant_id}/api-keys", headers=ends.admin)
+    issued.raise_for_status()
+    connection = (await http.get(f"{ends.auth}/v1/connections/{connection_id}", headers=ends.admin)).json()
+    return Tenant(tenant_id, realm_id, connection_id, issued.json()["key"], connection)
+
+
+def event(type_: str, data: dict[str, Any], *, tenant: Tenant, source: str = "demo-platform") -> Envelope:
+    """A platform event for ``tenant``."""
+    return Envelope.new(type_, data, tenant_id=tenant.tenant_id, source=source)
+
+
+class Bus:
+    """The platform's side of the broker: publish events, listen to what comes back."""
+
+    def __init__(
+        self, connection: AbstractRobustConnection, channel: AbstractChannel, namespace: str
+    ) -> None:
+        self._connection, self._channel, self._namespace = connection, channel, namespace
+
+    @classmethod
+    async def open(cls, amqp_url: str, namespace: str = "") -> Bus:
+        connection = await aio_pika.connect_robust(amqp_url)
+        channel = await connection.channel(publisher_confirms=True)
+        return cls(connection, channel, namespace)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def listen(self, *routing_keys: str) -> AbstractQueue:
+        """A private queue for the events the platform subscribes to."""
+        exchange = await topology.declare_exchange(self._channel, self._namespace)
+        # Exclusive, not auto-delete: it outlives one waiting loop and goes with the connection.
+        queue = await self._channel.declare_queue(exclusive=True)
+        for key in routing_keys:
+            await queue.bind(exchange, routing_key=key)
+        return queue
+
+    async def publish(self, envelope: Envelope) -> float:
+        """Publish with a confirm; returns the monotonic time it was confirmed."""
+        exchange = await topology.declare_exchange(self._channel, self._namespace)
+        await exchange.publish(to_amqp(envelope), routing_key=envelope.type)
+        return time.monotonic()
+
+
+async def wait_for(
+    queue: AbstractQueue, predicate: Any, *, timeout: float, seen: list[Envelope] | None = None
+) -> Envelope | None:
+    """The first event on ``queue`` for which ``predicate(envelope)`` holds, or None after ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout), queue.iterator() as messages:
+            async for message in messages:
+                await message.ack()
+                envelope = Envelope.model_validate_json(message.body)
+                if seen is not None:
+                    seen.append(envelope)
+                if predicate(envelope):
+                    return envelope
+    except TimeoutError:
+        return None
+    return None
+
+
+def outcome_of(source_event_id: str) -> Any:
+    """A predicate: the sync outcome (succeeded, failed, rejected) of one platform event."""
+    types = {"sync.succeeded", "sync.failed", "sync.rejected"}
+    return lambda e: e.type in types and e.data.get("source_event_id") == source_event_id

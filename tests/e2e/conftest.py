@@ -1,0 +1,147 @@
+"""The whole stack for end-to-end tests: the sandbox and the four services as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from scripts.journey import Bus, Endpoints
+from tests.helpers.sandbox import free_port
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("auth", "mapper", "exporter", "webhooks")
+VERIFIER = "e2e-webhook-verifier-token"
+
+
+@dataclass(frozen=True)
+class Stack:
+    ends: Endpoints
+    amqp_url: str
+    logs: Path
+
+
+def _env(
+    database_url: str,
+    amqp_url: str,
+    sandbox_url: str,
+    ports: dict[str, int],
+    app: dict[str, str],
+    namespace: str,
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "QBB_ENVIRONMENT": "test",
+        "QBB_DATABASE_URL": database_url,
+        "QBB_AMQP_URL": amqp_url,
+        "QBB_AMQP_NAMESPACE": namespace,
+        "QBB_INTUIT_CLIENT_ID": app["client_id"],
+        "QBB_INTUIT_CLIENT_SECRET": app["client_secret"],
+        "QBB_INTUIT_DISCOVERY_URL": f"{sandbox_url}/.well-known/openid_sandbox_configuration",
+        "QBB_QBO_API_BASE": sandbox_url,
+        "QBB_TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "QBB_WEBHOOK_VERIFIER_TOKEN": VERIFIER,
+        "QBB_AUTH_INTERNAL_URL": f"http://127.0.0.1:{ports['auth']}",
+        "QBB_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['auth']}",
+        "QBB_LOG_LEVEL": "INFO",
+    }
+
+
+def _start_services(
+    env: dict[str, str], ports: dict[str, int], logs: Path
+) -> dict[str, subprocess.Popen[bytes]]:
+    return {
+        name: subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env={**env, "QBB_HTTP_PORT": str(port)},
+            stdout=(logs / f"{name}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for name, port in ports.items()
+    }
+
+
+async def _ready(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    async with httpx.AsyncClient(timeout=2) as http, asyncio.timeout(timeout):
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{url} exited with {process.returncode}")
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def e2e_namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    database_url: str,
+    amqp_url: str,
+    sandbox_url: str,
+    e2e_namespace: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    ports = {name: free_port() for name in SERVICES}
+    async with httpx.AsyncClient(timeout=10) as http:
+        app = (
+            await http.post(
+                f"{sandbox_url}/admin/apps",
+                json={
+                    "client_id": f"e2e-{uuid.uuid4().hex[:8]}",
+                    "client_secret": f"secret-{uuid.uuid4().hex}",
+                    "redirect_uris": [f"http://127.0.0.1:{ports['auth']}/v1/oauth/callback"],
+                    "webhook_url": f"http://127.0.0.1:{ports['webhooks']}/v1/webhooks/qbo",
+                    "webhook_verifier_token": VERIFIER,
+                    "webhook_format": "cloudevents",
+                },
+            )
+        ).json()
+    env = _env(database_url, amqp_url, sandbox_url, ports, app, e2e_namespace)
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    processes = _start_services(env, ports, logs)
+    try:
+        for name, port in ports.items():
+            await _ready(f"http://127.0.0.1:{port}/readyz", processes[name], timeout=60)
+        ends = Endpoints(
+            sandbox=sandbox_url,
+            auth=f"http://127.0.0.1:{ports['auth']}",
+            mapper=f"http://127.0.0.1:{ports['mapper']}",
+            exporter=f"http://127.0.0.1:{ports['exporter']}",
+            webhooks=f"http://127.0.0.1:{ports['webhooks']}",
+            namespace=e2e_namespace,
+        )
+        yield Stack(ends, amqp_url, logs)
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+async def bus(stack: Stack) -> AsyncIterator[Bus]:
+    opened = await Bus.open(stack.amqp_url, stack.ends.namespace)
+    yield opened
+    await opened.close()
