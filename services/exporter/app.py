@@ -2,11 +2,80 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from services.exporter import handlers, models, routes
+from services.exporter.dispatcher import Dispatcher, worker_name
+from services.exporter.outcomes import Outcomes
 from services.exporter.settings import ExporterSettings
+from services.exporter.writer import RealmWriter
 from shared import runtime
+from shared.http import Resources
+from shared.qbo.client import QboClient
+from shared.qbo.limits import EXTRA_MIGRATIONS, RealmLimiter
+from shared.qbo.tokens import AuthServiceTokens, TokenSource
+
+
+@dataclass
+class Deps:
+    """What the handlers and the dispatcher share: one HTTP client, tokens, the realm limiter."""
+
+    settings: ExporterSettings
+    http: httpx.AsyncClient
+    tokens: TokenSource
+    limiter: RealmLimiter
+    client: QboClient
+    worker: str = field(default_factory=worker_name)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def make_deps(
+    res: Resources, *, tokens: TokenSource | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> Deps:
+    """The exporter's dependencies; ``tokens`` and ``transport`` are the seams to the outside world."""
+    settings = res.settings
+    assert isinstance(settings, ExporterSettings)
+    http = httpx.AsyncClient(timeout=settings.qbo_timeout_seconds, transport=transport)
+    tokens = tokens or AuthServiceTokens(
+        http=http,
+        auth_url=settings.auth_internal_url,
+        internal_token=settings.internal_token.get_secret_value(),
+    )
+    limiter = RealmLimiter(
+        res.sessionmaker,
+        per_second=settings.qbo_per_second,
+        per_minute=settings.qbo_per_minute,
+        concurrent=settings.qbo_concurrent,
+        batch_per_minute=settings.qbo_batch_per_minute,
+        time_scale=settings.qbo_time_scale,
+    )
+    client = QboClient(
+        http=http,
+        tokens=tokens,
+        limiter=limiter,
+        minor_version=settings.qbo_minor_version,
+        throttle_pause_seconds=settings.throttle_pause_seconds,
+    )
+    return Deps(settings=settings, http=http, tokens=tokens, limiter=limiter, client=client)
+
+
+async def dispatch(res: Resources, deps: Any) -> None:
+    """The background loop writing claimed jobs to QBO."""
+    outcomes = Outcomes(sessionmaker=res.sessionmaker, worker=deps.worker, settings=deps.settings)
+    writer = RealmWriter(
+        client=deps.client, outcomes=outcomes, sessionmaker=res.sessionmaker, settings=deps.settings
+    )
+    dispatcher = Dispatcher(
+        sessionmaker=res.sessionmaker, writer=writer, settings=deps.settings, worker=deps.worker
+    )
+    await dispatcher.run()
+
 
 DEFINITION = runtime.ServiceDefinition(
     name="exporter",
@@ -20,6 +89,9 @@ DEFINITION = runtime.ServiceDefinition(
     outbox=models.outbox,
     router=handlers.router,
     routes=routes.router,
+    make_deps=make_deps,
+    extra_migrations=EXTRA_MIGRATIONS,
+    background=(dispatch,),
 )
 
 

@@ -3,25 +3,53 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from services.exporter import models
+from services.exporter import models, repository, service
 from shared.apikeys import API_KEY_EVENTS, apply_key_event
-from shared.connections import CONNECTION_EVENTS, apply_connection_event
+from shared.connections import CONNECTION_EVENTS, apply_connection_event, connection_status
 from shared.contracts.common import Contract
+from shared.contracts.internal import ExportRequested
 from shared.messaging.router import Context, Router
 
 log = logging.getLogger(__name__)
 router = Router()
 
 
+@router.subscribe(queue="exporter.exports", routing_keys=["qbo.export.requested"])
+async def on_export_requested(data: ExportRequested, ctx: Context[Any]) -> None:
+    """qbo.export.requested → a recorded job: queued, or parked until its dependencies or connection."""
+    deps = service.dependencies(data)
+    linked = await repository.linked(
+        ctx.session, connection_id=data.connection_id, keys=[(d["entity"], d["platform_id"]) for d in deps]
+    )
+    unmet = [d for d in deps if (d["entity"], d["platform_id"]) not in linked]
+    status = await connection_status(ctx.session, models.connections, connection_id=data.connection_id)
+    values = service.job_values(data, tenant_id=ctx.envelope.tenantid, depends_on=deps)
+    values["status"], values["park_reason"], values["last_error"] = service.initial_status(
+        connection_status=status, unmet=unmet
+    )
+    if await repository.insert_job(ctx.session, values=values):
+        await repository.notify(ctx.session)
+    log.info("export recorded", extra={"job_id": values["id"], "status": values["status"]})
+
+
 @router.subscribe(queue="exporter.connections", routing_keys=CONNECTION_EVENTS)
-async def on_connection_event(data: Contract, ctx: Context[None]) -> None:
-    """connection.* → this service's view of the connection (active, reauthorization needed, revoked)."""
+async def on_connection_event(data: Contract, ctx: Context[Any]) -> None:
+    """connection.* → this service's view of the connection; its jobs parked or resumed to match."""
     status = await apply_connection_event(ctx.session, models.connections, data)
+    connection_id = str(getattr(data, "connection_id", ""))
+    if status == "active":
+        resumed = await repository.resume_connection(ctx.session, connection_id=connection_id)
+        if resumed:
+            await repository.notify(ctx.session)
+    else:
+        note = f"waiting: the QuickBooks connection is {status}"
+        await repository.park_connection(ctx.session, connection_id=connection_id, note=note)
     log.info("connection updated", extra={"status": status, "event_type": ctx.envelope.type})
 
 
 @router.subscribe(queue="exporter.api-keys", routing_keys=API_KEY_EVENTS)
-async def on_api_key_event(data: Contract, ctx: Context[None]) -> None:
+async def on_api_key_event(data: Contract, ctx: Context[Any]) -> None:
     """tenant.api_key_* → this service's mirror of key hashes, used to authenticate platforms."""
     await apply_key_event(ctx.session, models.api_keys, data)

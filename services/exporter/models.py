@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
 from shared.apikeys import make_api_keys_table
 from shared.connections import make_connections_table
 from shared.db import schema_metadata
@@ -14,3 +31,62 @@ inbox = make_inbox_table(metadata)
 outbox = make_outbox_table(metadata)
 connections = make_connections_table(metadata)
 api_keys = make_api_keys_table(metadata)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # Creation order: writes for one object happen in this order.
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("connection_id", String(64), nullable=False),
+    Column("realm_id", String(50), nullable=False),
+    Column("tenant_id", String(200), nullable=True),
+    Column("entity", String(50), nullable=False),
+    Column("operation", String(10), nullable=False),
+    Column("object_type", String(50), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("source_event_id", String(200), nullable=False),
+    Column("requestid", String(50), nullable=False),
+    Column("match_field", String(50), nullable=True),
+    Column("match_value", Text, nullable=True),
+    Column("payload", JSONB, nullable=False),
+    Column("depends_on", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("status", String(20), nullable=False),
+    Column("park_reason", String(20), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("in_doubt", Boolean, nullable=False, server_default="false"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("error_code", String(40), nullable=True),
+    Column("hint", Text, nullable=True),
+    Column("error_category", String(20), nullable=True),
+    Column("retryable", Boolean, nullable=True),
+    Column("qbo_fault", JSONB, nullable=True),
+    Column("intuit_tid", String(100), nullable=True),
+    Column("qbo_id", String(50), nullable=True),
+    Column("qbo_doc_number", String(50), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("connection_id", "requestid"),
+    Index("ix_jobs_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_jobs_connection_id_created_at", "connection_id", "created_at"),
+    Index("ix_jobs_connection_id_entity_platform_id", "connection_id", "entity", "platform_id"),
+)
+
+# Platform object → QBO object, per connection: how symbolic links and updates find their target.
+links = Table(
+    "links",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("entity", String(50), primary_key=True),
+    Column("platform_id", String(200), primary_key=True),
+    Column("object_type", String(50), nullable=True),
+    Column("qbo_id", String(50), nullable=False),
+    Column("sync_token", String(20), nullable=True),
+    Column("doc_number", String(50), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,1 +1,251 @@
 """Queries of the exporter service: `session` first, keyword-only after; never commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, RowMapping, and_, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.exporter.models import jobs, links
+from services.exporter.service import LinkKey
+
+NOTIFY_CHANNEL = "exporter_jobs"
+OPEN = ("queued", "running", "parked")
+
+# A job's dependencies are all linked (symbolic links and depends_on alike).
+_DEPS_MET = """NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements(j.depends_on) d
+    WHERE NOT EXISTS (
+        SELECT 1 FROM exporter.links l
+        WHERE l.connection_id = j.connection_id
+          AND l.entity = d->>'entity' AND l.platform_id = d->>'platform_id'))"""
+
+# Writes to one object happen one at a time, in the order they were recorded.
+_FIRST_FOR_OBJECT = """NOT EXISTS (
+    SELECT 1 FROM exporter.jobs e
+    WHERE e.connection_id = j.connection_id AND e.entity = j.entity AND e.platform_id = j.platform_id
+      AND e.seq < j.seq AND e.status IN ('queued', 'running', 'parked'))"""
+
+# Only constant fragments are interpolated below; values are bound parameters.
+_CLAIM = text(f"""
+WITH ready AS (
+    SELECT j.id FROM exporter.jobs j
+    LEFT JOIN exporter.connections c ON c.connection_id = j.connection_id
+    WHERE ((j.status = 'queued' AND j.next_attempt_at <= now())
+           OR (j.status = 'running' AND j.lease_until < clock_timestamp()))
+      AND coalesce(c.status, 'active') = 'active'
+      AND NOT (j.realm_id = ANY(CAST(:busy AS text[])))
+      AND {_FIRST_FOR_OBJECT}
+      AND {_DEPS_MET}
+    ORDER BY j.seq
+    LIMIT :limit
+    FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE exporter.jobs j SET
+    status = 'running',
+    in_doubt = j.in_doubt OR j.status = 'running',
+    attempts = j.attempts + 1,
+    lease_until = clock_timestamp() + make_interval(secs => :lease),
+    claimed_by = :worker,
+    started_at = coalesce(j.started_at, now()),
+    updated_at = now()
+FROM ready WHERE j.id = ready.id
+RETURNING j.*
+""")  # noqa: S608
+
+_UNPARK_READY = text(f"""
+UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, last_error = NULL, updated_at = now()
+WHERE j.status = 'parked' AND j.park_reason = 'dependency' AND {_DEPS_MET}
+""")  # noqa: S608
+
+
+async def notify(session: AsyncSession) -> None:
+    """Wake every dispatcher once this transaction commits."""
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+
+
+async def insert_job(session: AsyncSession, *, values: Mapping[str, Any]) -> bool:
+    """Record a job unless one with the same requestid exists for the connection; True if new."""
+    stmt = insert(jobs).values(**values).on_conflict_do_nothing(index_elements=["connection_id", "requestid"])
+    result = await session.execute(stmt.returning(jobs.c.id))
+    return result.first() is not None
+
+
+async def linked(
+    session: AsyncSession, *, connection_id: str, keys: Iterable[LinkKey]
+) -> dict[LinkKey, RowMapping]:
+    """The links of ``keys`` that exist."""
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(links).where(
+            links.c.connection_id == connection_id, tuple_(links.c.entity, links.c.platform_id).in_(wanted)
+        )
+    )
+    return {(r["entity"], r["platform_id"]): r for r in rows.mappings()}
+
+
+async def upsert_link(
+    session: AsyncSession,
+    *,
+    connection_id: str,
+    key: LinkKey,
+    object_type: str,
+    qbo_id: str,
+    sync_token: str | None,
+    doc_number: str | None,
+) -> None:
+    values = {
+        "connection_id": connection_id,
+        "entity": key[0],
+        "platform_id": key[1],
+        "object_type": object_type,
+        "qbo_id": qbo_id,
+        "sync_token": sync_token,
+        "doc_number": doc_number,
+        "updated_at": func.now(),
+    }
+    stmt = insert(links).values(**values)
+    keep = ("qbo_id", "sync_token", "doc_number", "object_type", "updated_at")
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "entity", "platform_id"],
+            set_={k: stmt.excluded[k] for k in keep},
+        )
+    )
+
+
+async def claim(
+    session: AsyncSession, *, worker: str, limit: int, lease_seconds: float, busy_realms: Sequence[str]
+) -> list[RowMapping]:
+    """Take up to ``limit`` ready jobs (skipping those other dispatchers hold), oldest first."""
+    rows = await session.execute(
+        _CLAIM, {"worker": worker, "limit": limit, "lease": lease_seconds, "busy": list(busy_realms)}
+    )
+    return sorted(rows.mappings().all(), key=lambda r: r["seq"])
+
+
+async def renew_leases(
+    session: AsyncSession, *, worker: str, job_ids: Sequence[str], lease_seconds: float
+) -> None:
+    """Keep holding jobs still being written (a slow or throttled realm must not look crashed)."""
+    if job_ids:
+        await session.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(job_ids), jobs.c.claimed_by == worker, jobs.c.status == "running")
+            .values(lease_until=func.clock_timestamp() + dt.timedelta(seconds=lease_seconds))
+        )
+
+
+async def finish(session: AsyncSession, *, job_id: str, worker: str, values: Mapping[str, Any]) -> bool:
+    """Move a running job this worker holds to its next state; False if another worker took it over."""
+    result = await session.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
+        .values(**values, updated_at=func.now())
+        .returning(jobs.c.id)
+    )
+    return result.first() is not None
+
+
+async def unpark_ready(session: AsyncSession) -> int:
+    """Jobs waiting for dependencies that are now all linked go back to the queue."""
+    result = await session.execute(_UNPARK_READY)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def note_blocked(session: AsyncSession, *, connection_id: str, key: LinkKey, note: str) -> None:
+    """Say on the jobs waiting for ``key`` that it failed (they stay parked: a retry may still fix it)."""
+    await session.execute(
+        update(jobs)
+        .where(
+            jobs.c.connection_id == connection_id,
+            jobs.c.status == "parked",
+            jobs.c.park_reason == "dependency",
+            jobs.c.depends_on.contains([{"entity": key[0], "platform_id": key[1]}]),
+        )
+        .values(last_error=note, updated_at=func.now())
+    )
+
+
+async def park_connection(session: AsyncSession, *, connection_id: str, note: str) -> int:
+    """Park every queued job of a connection that cannot be used now."""
+    result = await session.execute(
+        update(jobs)
+        .where(jobs.c.connection_id == connection_id, jobs.c.status == "queued")
+        .values(status="parked", park_reason="connection", last_error=note, updated_at=func.now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def resume_connection(session: AsyncSession, *, connection_id: str) -> int:
+    """A re-established connection: its parked jobs go back to the queue."""
+    result = await session.execute(
+        update(jobs)
+        .where(
+            jobs.c.connection_id == connection_id,
+            jobs.c.status == "parked",
+            jobs.c.park_reason == "connection",
+        )
+        .values(status="queued", park_reason=None, next_attempt_at=func.now(), updated_at=func.now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def redrive(
+    session: AsyncSession, *, connection_id: str | None = None, job_id: str | None = None
+) -> int:
+    """Failed and parked jobs (of a connection, or one job) back to the queue with fresh attempts."""
+    where: list[ColumnElement[bool]] = [jobs.c.status.in_(("failed", "parked"))]
+    if connection_id is not None:
+        where.append(jobs.c.connection_id == connection_id)
+    if job_id is not None:
+        where.append(jobs.c.id == job_id)
+    result = await session.execute(
+        update(jobs)
+        .where(and_(*where))
+        .values(
+            status="queued",
+            park_reason=None,
+            attempts=0,
+            next_attempt_at=func.now(),
+            finished_at=None,
+            updated_at=func.now(),
+        )
+    )
+    # Those still waiting for dependencies go back to waiting, or nothing would ever wake them.
+    await session.execute(
+        text(f"""UPDATE exporter.jobs j SET status = 'parked', park_reason = 'dependency', updated_at = now()
+                 WHERE j.status = 'queued' AND NOT ({_DEPS_MET})""")  # noqa: S608
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def get_job(session: AsyncSession, *, job_id: str) -> RowMapping | None:
+    return (await session.execute(select(jobs).where(jobs.c.id == job_id))).mappings().first()
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    connection_id: str,
+    status: str | None = None,
+    since: dt.datetime | None = None,
+    object_type: str | None = None,
+    limit: int = 200,
+) -> list[RowMapping]:
+    """The sync history of a connection, newest first."""
+    query = select(jobs).where(jobs.c.connection_id == connection_id)
+    if status is not None:
+        query = query.where(jobs.c.status == status)
+    if since is not None:
+        query = query.where(jobs.c.updated_at >= since)
+    if object_type is not None:
+        query = query.where(jobs.c.object_type == object_type)
+    rows = await session.execute(query.order_by(jobs.c.seq.desc()).limit(limit))
+    return list(rows.mappings().all())

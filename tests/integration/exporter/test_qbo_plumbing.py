@@ -1,0 +1,197 @@
+"""shared/qbo against real Postgres and the sandbox: realm limits, tokens from auth, the client."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db import create_sessionmaker, migrate
+from shared.qbo.client import QboClient
+from shared.qbo.errors import ConnectionUnusable, QboPermanent, QboThrottled
+from shared.qbo.limits import MIGRATIONS_DIR, SCHEMA, RealmLimiter, realm_calls
+from shared.qbo.tokens import AuthServiceTokens
+from tests.helpers.sandbox import connect, create_app, create_company
+from tests.integration.exporter.kit import INTERNAL_TOKEN, REDIRECT, Conn, FakeAuth, Grant, requests_log, uid
+
+
+@pytest.fixture
+async def sessions(database_url: str, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    await migrate(migrations_dir=MIGRATIONS_DIR, database_url=database_url, schema=SCHEMA)
+    return create_sessionmaker(engine)
+
+
+async def test_replicas_sharing_a_realm_never_exceed_its_concurrency(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    replicas = [RealmLimiter(sessions, concurrent=3, per_second=1000, per_minute=10000) for _ in range(2)]
+    realm, in_flight, peak = uid("realm"), 0, 0
+
+    async def call(limiter: RealmLimiter) -> None:
+        nonlocal in_flight, peak
+        async with limiter.slot(realm):
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.02)  # the QBO call being made
+            in_flight -= 1
+
+    async with asyncio.timeout(30):
+        await asyncio.gather(*(call(replicas[i % 2]) for i in range(12)))
+    assert 1 <= peak <= 3
+
+
+async def test_no_second_window_of_a_realm_holds_more_calls_than_allowed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    limiter = RealmLimiter(sessions, per_second=5, time_scale=10, guard=0.0)
+    realm = uid("realm")
+
+    async def call() -> None:
+        async with limiter.slot(realm):
+            pass
+
+    async with asyncio.timeout(30):
+        await asyncio.gather(*(call() for _ in range(16)))
+    async with sessions() as session:
+        starts = (
+            (
+                await session.execute(
+                    select(realm_calls.c.started_at)
+                    .where(realm_calls.c.realm_id == realm)
+                    .order_by(realm_calls.c.started_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(starts) == 16
+    window = dt.timedelta(seconds=0.1)
+    assert all(starts[i + 5] - starts[i] >= window for i in range(len(starts) - 5))
+
+
+async def test_a_throttled_realm_waits_while_another_realm_goes_on(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    limiter = RealmLimiter(sessions)
+    throttled, other = uid("realm"), uid("realm")
+    await limiter.throttled(throttled, seconds=60)
+
+    async def call(realm: str) -> None:
+        async with limiter.slot(realm):
+            pass
+
+    waiting = asyncio.create_task(call(throttled))
+    async with asyncio.timeout(10):
+        await call(other)
+    assert not waiting.done()
+    waiting.cancel()
+
+
+@pytest.fixture
+async def conn(sandbox: httpx.AsyncClient, auth: FakeAuth) -> Conn:
+    realm_id = await create_company(sandbox)
+    app = await create_app(sandbox, redirect_uris=[REDIRECT])
+    tokens = await connect(sandbox, app=app, realm_id=realm_id, redirect_uri=REDIRECT)
+    connection = Conn(uid("conn"), realm_id, uid("tenant"))
+    auth.grants[connection.connection_id] = Grant(
+        realm_id,
+        app["client_id"],
+        app["client_secret"],
+        tokens["access_token"],
+        tokens["refresh_token"],
+        dt.datetime.now(dt.UTC).timestamp() + float(tokens["expires_in"]),
+    )
+    return connection
+
+
+@pytest.fixture
+async def client(auth: FakeAuth, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[QboClient]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        tokens = AuthServiceTokens(http=http, auth_url=auth.url, internal_token=INTERNAL_TOKEN)
+        yield QboClient(http=http, tokens=tokens, limiter=RealmLimiter(sessions), throttle_pause_seconds=0.01)
+
+
+async def test_tokens_are_fetched_once_then_cached_and_a_revoked_connection_is_unusable(
+    auth: FakeAuth, conn: Conn
+) -> None:
+    async with httpx.AsyncClient() as http:
+        tokens = AuthServiceTokens(http=http, auth_url=auth.url, internal_token=INTERNAL_TOKEN)
+        first = await tokens.get(conn.connection_id)
+        second = await tokens.get(conn.connection_id)
+        calls = auth.calls
+        auth.grants[conn.connection_id].status = "revoked"
+        with pytest.raises(ConnectionUnusable) as caught:
+            await tokens.get(conn.connection_id, force_refresh=True)
+    assert first == second
+    assert calls == 1
+    assert first.realm_id == conn.realm_id
+    assert caught.value.status == "revoked"
+    assert first.access_token not in repr(first)
+
+
+async def test_the_client_reads_pages_batches_voids_and_deletes(client: QboClient, conn: Conn) -> None:
+    cid = conn.connection_id
+    customers = [row async for row in client.query_all(cid, "Customer", page_size=2)]
+    requestid = uid("r")
+    made = await client.create(cid, "Customer", {"DisplayName": uid("Client")}, requestid=requestid)
+    replayed = await client.create(cid, "Customer", {"DisplayName": "ignored"}, requestid=requestid)
+    item = (await client.query(cid, "SELECT * FROM Item MAXRESULTS 1"))["Item"][0]
+    line = {
+        "Amount": 5.0,
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}, "Qty": 1, "UnitPrice": 5.0},
+    }
+    answers = await client.batch(
+        cid,
+        [
+            {
+                "bId": "b0",
+                "operation": "create",
+                "Invoice": {"CustomerRef": {"value": made["Id"]}, "Line": [line]},
+            },
+            {
+                "bId": "b1",
+                "operation": "create",
+                "Invoice": {"CustomerRef": {"value": "999999"}, "Line": [line]},
+            },
+        ],
+        requestid=uid("b"),
+    )
+    invoice = answers[0]["Invoice"] if answers[0]["bId"] == "b0" else answers[1]["Invoice"]
+    voided = await client.void(
+        cid, "Invoice", qbo_id=invoice["Id"], sync_token=invoice["SyncToken"], requestid=uid("v")
+    )
+    deleted = await client.delete(
+        cid, "Invoice", qbo_id=voided["Id"], sync_token=voided["SyncToken"], requestid=uid("d")
+    )
+    info = await client.company_info(cid)
+    changed = await client.cdc(cid, ["Customer"], dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    assert len(customers) == len({c["Id"] for c in customers}) > 2
+    assert (replayed["Id"], replayed["DisplayName"]) == (made["Id"], made["DisplayName"])
+    assert sorted("Fault" in a for a in answers) == [False, True]
+    assert deleted.get("status") == "Deleted"
+    assert info["CompanyName"]
+    assert made["Id"] in [c["Id"] for c in changed["Customer"]]
+
+
+async def test_a_fault_keeps_its_code_and_tid_and_a_429_throttles_the_realm(
+    client: QboClient, conn: Conn, sandbox: httpx.AsyncClient
+) -> None:
+    with pytest.raises(QboPermanent) as refused:
+        await client.create(conn.connection_id, "Customer", {"DisplayName": "x" * 600}, requestid=uid("r"))
+    (
+        await sandbox.put("/admin/faults", json={"realm_id": conn.realm_id, "throttle_next": 1})
+    ).raise_for_status()
+    try:
+        with pytest.raises(QboThrottled):
+            await client.read(conn.connection_id, "Customer", "1")
+    finally:
+        (await sandbox.delete("/admin/faults", params={"realm_id": conn.realm_id})).raise_for_status()
+    tids = {r["intuit_tid"] for r in await requests_log(sandbox, conn.realm_id)}
+    assert refused.value.code == "2050"
+    assert refused.value.fault.intuit_tid in tids
