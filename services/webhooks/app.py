@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.webhooks import handlers, models, routes
+from services.webhooks import catchup, handlers, models, processing, routes
+from services.webhooks.deps import build_deps
 from services.webhooks.settings import WebhooksSettings
 from shared import runtime
+from shared.qbo.limits import EXTRA_MIGRATIONS
 
 DEFINITION = runtime.ServiceDefinition(
     name="webhooks",
@@ -18,6 +20,9 @@ DEFINITION = runtime.ServiceDefinition(
     outbox=models.outbox,
     router=handlers.router,
     routes=routes.router,
+    make_deps=build_deps,
+    extra_migrations=EXTRA_MIGRATIONS,
+    background=(processing.run_processor, processing.run_housekeeping, catchup.run_cdc, catchup.run_imports),
 )
 
 

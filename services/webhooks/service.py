@@ -1,1 +1,235 @@
 """The rules of the webhooks service: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from services.webhooks.payloads import Change, canonical_entity, parse_time
+from shared.contracts.bridge import AppliedTo, QboPaymentReceived
+from shared.contracts.catalogue import CHANGED_ENTITIES
+
+# CDC looks back at most 30 days (reference §4); an hour's margin keeps a slow run inside it.
+CDC_LOOKBACK = timedelta(days=30) - timedelta(hours=1)
+CDC_CAP = 1000
+# Each CDC run starts this far before the previous one began: a change committed while that run
+# was in flight is seen again rather than missed (repeats are absorbed by the version check).
+CDC_OVERLAP = timedelta(minutes=2)
+QUERY_IDS_PER_CALL = 100
+
+# The reference lists the mapper needs, in import order (reference §8).
+IMPORT_ENTITIES = (
+    "Account",
+    "TaxCode",
+    "TaxRate",
+    "Term",
+    "PaymentMethod",
+    "Class",
+    "Department",
+    "Item",
+    "Customer",
+    "Vendor",
+)
+# Name lists return only active records unless asked (reference §3.1); the mapper needs both.
+_HAS_ACTIVE = frozenset(IMPORT_ENTITIES)
+
+# ``sync.succeeded`` object types that are not simply an entity name in another spelling.
+_OBJECT_TYPE_ENTITY = {
+    "credit_note": "CreditMemo",
+    "credit_note_application": "Payment",
+    "refund": "RefundReceipt",
+    "purchase_order": "PurchaseOrder",
+    "bill_payment": "BillPayment",
+    "journal_entry": "JournalEntry",
+    "sales_receipt": "SalesReceipt",
+    "payment_method": "PaymentMethod",
+    "tax_code": "TaxCode",
+}
+# Payments applied to documents that came from a platform travel back as ``qbo.payment.received``.
+PAYMENT_LINKS = {"Payment": ("Invoice", "payment"), "BillPayment": ("Bill", "bill_payment")}
+LINKED_DOCUMENTS = frozenset({"Invoice", "Bill"})
+
+
+def is_published(entity: str) -> bool:
+    """True for entities whose changes the contract carries as ``qbo.<entity>.changed``."""
+    return entity in CHANGED_ENTITIES
+
+
+def entity_of_object_type(object_type: str) -> str | None:
+    """The QBO entity a ``sync.succeeded`` object type was written as (``credit_note`` → CreditMemo)."""
+    if object_type in _OBJECT_TYPE_ENTITY:
+        return _OBJECT_TYPE_ENTITY[object_type]
+    return canonical_entity(object_type.replace("_", ""))
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Version:
+    """How new an entity is: SyncToken first (it grows by one on every write), then the time."""
+
+    sync_token: int
+    last_updated_at: datetime
+
+
+def version_of(entity_data: Mapping[str, Any]) -> Version | None:
+    """The version of a QBO object; None when it lacks a usable SyncToken or LastUpdatedTime."""
+    updated = parse_time((entity_data.get("MetaData") or {}).get("LastUpdatedTime"))
+    try:
+        token = int(str(entity_data.get("SyncToken")))
+    except ValueError:
+        return None
+    return Version(token, updated) if updated is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do about one entity id: fetch it and report ``operation``, or report its deletion."""
+
+    entity: str
+    qbo_id: str
+    operation: str
+    fetch: bool
+    deleted_at: datetime | None = None
+
+
+def plan_changes(changes: Iterable[Change]) -> list[Plan]:
+    """One plan per entity id, however many notifications spoke of it.
+
+    QBO never reuses an id, so a deletion is final. Otherwise the current object is fetched once
+    and reported with the first operation when the batch holds its creation, else the last.
+    """
+    groups: dict[tuple[str, str], list[Change]] = {}
+    for change in changes:
+        groups.setdefault((change.entity, change.qbo_id), []).append(change)
+        if change.operation == "Merge" and change.deleted_id:
+            merged_away = Change(
+                change.realm_id, change.entity, change.deleted_id, "Delete", change.occurred_at
+            )
+            groups.setdefault((change.entity, change.deleted_id), []).append(merged_away)
+    return [_plan(entity, qbo_id, group) for (entity, qbo_id), group in groups.items()]
+
+
+def _plan(entity: str, qbo_id: str, group: Sequence[Change]) -> Plan:
+    deletes = [c for c in group if c.operation == "Delete"]
+    if deletes:
+        return Plan(entity, qbo_id, "Delete", fetch=False, deleted_at=deletes[-1].occurred_at)
+    ordered = sorted(group, key=lambda c: (c.occurred_at is None, c.occurred_at))
+    operations = [c.operation for c in ordered]
+    operation = "Create" if "Create" in operations else operations[-1]
+    return Plan(entity, qbo_id, operation, fetch=True)
+
+
+def cdc_operation(entity_data: Mapping[str, Any]) -> str:
+    """The operation a CDC object stands for: deleted stubs, new objects (SyncToken 0), updates."""
+    if entity_data.get("status") == "Deleted":
+        return "Delete"
+    return "Create" if str(entity_data.get("SyncToken")) == "0" else "Update"
+
+
+def quote(value: str) -> str:
+    """A query-language string literal (reference §3.1: backslash escapes a quote)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def ids_queries(entity: str, ids: Sequence[str]) -> list[str]:
+    """``select * from <entity> where Id in (...)`` statements fetching ``ids`` in few calls."""
+    chunks = [ids[i : i + QUERY_IDS_PER_CALL] for i in range(0, len(ids), QUERY_IDS_PER_CALL)]
+    active = " and Active in (true, false)" if entity in _HAS_ACTIVE else ""
+    literals = [", ".join(quote(i) for i in chunk) for chunk in chunks]
+    # QBO's query language, not SQL; every value goes through quote().
+    return [
+        f"select * from {entity} where Id in ({ids}){active} maxresults {QUERY_IDS_PER_CALL}"  # noqa: S608
+        for ids in literals
+    ]
+
+
+def import_where(entity: str) -> str:
+    """The filter of a reference import: inactive list objects too."""
+    return "Active in (true, false)" if entity in _HAS_ACTIVE else ""
+
+
+CdcStep = Literal["cdc", "reimport"]
+
+
+def cdc_step(changed_since: datetime, now: datetime) -> CdcStep:
+    """CDC while the watermark is within CDC's 30 days; past that only a full re-import is complete."""
+    return "cdc" if now - changed_since <= CDC_LOOKBACK else "reimport"
+
+
+def next_watermark(run_started_at: datetime) -> datetime:
+    """Where the next CDC run starts."""
+    return run_started_at - CDC_OVERLAP
+
+
+def settled(entity_data: Mapping[str, Any], cutoff: datetime) -> bool:
+    """True when a CDC object changed before ``cutoff``.
+
+    CDC leaves the most recent changes to the webhooks: by the time a change settles, the
+    ``sync.succeeded`` of our own write has arrived, so CDC cannot mistake it for someone else's.
+    The next run starts before ``cutoff`` (see ``next_watermark``), so nothing is skipped for good.
+    """
+    updated = parse_time((entity_data.get("MetaData") or {}).get("LastUpdatedTime"))
+    return updated is None or updated <= cutoff
+
+
+def capped(result: Mapping[str, Sequence[Any]]) -> bool:
+    """True when a CDC answer reached the 1,000-object cap and may be missing objects."""
+    return sum(len(objects) for objects in result.values()) >= CDC_CAP
+
+
+def linked_document_ids(entity: str, entity_data: Mapping[str, Any]) -> list[str]:
+    """The invoices a Payment (or bills a BillPayment) is applied to."""
+    if entity not in PAYMENT_LINKS:
+        return []
+    wanted = PAYMENT_LINKS[entity][0]
+    return [txn_id for txn_id, txn_type, _ in _linked(entity_data) if txn_type == wanted]
+
+
+def payment_received(
+    entity: str, entity_data: Mapping[str, Any], platform_ids: Mapping[str, str], *, connection_id: str
+) -> QboPaymentReceived | None:
+    """``qbo.payment.received`` for a payment applied to at least one document; None otherwise."""
+    if entity not in PAYMENT_LINKS:
+        return None
+    wanted, kind = PAYMENT_LINKS[entity]
+    applied = [
+        AppliedTo(platform_invoice_id=platform_ids.get(txn_id), qbo_invoice_id=txn_id, amount=amount)
+        for txn_id, txn_type, amount in _linked(entity_data)
+        if txn_type == wanted
+    ]
+    date, total = entity_data.get("TxnDate"), _decimal(entity_data.get("TotalAmt"))
+    if not applied or not isinstance(date, str) or total is None:
+        return None
+    return QboPaymentReceived.model_validate(
+        {
+            "qbo_id": str(entity_data.get("Id")),
+            "amount": str(total),
+            "date": date,
+            "currency": (entity_data.get("CurrencyRef") or {}).get("value"),
+            "connection_id": connection_id,
+            "applied_to": applied,
+            "kind": kind,
+        }
+    )
+
+
+def _linked(entity_data: Mapping[str, Any]) -> list[tuple[str, str, Decimal]]:
+    found: list[tuple[str, str, Decimal]] = []
+    for line in entity_data.get("Line") or []:
+        amount = _decimal(line.get("Amount")) if isinstance(line, dict) else None
+        for txn in (line.get("LinkedTxn") or []) if isinstance(line, dict) else []:
+            if isinstance(txn, dict) and txn.get("TxnId") is not None and amount is not None:
+                found.append((str(txn["TxnId"]), str(txn.get("TxnType")), amount))
+    return found
+
+
+def _decimal(value: Any) -> Decimal | None:
+    # QBO sends amounts as JSON numbers; str() first so 362.07 stays 362.07, not its binary float.
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None

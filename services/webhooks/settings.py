@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
+
+from shared.qbo.signature import verifier_tokens
 from shared.settings import ServiceSettings
+
+# Entities whose changes CDC catches up on (CDC cannot return TaxCode or TaxRate: reference §4).
+DEFAULT_CDC_ENTITIES = (
+    "Account",
+    "Bill",
+    "BillPayment",
+    "Class",
+    "CreditMemo",
+    "Customer",
+    "Department",
+    "Estimate",
+    "Invoice",
+    "Item",
+    "JournalEntry",
+    "Payment",
+    "PaymentMethod",
+    "PurchaseOrder",
+    "RefundReceipt",
+    "SalesReceipt",
+    "Term",
+    "Vendor",
+)
 
 
 class WebhooksSettings(ServiceSettings):
@@ -10,3 +35,23 @@ class WebhooksSettings(ServiceSettings):
 
     service_name: str = "qbb-webhooks"
     http_port: int = 8094
+    webhook_verifier_token: SecretStr = Field(
+        default=SecretStr("dev-webhook-verifier-token"),
+        description="Intuit's verifier token; comma-separated to accept several during a rotation.",
+    )
+    webhook_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    auth_internal_url: str = "http://127.0.0.1:8091"
+    qbo_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    cdc_interval_seconds: float = Field(default=900.0, gt=0)
+    cdc_entities: tuple[str, ...] = DEFAULT_CDC_ENTITIES
+    cdc_settle_seconds: float = Field(
+        default=30.0, ge=0, le=110, description="CDC leaves changes younger than this to the webhooks."
+    )
+    processor_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    processor_batch_size: int = Field(default=200, ge=1, le=5000)
+    retention_days: int = Field(default=14, ge=1, description="How long handled deliveries are kept.")
+    import_page_size: int = Field(default=1000, ge=1, le=1000)
+
+    def verifier_tokens(self) -> tuple[str, ...]:
+        """Every verifier token currently accepted."""
+        return verifier_tokens(self.webhook_verifier_token.get_secret_value())

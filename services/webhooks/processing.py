@@ -1,0 +1,192 @@
+"""The background processor: stored webhook bodies → changes → entities fetched → events.
+
+Runs beside the receiver in every replica; rows are claimed with ``FOR UPDATE SKIP LOCKED`` so
+replicas share the work and never do the same change twice. The receiver never waits for this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.webhooks import publishing, repository, service
+from services.webhooks.deps import WebhooksDeps
+from services.webhooks.payloads import Change, MalformedPayload, parse_body
+from services.webhooks.repository import AnyRow
+from shared.db import asyncpg_dsn
+from shared.errors import ParkedError, PermanentError
+from shared.http import Resources
+from shared.logging import log_context
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_REALM = Counter("qbb_webhooks_unknown_realm_total", "Changes for a realm no connection has")
+GIVE_UP_AFTER = 12
+PRUNE_EVERY = timedelta(hours=1)
+MAX_RETRY_DELAY = timedelta(minutes=30)
+
+
+async def run_processor(res: Resources, deps: WebhooksDeps) -> None:
+    """Process stored notifications until cancelled; woken by NOTIFY, polling as a fallback."""
+    wake = asyncio.Event()
+    listener = await _listen(res.settings.database_url, wake)
+    try:
+        while True:
+            try:
+                done = await process_once(res.sessionmaker, deps)
+            except Exception:
+                log.exception("webhook processing failed; trying again shortly")
+                done = 0
+            if done == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), deps.settings.processor_poll_seconds)
+                wake.clear()
+    finally:
+        if listener is not None:
+            await listener.close()
+
+
+async def run_housekeeping(res: Resources, deps: WebhooksDeps) -> None:
+    """Every hour, forget handled deliveries and changes older than ``retention_days``."""
+    while True:
+        try:
+            async with res.sessionmaker() as session, session.begin():
+                await repository.prune(session, older_than=timedelta(days=deps.settings.retention_days))
+        except Exception:
+            log.exception("pruning old webhook rows failed; trying again later")
+        await asyncio.sleep(PRUNE_EVERY.total_seconds())
+
+
+async def _listen(database_url: str, wake: asyncio.Event) -> asyncpg.Connection | None:
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        await conn.add_listener(repository.NOTIFY_CHANNEL, lambda *_: wake.set())
+        return conn
+    except (OSError, asyncpg.PostgresError):
+        log.warning("webhook processor cannot LISTEN; polling only")
+        return None
+
+
+async def process_once(sessionmaker: async_sessionmaker[AsyncSession], deps: WebhooksDeps) -> int:
+    """One round: split stored bodies into changes, then handle the changes that are due."""
+    limit = deps.settings.processor_batch_size
+    async with sessionmaker() as session, session.begin():
+        expanded = await expand_deliveries(session, limit=limit)
+    async with sessionmaker() as session, session.begin():
+        rows = await repository.claim_due_changes(session, limit=limit)
+        by_realm: dict[str, list[AnyRow]] = {}
+        for row in rows:
+            by_realm.setdefault(row.realm_id, []).append(row)
+        for realm_id, realm_rows in by_realm.items():
+            with log_context(realm_id=realm_id):
+                await _process_realm(session, deps, realm_id, realm_rows)
+    return expanded + len(rows)
+
+
+async def expand_deliveries(session: AsyncSession, *, limit: int) -> int:
+    """Split stored webhook bodies into one row per change (a change seen before is skipped)."""
+    deliveries = await repository.claim_deliveries(session, limit=limit)
+    for delivery in deliveries:
+        try:
+            _, changes = parse_body(delivery.body.encode())
+        except MalformedPayload as exc:  # the receiver checked it; only a changed parser gets here
+            log.error("stored webhook body no longer parses", extra={"problems": exc.problems})
+            changes = []
+        added = await repository.add_changes(session, delivery_id=delivery.id, changes=changes)
+        await repository.mark_expanded(session, delivery_id=delivery.id, change_count=added)
+    return len(deliveries)
+
+
+async def _process_realm(
+    session: AsyncSession, deps: WebhooksDeps, realm_id: str, rows: list[AnyRow]
+) -> None:
+    conns = await repository.connections_for_realm(session, realm_id=realm_id)
+    active = [c for c in conns if c.status == "active"]
+    ids = [r.id for r in rows]
+    if not conns:
+        UNKNOWN_REALM.inc(len(rows))
+        log.warning("webhook for a realm no connection has; kept", extra={"changes": len(rows)})
+        await repository.finish_changes(session, ids=ids, status="unknown_realm")
+        return
+    if not active:
+        await repository.finish_changes(session, ids=ids, status="waiting_connection")
+        return
+    ignored = [r.id for r in rows if not service.is_published(r.entity)]
+    await repository.finish_changes(session, ids=ignored, status="ignored", outcome="entity not published")
+    wanted = [r for r in rows if service.is_published(r.entity)]
+    if wanted:
+        await _apply(session, deps, active, wanted)
+
+
+async def _apply(
+    session: AsyncSession, deps: WebhooksDeps, active: Sequence[AnyRow], rows: list[AnyRow]
+) -> None:
+    ids = [r.id for r in rows]
+    try:
+        async with session.begin_nested():  # a failure undoes this realm's partial effects only
+            outcomes = await _report(session, deps, active, rows)
+    except ParkedError as exc:
+        await repository.finish_changes(session, ids=ids, status="waiting_connection", error=str(exc))
+        return
+    except PermanentError as exc:
+        log.error("QBO refused to give the changed entities", extra={"error": str(exc)})
+        await repository.finish_changes(session, ids=ids, status="failed", error=str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - timeouts, throttles, 5xx: try again later
+        log.warning("fetching changed entities failed; will retry", extra={"error": repr(exc)})
+        delay = min(MAX_RETRY_DELAY, timedelta(seconds=5 * 2 ** min(rows[0].attempts, 10)))
+        await repository.retry_changes(
+            session, ids=ids, error=repr(exc), delay=delay, give_up_after=GIVE_UP_AFTER
+        )
+        return
+    for row in rows:
+        outcome = outcomes.get((row.entity, row.qbo_id), "stale")
+        await repository.finish_changes(session, ids=[row.id], status="done", outcome=outcome)
+
+
+async def _report(
+    session: AsyncSession, deps: WebhooksDeps, active: Sequence[AnyRow], rows: list[AnyRow]
+) -> dict[tuple[str, str], str]:
+    changes = [
+        Change(r.realm_id, r.entity, r.qbo_id, r.operation, r.occurred_at, None, r.deleted_id) for r in rows
+    ]
+    plans = service.plan_changes(changes)
+    fetched = await _fetch(deps, active[0].connection_id, [p for p in plans if p.fetch])
+    outcomes: dict[tuple[str, str], str] = {}
+    for plan in plans:
+        key = (plan.entity, plan.qbo_id)
+        if not plan.fetch:
+            outcomes[key] = await publishing.report_deletion(
+                session, connections=active, entity=plan.entity, qbo_id=plan.qbo_id
+            )
+        elif (data := fetched.get(key)) is None:
+            outcomes[key] = "not_found"  # deleted since, or not visible to this app; its Delete follows
+        else:
+            outcomes[key] = await publishing.report_object(
+                session, connections=active, entity=plan.entity, entity_data=data, operation=plan.operation
+            )
+    return outcomes
+
+
+async def _fetch(
+    deps: WebhooksDeps, connection_id: str, plans: Sequence[service.Plan]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The current objects, several ids of one entity per query."""
+    ids: dict[str, list[str]] = {}
+    for plan in plans:
+        ids.setdefault(plan.entity, []).append(plan.qbo_id)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for entity, entity_ids in ids.items():
+        for statement in service.ids_queries(entity, entity_ids):
+            answer = await deps.qbo.query(connection_id, statement)
+            for obj in answer.get(entity, []):
+                found[(entity, str(obj.get("Id")))] = obj
+    return found

@@ -1,0 +1,128 @@
+"""Turning a QBO object (from a webhook fetch, CDC or an import) into events in the outbox.
+
+Every path goes through here, so the version check, echo suppression and payments back apply the
+same way whichever path saw the change first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.webhooks import models, repository, service
+from services.webhooks.repository import AnyRow
+from shared.contracts.bridge import QboEntityChanged
+from shared.contracts.catalogue import changed_type
+from shared.messaging.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+CHANGES_REPORTED = Counter(
+    "qbb_webhooks_changes_total", "QBO changes seen, by how they ended", ["entity", "outcome"]
+)
+_PAYMENT_OPERATIONS = frozenset({"Create", "Update"})
+
+
+async def report_object(
+    session: AsyncSession,
+    *,
+    connections: Sequence[AnyRow],
+    entity: str,
+    entity_data: Mapping[str, Any],
+    operation: str,
+    force: bool = False,
+) -> str:
+    """Publish ``qbo.<entity>.changed`` for a fetched object, unless it is old news or our own write.
+
+    ``force`` (imports) publishes whatever the version, still recording it. Returns the outcome.
+    """
+    realm_id = connections[0].realm_id
+    qbo_id = str(entity_data.get("Id"))
+    version = service.version_of(entity_data)
+    newer = await repository.record_version(
+        session, realm_id=realm_id, entity=entity, qbo_id=qbo_id, version=version, deleted=False
+    )
+    if not (newer or force):
+        return _counted(entity, "stale")
+    outcome = "echo"
+    for conn in connections:
+        if not force and version is not None and await _is_own(session, conn, entity, qbo_id, version):
+            continue
+        outcome = "published"
+        outbox = Outbox(session, models.outbox)
+        event = QboEntityChanged(
+            entity=entity,
+            qbo_id=qbo_id,
+            operation=operation,
+            entity_data=dict(entity_data),
+            connection_id=conn.connection_id,
+            realm_id=realm_id,
+        )
+        await outbox.add(changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id)
+        if operation in _PAYMENT_OPERATIONS:
+            await _report_payment(session, outbox, conn=conn, entity=entity, entity_data=entity_data)
+    return _counted(entity, outcome)
+
+
+async def report_deletion(
+    session: AsyncSession,
+    *,
+    connections: Sequence[AnyRow],
+    entity: str,
+    qbo_id: str,
+) -> str:
+    """Publish a ``Delete`` (no fetch: the object is gone) unless it was reported already."""
+    realm_id = connections[0].realm_id
+    first = await repository.record_version(
+        session, realm_id=realm_id, entity=entity, qbo_id=qbo_id, version=None, deleted=True
+    )
+    if not first:
+        return _counted(entity, "stale")
+    for conn in connections:
+        event = QboEntityChanged(
+            entity=entity,
+            qbo_id=qbo_id,
+            operation="Delete",
+            connection_id=conn.connection_id,
+            realm_id=realm_id,
+        )
+        await Outbox(session, models.outbox).add(
+            changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id
+        )
+    return _counted(entity, "published")
+
+
+async def _is_own(
+    session: AsyncSession, conn: AnyRow, entity: str, qbo_id: str, version: service.Version
+) -> bool:
+    return await repository.is_own_write(
+        session,
+        connection_id=conn.connection_id,
+        entity=entity,
+        qbo_id=qbo_id,
+        sync_token=version.sync_token,
+    )
+
+
+async def _report_payment(
+    session: AsyncSession, outbox: Outbox, *, conn: AnyRow, entity: str, entity_data: Mapping[str, Any]
+) -> None:
+    documents = service.linked_document_ids(entity, entity_data)
+    if not documents:
+        return
+    document_entity = service.PAYMENT_LINKS[entity][0]
+    known = await repository.platform_ids(
+        session, connection_id=conn.connection_id, entity=document_entity, qbo_ids=documents
+    )
+    payment = service.payment_received(entity, entity_data, known, connection_id=conn.connection_id)
+    if payment is not None:
+        await outbox.add("qbo.payment.received", payment, tenant_id=conn.tenant_id, realm_id=conn.realm_id)
+
+
+def _counted(entity: str, outcome: str) -> str:
+    CHANGES_REPORTED.labels(entity, outcome).inc()
+    return outcome

@@ -1,0 +1,121 @@
+"""The rules: one plan per object, versions, CDC windows, payments back, echo keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from services.webhooks import service
+from services.webhooks.payloads import Change
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def change(
+    qbo_id: str, operation: str, *, minutes: int = 0, entity: str = "Invoice", deleted: str | None = None
+) -> Change:
+    return Change("r1", entity, qbo_id, operation, T0 + timedelta(minutes=minutes), deleted_id=deleted)
+
+
+def test_several_notifications_of_one_object_make_one_fetch() -> None:
+    plans = service.plan_changes(
+        [change("1", "Update", minutes=2), change("1", "Create"), change("2", "Update")]
+    )
+    assert [(p.qbo_id, p.operation, p.fetch) for p in plans] == [("1", "Create", True), ("2", "Update", True)]
+
+
+def test_a_deletion_is_final_and_needs_no_fetch() -> None:
+    (plan,) = service.plan_changes([change("1", "Update", minutes=5), change("1", "Delete", minutes=1)])
+    assert (plan.operation, plan.fetch) == ("Delete", False)
+
+
+def test_a_merge_also_deletes_the_merged_away_object() -> None:
+    plans = service.plan_changes([change("58", "Merge", entity="Customer", deleted="61")])
+    assert [(p.qbo_id, p.operation, p.fetch) for p in plans] == [
+        ("58", "Merge", True),
+        ("61", "Delete", False),
+    ]
+
+
+def test_versions_order_by_sync_token_then_time() -> None:
+    old = service.version_of({"SyncToken": "2", "MetaData": {"LastUpdatedTime": "2026-01-01T10:00:00-08:00"}})
+    new = service.version_of({"SyncToken": "3", "MetaData": {"LastUpdatedTime": "2026-01-01T09:00:00-08:00"}})
+    assert old is not None
+    assert new is not None
+    assert old < new
+    assert service.version_of({"SyncToken": "x"}) is None
+
+
+def test_ids_are_fetched_in_few_queries_and_quoted() -> None:
+    ids = [str(i) for i in range(150)] + ["it's"]
+    statements = service.ids_queries("Customer", ids)
+    assert len(statements) == 2
+    assert statements[0].startswith("select * from Customer where Id in ('0', '1',")
+    assert "'it\\'s'" in statements[1]
+    assert "Active in (true, false)" in statements[0]
+
+
+def test_cdc_within_thirty_days_else_reimport() -> None:
+    now = T0 + timedelta(days=40)
+    assert service.cdc_step(now - timedelta(days=3), now) == "cdc"
+    assert service.cdc_step(now - timedelta(days=31), now) == "reimport"
+
+
+def test_a_full_cdc_answer_counts_as_capped() -> None:
+    assert service.capped({"Invoice": [{}] * 600, "Customer": [{}] * 400})
+    assert not service.capped({"Invoice": [{}] * 999})
+
+
+def test_cdc_operation_from_the_object() -> None:
+    assert service.cdc_operation({"status": "Deleted", "Id": "1"}) == "Delete"
+    assert service.cdc_operation({"SyncToken": "0"}) == "Create"
+    assert service.cdc_operation({"SyncToken": "4"}) == "Update"
+
+
+PAYMENT = {
+    "Id": "77",
+    "TxnDate": "2026-01-05",
+    "TotalAmt": 362.07,
+    "CurrencyRef": {"value": "USD"},
+    "Line": [
+        {"Amount": 300.0, "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]},
+        {"Amount": 62.07, "LinkedTxn": [{"TxnId": "131", "TxnType": "Invoice"}]},
+        {"Amount": 10, "LinkedTxn": [{"TxnId": "9", "TxnType": "CreditMemo"}]},
+    ],
+}
+
+
+def test_a_payment_names_the_platform_invoices_it_pays() -> None:
+    event = service.payment_received("Payment", PAYMENT, {"130": "inv_1"}, connection_id="c1")
+    assert event is not None
+    assert event.amount == Decimal("362.07")
+    assert [(a.platform_invoice_id, a.qbo_invoice_id, a.amount) for a in event.applied_to] == [
+        ("inv_1", "130", Decimal("300.0")),
+        (None, "131", Decimal("62.07")),
+    ]
+    assert service.linked_document_ids("Payment", PAYMENT) == ["130", "131"]
+
+
+def test_a_bill_payment_names_bills() -> None:
+    bill_payment = {
+        "Id": "5",
+        "TxnDate": "2026-01-05",
+        "TotalAmt": 50,
+        "Line": [{"Amount": 50, "LinkedTxn": [{"TxnId": "40", "TxnType": "Bill"}]}],
+    }
+    event = service.payment_received("BillPayment", bill_payment, {"40": "bill_9"}, connection_id="c1")
+    assert event is not None
+    assert event.kind == "bill_payment"
+    assert event.applied_to[0].platform_invoice_id == "bill_9"
+
+
+def test_an_unapplied_payment_is_not_reported_as_received() -> None:
+    assert service.payment_received("Payment", {**PAYMENT, "Line": []}, {}, connection_id="c1") is None
+    assert service.payment_received("Invoice", PAYMENT, {}, connection_id="c1") is None
+
+
+def test_object_types_of_sync_results_map_to_entities() -> None:
+    assert service.entity_of_object_type("credit_note") == "CreditMemo"
+    assert service.entity_of_object_type("invoice") == "Invoice"
+    assert service.entity_of_object_type("purchase_order") == "PurchaseOrder"
+    assert service.entity_of_object_type("customer") == "Customer"
