@@ -10,13 +10,14 @@ from services.auth.deps import AuthDeps, build_deps
 from services.auth.settings import AuthSettings
 from shared import runtime
 from shared.http import Resources
+from shared.qbo.limits import EXTRA_MIGRATIONS, RealmLimiter
 
 
 def make_deps(res: Resources) -> AuthDeps:
     settings = res.settings
     if not isinstance(settings, AuthSettings):
         settings = AuthSettings.model_validate(settings.model_dump())
-    return build_deps(settings)
+    return build_deps(settings, limiter=RealmLimiter(res.sessionmaker))
 
 
 async def _reencrypt(settings: Any) -> None:
@@ -38,6 +39,7 @@ DEFINITION = runtime.ServiceDefinition(
     make_deps=make_deps,
     background=(background.refresher,),
     commands={"reencrypt-tokens": _reencrypt},
+    extra_migrations=EXTRA_MIGRATIONS,
 )
 
 

@@ -11,6 +11,7 @@ import httpx
 from services.auth.crypto import TokenCipher
 from services.auth.intuit import IntuitClient
 from services.auth.settings import AuthSettings
+from shared.qbo.limits import RealmLimiter
 
 
 def utc_now() -> dt.datetime:
@@ -31,7 +32,7 @@ class AuthDeps:
         await self.http.aclose()
 
 
-def build_deps(settings: AuthSettings) -> AuthDeps:
+def build_deps(settings: AuthSettings, *, limiter: RealmLimiter | None = None) -> AuthDeps:
     """Everything from the settings; refuses to run without encryption keys in production."""
     cipher = TokenCipher.from_setting(
         settings.token_encryption_keys.get_secret_value(),
@@ -39,5 +40,8 @@ def build_deps(settings: AuthSettings) -> AuthDeps:
     )
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=50))
     return AuthDeps(
-        settings=settings, cipher=cipher, intuit=IntuitClient(http=http, settings=settings), http=http
+        settings=settings,
+        cipher=cipher,
+        intuit=IntuitClient(http=http, settings=settings, limiter=limiter),
+        http=http,
     )

@@ -7,7 +7,9 @@ exception message or a log line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,7 @@ import httpx
 
 from services.auth.settings import AuthSettings
 from shared.errors import PermanentError, RetryableError
+from shared.qbo.limits import RealmLimiter
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,10 @@ class Discovery:
 class IntuitClient:
     """Intuit's OAuth endpoints (found through the discovery document) and the QBO reads auth needs."""
 
-    def __init__(self, *, http: httpx.AsyncClient, settings: AuthSettings) -> None:
-        self._http, self._settings = http, settings
+    def __init__(
+        self, *, http: httpx.AsyncClient, settings: AuthSettings, limiter: RealmLimiter | None = None
+    ) -> None:
+        self._http, self._settings, self._limiter = http, settings, limiter
         self._discovery: Discovery | None = None
         self._lock = asyncio.Lock()
 
@@ -96,9 +101,16 @@ class IntuitClient:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """CompanyInfo and Preferences of the realm."""
         base = f"{self._settings.qbo_api_base.rstrip('/')}/v3/company/{realm_id}"
-        info = await self._qbo_get(f"{base}/companyinfo/{realm_id}", access_token, entity="CompanyInfo")
-        prefs = await self._qbo_get(f"{base}/preferences", access_token, entity="Preferences")
+        # Inside the realm's shared limits: these reads count against the same 10/s as the
+        # webhooks service's import that a new connection sets off.
+        async with self._slot(realm_id):
+            info = await self._qbo_get(f"{base}/companyinfo/{realm_id}", access_token, entity="CompanyInfo")
+        async with self._slot(realm_id):
+            prefs = await self._qbo_get(f"{base}/preferences", access_token, entity="Preferences")
         return info, prefs
+
+    def _slot(self, realm_id: str) -> AbstractAsyncContextManager[None]:
+        return self._limiter.slot(realm_id) if self._limiter is not None else contextlib.nullcontext()
 
     def _client_auth(self) -> httpx.BasicAuth:
         return httpx.BasicAuth(
