@@ -16,7 +16,18 @@ from typing import Any, TypeVar
 import httpx
 
 from scripts import stack
-from scripts.journey import Bus, Endpoints, Tenant, connect_tenant, create_company, event, wait_for
+from scripts.journey import (
+    DEMO_SETTINGS,
+    Bus,
+    Endpoints,
+    Tenant,
+    apply_settings,
+    connect_tenant,
+    create_company,
+    event,
+    until_reference_imported,
+    wait_for,
+)
 from shared.contracts.envelope import Envelope
 
 T = TypeVar("T")
@@ -113,8 +124,17 @@ async def journey(http: httpx.AsyncClient, ends: Endpoints, bus: Bus, country: s
         lambda: connect_tenant(http, ends, tenant_id=f"demo-{country.lower()}-{realm}", realm_id=realm),
         lambda t: f"connection {t.connection_id} ({t.connection.get('status')})",
     )
-    readiness = await tl.step("readiness report", lambda: ready(http, ends, tenant), summary)
-    _ = readiness
+    await tl.step(
+        "import of the company's lists",
+        lambda: until_reference_imported(http, ends, tenant),
+        lambda _: "accounts, tax codes, terms, items, customers, vendors mirrored",
+    )
+    await tl.step(
+        "apply settings (default accounts)",
+        lambda: apply_settings(http, ends, tenant, DEMO_SETTINGS),
+        lambda version: f"settings version {version}",
+    )
+    await tl.step("readiness report", lambda: readiness(http, ends, tenant), summary)
     outcomes = await bus.listen(*OUTCOMES)
     code = f"ACME-{country}"
     for type_, data in documents(country, code):
@@ -123,18 +143,13 @@ async def journey(http: httpx.AsyncClient, ends: Endpoints, bus: Bus, country: s
     return tenant
 
 
-async def ready(http: httpx.AsyncClient, ends: Endpoints, tenant: Tenant) -> dict[str, Any]:
-    """The readiness report once the reference data has been imported."""
-    url = f"{ends.mapper}/v1/connections/{tenant.connection_id}/readiness"
-    report: dict[str, Any] = {}
-    async with asyncio.timeout(30):
-        while True:
-            report = (await http.get(url, headers=tenant.auth_header)).json()
-            if all(
-                c["status"] != "blocking" or c["name"] != "reference_data" for c in report.get("checks", [])
-            ):
-                return report
-            await asyncio.sleep(0.5)
+async def readiness(http: httpx.AsyncClient, ends: Endpoints, tenant: Tenant) -> dict[str, Any]:
+    report: dict[str, Any] = (
+        await http.get(
+            f"{ends.mapper}/v1/connections/{tenant.connection_id}/readiness", headers=tenant.auth_header
+        )
+    ).json()
+    return report
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -165,3 +165,42 @@ def outcome_of(source_event_id: str) -> Any:
     """A predicate: the sync outcome (succeeded, failed, rejected) of one platform event."""
     types = {"sync.succeeded", "sync.failed", "sync.rejected"}
     return lambda e: e.type in types and e.data.get("source_event_id") == source_event_id
+
+
+async def until_reference_imported(http: httpx.AsyncClient, ends: Endpoints, tenant: Tenant) -> None:
+    """Wait (≤ 30 s) until the mapper mirrors the company's lists (vendors are imported last)."""
+    base = f"{ends.mapper}/v1/connections/{tenant.connection_id}/reference"
+    async with asyncio.timeout(30):
+        for kind in ("tax-codes", "items", "vendors"):
+            while True:
+                answer = await http.get(f"{base}/{kind}", headers=tenant.auth_header)
+                if answer.status_code == 200 and answer.json().get("items"):
+                    break
+                await asyncio.sleep(0.2)
+
+
+DEMO_SETTINGS = {
+    "accounts": {
+        "income": "Services",
+        "expense": "Office Expenses",
+        "deposit": "Undeposited Funds",
+        "accounts_receivable": "Accounts Receivable (A/R)",
+        "accounts_payable": "Accounts Payable (A/P)",
+        "refund_from": "Checking",
+    },
+}
+
+
+async def apply_settings(
+    http: httpx.AsyncClient, ends: Endpoints, tenant: Tenant, changes: dict[str, Any]
+) -> int:
+    """Merge ``changes`` into the connection's settings and save them; returns the new version."""
+    url = f"{ends.mapper}/v1/connections/{tenant.connection_id}/settings"
+    current = (await http.get(url, headers=tenant.auth_header)).json()
+    merged = current["settings"]
+    for key, value in changes.items():
+        merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+    saved = await http.put(url, json=merged, headers=tenant.auth_header)
+    if saved.status_code != 200:
+        raise RuntimeError(f"settings refused: {saved.text[:500]}")
+    return int(saved.json()["version"])

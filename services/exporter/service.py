@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.contracts.internal import ExportRequested
+from shared.errors import RetryableError
 
 LinkKey = tuple[str, str]  # (QBO entity, platform id)
 
@@ -69,12 +70,28 @@ def batch_request_id(requestids: Sequence[str]) -> str:
     return hashlib.sha256("\x1f".join(requestids).encode()).hexdigest()[:32]
 
 
+MatchKey = tuple[str, str, str]
+"""(entity, field, value lower-cased): an object known in QBO only by a match key."""
+
+
+class Unmatched(RetryableError):
+    """A payload names an object by a match key (an invoice number) that QBO does not have (yet)."""
+
+    def __init__(self, key: MatchKey, shown: str) -> None:
+        super().__init__(
+            f"no {key[0]} with {key[1]} '{shown}' is in QuickBooks",
+            code="link_not_found",
+            hint=f"Send that {key[0].lower()} first, or correct the number this document refers to.",
+        )
+
+
 def link_refs(value: Any) -> Iterator[LinkKey]:
-    """Every ``{"$link": {"entity", "platform_id"}}`` inside a payload."""
+    """Every ``{"$link": {"entity", "platform_id"}}`` inside a payload (match-links excluded)."""
     if isinstance(value, dict):
         link = value.get("$link")
         if isinstance(link, dict) and len(value) == 1:
-            yield (str(link["entity"]), str(link["platform_id"]))
+            if "platform_id" in link:
+                yield (str(link["entity"]), str(link["platform_id"]))
             return
         for item in value.values():
             yield from link_refs(item)
@@ -94,19 +111,54 @@ def dependencies(request: ExportRequested) -> list[dict[str, str]]:
     return [{"entity": e, "platform_id": p} for (e, p) in seen if (e, p) != own]
 
 
-def resolve_links(value: Any, links: Mapping[LinkKey, str]) -> Any:
-    """``value`` with each symbolic link replaced by ``{"value": <QBO id>}``; ``Unlinked`` if one is not."""
+def match_refs(value: Any) -> Iterator[tuple[str, str, str]]:
+    """Every ``{"$link": {"entity", "match": {"field", "value"}}}`` inside a payload, as given."""
     if isinstance(value, dict):
         link = value.get("$link")
         if isinstance(link, dict) and len(value) == 1:
-            key = (str(link["entity"]), str(link["platform_id"]))
-            if key not in links:
-                raise Unlinked(key)
-            return {"value": links[key]}
-        return {k: resolve_links(v, links) for k, v in value.items()}
+            if "match" in link:
+                yield (str(link["entity"]), str(link["match"]["field"]), str(link["match"]["value"]))
+            return
+        for item in value.values():
+            yield from match_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from match_refs(item)
+
+
+def resolve_links(
+    value: Any, links: Mapping[LinkKey, str], matches: Mapping[MatchKey, str] | None = None
+) -> Any:
+    """``value`` with each symbolic link replaced by its QBO id.
+
+    A link becomes ``{"value": id}`` (a QBO ref), or the bare id with ``"as": "id"`` (fields such
+    as ``LinkedTxn[].TxnId``). Raises ``Unlinked`` for a platform object not written yet and
+    ``Unmatched`` for a match key QBO does not know.
+    """
+    if isinstance(value, dict):
+        link = value.get("$link")
+        if isinstance(link, dict) and len(value) == 1:
+            qbo_id = _link_target(link, links, matches or {})
+            return qbo_id if link.get("as") == "id" else {"value": qbo_id}
+        return {k: resolve_links(v, links, matches) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_links(item, links) for item in value]
+        return [resolve_links(item, links, matches) for item in value]
     return value
+
+
+def _link_target(
+    link: Mapping[str, Any], links: Mapping[LinkKey, str], matches: Mapping[MatchKey, str]
+) -> str:
+    if "match" in link:
+        shown = str(link["match"]["value"])
+        key = (str(link["entity"]), str(link["match"]["field"]), shown.lower())
+        if key not in matches:
+            raise Unmatched(key, shown)
+        return matches[key]
+    platform_key = (str(link["entity"]), str(link["platform_id"]))
+    if platform_key not in links:
+        raise Unlinked(platform_key)
+    return links[platform_key]
 
 
 def initial_status(

@@ -57,6 +57,7 @@ class RealmWriter:
         """Write ``jobs`` (all of one realm, ready, in order); every job ends with an outcome."""
         links = await self._links(jobs)
         found, failed = await self._lookups(jobs, links)
+        matches = await self._matches(jobs)
         writes: list[Write] = []
         for job in jobs:
             if job.id in failed:
@@ -65,7 +66,7 @@ class RealmWriter:
                 operation = service.reported_operation(job, found_existing=True)
                 await self._outcomes.succeeded(job, found[job.id], operation=operation)
                 continue
-            write = await self._guard(job, functools.partial(self._plan, job, links, found))
+            write = await self._guard(job, functools.partial(self._plan, job, links, found, matches))
             if write is not None:
                 writes.append(write)
         grouped = [w for w in writes if service.batchable(w.job)]
@@ -115,13 +116,37 @@ class RealmWriter:
                     found[job.id] = row
         return found, failed
 
+    async def _matches(self, jobs: list[Job]) -> dict[service.MatchKey, str]:
+        """QBO ids of the objects payloads name by a match key (one query per entity and field).
+
+        A failed lookup leaves its keys out; the job then retries as ``Unmatched``.
+        """
+        wanted: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        for job in jobs:
+            for entity, field, value in service.match_refs(job.payload):
+                wanted[(job.connection_id, entity, field)].add(value)
+        found: dict[service.MatchKey, str] = {}
+        for (connection_id, entity, field), values in wanted.items():
+            try:
+                rows = await self._client.find_by(connection_id, entity, field, sorted(values))
+            except Exception:
+                log.warning("match-key lookup failed", exc_info=True, extra={"entity": entity})
+                continue
+            for row in rows:
+                found[(entity, field, str(row.get(field, "")).lower())] = str(row["Id"])
+        return found
+
     def _plan(
-        self, job: Job, links: Mapping[LinkKey, RowMapping], found: Mapping[str, dict[str, Any]]
+        self,
+        job: Job,
+        links: Mapping[LinkKey, RowMapping],
+        found: Mapping[str, dict[str, Any]],
+        matches: Mapping[service.MatchKey, str],
     ) -> Write | str:
         """The write to make, or why there is none (a note for a skipped job)."""
         ids = {key: str(row["qbo_id"]) for key, row in links.items()}
         if job.operation == "create" and job.key not in links:
-            return Write(job, "create", service.resolve_links(job.payload, ids))
+            return Write(job, "create", service.resolve_links(job.payload, ids, matches))
         target = self._target(job, links, found)
         if target is None:
             if job.operation == "update":
@@ -135,7 +160,7 @@ class RealmWriter:
         if job.operation in ("create", "update"):
             # A create for an object already linked (a new source event) must not make a second one.
             body = service.update_body(
-                service.resolve_links(job.payload, ids), qbo_id=qbo_id, sync_token=token
+                service.resolve_links(job.payload, ids, matches), qbo_id=qbo_id, sync_token=token
             )
             return Write(job, "update", body)
         if job.operation == "delete" and job.entity in service.LIST_ENTITIES:

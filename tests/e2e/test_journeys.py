@@ -3,7 +3,6 @@ payments made in QuickBooks back out — through the real broker, database, serv
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -11,7 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.journey import Bus, Tenant, connect_tenant, create_company, event, wait_for
+from scripts.journey import (
+    Bus,
+    Tenant,
+    connect_tenant,
+    create_company,
+    event,
+    until_reference_imported,
+    wait_for,
+)
 from shared.contracts.envelope import Envelope
 from tests.e2e.conftest import Stack
 
@@ -59,20 +66,8 @@ def invoice(country: str, *, invoice_id: str, number: str, code: str, **override
 async def connected(http: httpx.AsyncClient, stack: Stack, country: str, **company: Any) -> Tenant:
     realm = await create_company(http, stack.ends, country=country, **company)
     tenant = await connect_tenant(http, stack.ends, tenant_id=uid("tenant"), realm_id=realm)
-    await until_reference_imported(http, stack, tenant)
+    await until_reference_imported(http, stack.ends, tenant)
     return tenant
-
-
-async def until_reference_imported(http: httpx.AsyncClient, stack: Stack, tenant: Tenant) -> None:
-    """The mirror has the company's lists (imported by webhooks after connecting; vendors come last)."""
-    base = f"{stack.ends.mapper}/v1/connections/{tenant.connection_id}/reference"
-    async with asyncio.timeout(30):
-        for kind in ("tax-codes", "items", "vendors"):
-            while True:
-                answer = await http.get(f"{base}/{kind}", headers=tenant.auth_header)
-                if answer.status_code == 200 and answer.json().get("items"):
-                    break
-                await asyncio.sleep(0.3)
 
 
 async def outcome(queue: Any, sent: Envelope, object_type: str, *, timeout: float = 20) -> Envelope:

@@ -9,6 +9,7 @@ import pytest
 from services.exporter import service
 from services.exporter.service import Job, Unlinked
 from shared.contracts.internal import ExportRequested
+from shared.errors import RetryableError
 
 
 def request(**overrides: object) -> ExportRequested:
@@ -137,3 +138,36 @@ def test_a_create_sent_as_an_update_is_reported_as_one_but_a_list_delete_stays_a
     assert service.write_operation(job(operation="create"), "update") == "update"
     assert service.write_operation(job(operation="create"), "create") == "create"
     assert service.write_operation(job(operation="delete"), "update") == "delete"
+
+
+def test_a_link_marked_as_id_becomes_the_bare_id() -> None:
+    payload = {
+        "Line": [
+            {
+                "LinkedTxn": [
+                    {
+                        "TxnId": {"$link": {"entity": "Invoice", "platform_id": "inv_1", "as": "id"}},
+                        "TxnType": "Invoice",
+                    }
+                ]
+            }
+        ]
+    }
+    resolved = service.resolve_links(payload, {("Invoice", "inv_1"): "129"})
+    assert resolved == {"Line": [{"LinkedTxn": [{"TxnId": "129", "TxnType": "Invoice"}]}]}
+
+
+def test_a_match_link_is_resolved_by_its_match_key_ignoring_case() -> None:
+    link = {"$link": {"entity": "Invoice", "match": {"field": "DocNumber", "value": "INV-7"}, "as": "id"}}
+    assert list(service.match_refs({"x": [link]})) == [("Invoice", "DocNumber", "INV-7")]
+    assert list(service.link_refs({"x": [link]})) == []
+    assert service.resolve_links({"x": [link]}, {}, {("Invoice", "DocNumber", "inv-7"): "88"}) == {
+        "x": ["88"]
+    }
+
+
+def test_a_match_link_qbo_does_not_know_is_retryable_and_names_the_number() -> None:
+    link = {"$link": {"entity": "Invoice", "match": {"field": "DocNumber", "value": "INV-7"}}}
+    with pytest.raises(service.Unmatched, match="no Invoice with DocNumber 'INV-7'") as caught:
+        service.resolve_links({"x": link}, {}, {})
+    assert isinstance(caught.value, RetryableError)
