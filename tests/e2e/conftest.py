@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from scripts.journey import Bus, Endpoints
+from tests.helpers.infra import fresh_database
 from tests.helpers.sandbox import free_port
 
 pytestmark = pytest.mark.e2e
@@ -93,8 +94,15 @@ def e2e_namespace() -> str:
 
 
 @pytest.fixture(scope="session")
+def e2e_database_url(server_database_url: str) -> Iterator[str]:
+    """The stack's own database: its long-running processes must not take other tests' work."""
+    with fresh_database(server_database_url, tag="e2e") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 async def stack(
-    database_url: str,
+    e2e_database_url: str,
     amqp_url: str,
     sandbox_url: str,
     e2e_namespace: str,
@@ -115,7 +123,7 @@ async def stack(
                 },
             )
         ).json()
-    env = _env(database_url, amqp_url, sandbox_url, ports, app, e2e_namespace)
+    env = _env(e2e_database_url, amqp_url, sandbox_url, ports, app, e2e_namespace)
     logs = tmp_path_factory.mktemp("e2e-logs")
     processes = _start_services(env, ports, logs)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ SERVICE_SCHEMAS = {
     name: ROOT / "services" / name / "migrations" for name in ("auth", "mapper", "exporter", "webhooks")
 }
 TESTKIT_MIGRATIONS = ROOT / "tests" / "helpers" / "testkit_migrations"
+QBO_LIMITS_MIGRATIONS = ROOT / "shared" / "qbo" / "migrations"
 TEST_NAMESPACE_PATTERN = r"^t[0-9a-f]{10}\."
 
 
@@ -83,10 +85,10 @@ def server_database_url() -> Iterator[str]:
         yield pg.get_connection_url()
 
 
-@pytest.fixture(scope="session")
-def database_url(server_database_url: str) -> Iterator[str]:
-    """A fresh database for this test session, migrated by every service's real migrations."""
-    name = f"qbb_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextlib.contextmanager
+def fresh_database(server_database_url: str, *, tag: str) -> Iterator[str]:
+    """A new database migrated by every service's real migrations, dropped afterwards."""
+    name = f"qbb_{tag}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_admin(server_database_url, f'CREATE DATABASE "{name}"'))
     url = make_url(server_database_url).set(database=name).render_as_string(hide_password=False)
     try:
@@ -96,9 +98,17 @@ def database_url(server_database_url: str) -> Iterator[str]:
         asyncio.run(_admin(server_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def database_url(server_database_url: str) -> Iterator[str]:
+    """A fresh database for this test session's integration tests."""
+    with fresh_database(server_database_url, tag="test") as url:
+        yield url
+
+
 async def _migrate_all(url: str) -> None:
     for schema, path in SERVICE_SCHEMAS.items():
         await migrate(migrations_dir=path, database_url=url, schema=schema)
+    await migrate(migrations_dir=QBO_LIMITS_MIGRATIONS, database_url=url, schema="qbo_limits")
     await migrate(migrations_dir=TESTKIT_MIGRATIONS, database_url=url, schema="testkit")
 
 
