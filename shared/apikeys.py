@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -88,7 +89,7 @@ class Caller:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def caller_dependency(table: Table) -> object:
+def caller_dependency(table: Table) -> Callable[..., Awaitable[Caller]]:
     """A FastAPI dependency resolving the bearer key against ``table`` (a service's ``api_keys``)."""
 
     async def caller(

@@ -6,8 +6,7 @@ that found the grant dead records ``reauthorization_required`` and its event, th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -28,7 +27,7 @@ def auth_deps(request: Request) -> AuthDeps:
 
 
 DepsDep = Annotated[AuthDeps, Depends(auth_deps)]
-CallerDep = Annotated[Caller, Depends(cast(Callable[..., Awaitable[Caller]], caller_dependency(api_keys)))]
+CallerDep = Annotated[Caller, Depends(caller_dependency(api_keys))]
 
 router = APIRouter()
 public = APIRouter(tags=["connections"])

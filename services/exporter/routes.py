@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import select
@@ -14,9 +13,7 @@ from shared.apikeys import Caller, caller_dependency
 from shared.http import SessionDep
 
 router = APIRouter(tags=["sync history"])
-CallerDep = Annotated[
-    Caller, Depends(cast(Callable[..., Awaitable[Caller]], caller_dependency(models.api_keys)))
-]
+CallerDep = Annotated[Caller, Depends(caller_dependency(models.api_keys))]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "parked", "skipped"]
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
@@ -19,9 +18,7 @@ from shared.contracts.envelope import Envelope
 from shared.http import SessionDep
 
 router = APIRouter(tags=["mapper"])
-CallerDep = Annotated[
-    Caller, Depends(cast(Callable[..., Awaitable[Caller]], caller_dependency(models.api_keys)))
-]
+CallerDep = Annotated[Caller, Depends(caller_dependency(models.api_keys))]
 CLOUDEVENT_BODY = {
     "requestBody": {
         "required": True,

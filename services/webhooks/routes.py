@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -22,9 +21,7 @@ from shared.qbo.signature import SIGNATURE_HEADER, verify
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CallerDep = Annotated[
-    Caller, Depends(cast(Callable[..., Awaitable[Caller]], caller_dependency(models.api_keys)))
-]
+CallerDep = Annotated[Caller, Depends(caller_dependency(models.api_keys))]
 WEBHOOKS_REFUSED = Counter("qbb_webhooks_refused_total", "Webhook deliveries refused, by reason", ["reason"])
 WEBHOOKS_STORED = Counter("qbb_webhooks_stored_total", "Webhook deliveries stored, by format", ["format"])
 

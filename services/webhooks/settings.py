@@ -4,30 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from shared.contracts.catalogue import CHANGED_ENTITIES
 from shared.qbo.signature import verifier_tokens
 from shared.settings import ServiceSettings
 
-# Entities whose changes CDC catches up on (CDC cannot return TaxCode or TaxRate: reference §4).
-DEFAULT_CDC_ENTITIES = (
-    "Account",
-    "Bill",
-    "BillPayment",
-    "Class",
-    "CreditMemo",
-    "Customer",
-    "Department",
-    "Estimate",
-    "Invoice",
-    "Item",
-    "JournalEntry",
-    "Payment",
-    "PaymentMethod",
-    "PurchaseOrder",
-    "RefundReceipt",
-    "SalesReceipt",
-    "Term",
-    "Vendor",
-)
+# Entities whose changes CDC catches up on: every entity whose changes the catalogue carries,
+# less those CDC cannot return (TaxCode, TaxRate: reference §4).
+CDC_UNSUPPORTED = frozenset({"TaxCode", "TaxRate", "TaxAgency", "JournalCode", "TimeActivity"})
+DEFAULT_CDC_ENTITIES = tuple(e for e in CHANGED_ENTITIES if e not in CDC_UNSUPPORTED)
 
 
 class WebhooksSettings(ServiceSettings):
