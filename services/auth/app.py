@@ -10,14 +10,14 @@ from services.auth.deps import AuthDeps, build_deps
 from services.auth.settings import AuthSettings
 from shared import runtime
 from shared.http import Resources
-from shared.qbo.limits import EXTRA_MIGRATIONS, RealmLimiter
+from shared.qbo.limits import EXTRA_MIGRATIONS
 
 
 def make_deps(res: Resources) -> AuthDeps:
     settings = res.settings
     if not isinstance(settings, AuthSettings):
         settings = AuthSettings.model_validate(settings.model_dump())
-    return build_deps(settings, limiter=RealmLimiter(res.sessionmaker))
+    return build_deps(settings, limiter=settings.limiter(res.sessionmaker))
 
 
 async def _reencrypt(settings: Any) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import ServiceSettings
+from shared.qbo.settings import QboSettings
 
 INTUIT_PRODUCTION_DISCOVERY_URL = "https://developer.intuit.com/.well-known/openid_configuration/"
 QBO_PRODUCTION_API_BASE = "https://quickbooks.api.intuit.com"
 
 
-class AuthSettings(ServiceSettings):
+class AuthSettings(QboSettings):
     """What the auth service reads from the environment."""
 
     service_name: str = "qbb-auth"
@@ -20,7 +20,6 @@ class AuthSettings(ServiceSettings):
     intuit_discovery_url: str = INTUIT_PRODUCTION_DISCOVERY_URL
     intuit_scope: str = "com.intuit.quickbooks.accounting"
     qbo_api_base: str = QBO_PRODUCTION_API_BASE
-    qbo_minor_version: int = Field(default=75, ge=1)
     token_encryption_keys: SecretStr = Field(
         default=SecretStr(""),
         description="Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).",

@@ -47,14 +47,7 @@ def make_deps(
         auth_url=settings.auth_internal_url,
         internal_token=settings.internal_token.get_secret_value(),
     )
-    limiter = RealmLimiter(
-        res.sessionmaker,
-        per_second=settings.qbo_per_second,
-        per_minute=settings.qbo_per_minute,
-        concurrent=settings.qbo_concurrent,
-        batch_per_minute=settings.qbo_batch_per_minute,
-        time_scale=settings.qbo_time_scale,
-    )
+    limiter = settings.limiter(res.sessionmaker)
     client = QboClient(
         http=http,
         tokens=tokens,

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.qbo.settings import QboSettings
 
 
-class ExporterSettings(ServiceSettings):
+class ExporterSettings(QboSettings):
     """What the exporter service reads from the environment."""
 
     service_name: str = "qbb-exporter"
     http_port: int = 8093
     auth_internal_url: str = "http://127.0.0.1:8091"
-    qbo_minor_version: int = 75
-    qbo_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Intuit's per-realm limits (reference §6.1); time_scale mirrors the sandbox's for tests.
-    qbo_per_second: int = Field(default=10, ge=1)
-    qbo_per_minute: int = Field(default=500, ge=1)
-    qbo_concurrent: int = Field(default=10, ge=1)
-    qbo_batch_per_minute: int = Field(default=40, ge=1)
-    qbo_time_scale: float = Field(default=1.0, gt=0)
     throttle_pause_seconds: float = Field(default=60.0, ge=0, description="Pause of a realm after a 429")
     batch_size: int = Field(default=30, ge=1, le=30)
     claim_limit: int = Field(default=120, ge=1, description="Jobs one dispatcher round takes at most")

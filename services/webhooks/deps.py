@@ -9,7 +9,6 @@ import httpx
 from services.webhooks.settings import WebhooksSettings
 from shared.http import Resources
 from shared.qbo.client import QboClient
-from shared.qbo.limits import RealmLimiter
 from shared.qbo.tokens import AuthServiceTokens, TokenSource
 
 
@@ -36,5 +35,5 @@ def build_deps(res: Resources, *, tokens: TokenSource | None = None) -> Webhooks
         auth_url=settings.auth_internal_url,
         internal_token=settings.internal_token.get_secret_value(),
     )
-    qbo = QboClient(http=http, tokens=source, limiter=RealmLimiter(res.sessionmaker))
+    qbo = QboClient(http=http, tokens=source, limiter=settings.limiter(res.sessionmaker))
     return WebhooksDeps(settings=settings, http=http, qbo=qbo)

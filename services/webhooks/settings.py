@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from shared.contracts.catalogue import CHANGED_ENTITIES
+from shared.qbo.settings import QboSettings
 from shared.qbo.signature import verifier_tokens
-from shared.settings import ServiceSettings
 
 # Entities whose changes CDC catches up on: every entity whose changes the catalogue carries,
 # less those CDC cannot return (TaxCode, TaxRate: reference §4).
@@ -14,7 +14,7 @@ CDC_UNSUPPORTED = frozenset({"TaxCode", "TaxRate", "TaxAgency", "JournalCode", "
 DEFAULT_CDC_ENTITIES = tuple(e for e in CHANGED_ENTITIES if e not in CDC_UNSUPPORTED)
 
 
-class WebhooksSettings(ServiceSettings):
+class WebhooksSettings(QboSettings):
     """What the webhooks service reads from the environment."""
 
     service_name: str = "qbb-webhooks"
@@ -25,7 +25,6 @@ class WebhooksSettings(ServiceSettings):
     )
     webhook_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     auth_internal_url: str = "http://127.0.0.1:8091"
-    qbo_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     cdc_interval_seconds: float = Field(default=900.0, gt=0)
     cdc_entities: tuple[str, ...] = DEFAULT_CDC_ENTITIES
     cdc_settle_seconds: float = Field(
