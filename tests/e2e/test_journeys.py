@@ -187,3 +187,42 @@ async def test_a_blocked_connection_refuses_documents_until_fixed(stack: Stack, 
     assert tenant.connection["status"] == "blocked"
     assert "GBP" in (tenant.connection["blocked_reason"] or "")
     assert rejected.type == "sync.rejected"
+
+
+async def test_a_vendor_edited_in_qbo_reaches_the_platform_but_our_own_writes_do_not(
+    stack: Stack, bus: Bus
+) -> None:
+    async with httpx.AsyncClient(timeout=20) as http:
+        tenant = await connected(http, stack, "US")
+        outcomes = await bus.listen(*OUTCOMES)
+        changes = await bus.listen("qbo.vendor.changed")
+        sent = event("vendor.upserted", {"vendor_id": uid("ven"), "name": uid("Paper Co")}, tenant=tenant)
+        await bus.publish(sent)
+        written = await outcome(outcomes, sent, "vendor")
+        seen: list[Envelope] = []
+        echo = await wait_for(
+            changes, lambda e: e.data.get("qbo_id") == written.data["qbo_id"], timeout=4, seen=seen
+        )
+        vendor = next(
+            v
+            for v in await entities(http, stack, tenant.realm_id, "Vendor")
+            if v["Id"] == written.data["qbo_id"]
+        )
+        edit = {
+            "Id": vendor["Id"],
+            "SyncToken": vendor["SyncToken"],
+            "sparse": True,
+            "PrimaryPhone": {"FreeFormNumber": "0113 496 0000"},
+        }
+        act = await http.post(
+            f"{stack.ends.sandbox}/admin/companies/{tenant.realm_id}/act/Vendor",
+            json={"operation": "update", "body": edit},
+        )
+        act.raise_for_status()
+        changed = await wait_for(changes, lambda e: e.data.get("qbo_id") == vendor["Id"], timeout=30)
+
+    assert written.type == "sync.succeeded"
+    assert echo is None, "our own write came back as someone else's change"
+    assert changed is not None, "the edit made in QBO did not reach the platform"
+    assert changed.data["operation"] == "Update"
+    assert changed.data["entity_data"]["PrimaryPhone"]["FreeFormNumber"] == "0113 496 0000"
