@@ -123,6 +123,7 @@ async def serve(
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         http_task = asyncio.create_task(server.serve(), name="http")
         background = [asyncio.create_task(job(res, deps), name="background") for job in definition.background]
+        await _until_listening(server, http_task)
         log.info("service started", extra={"port": settings.http_port})
         if ready is not None:
             ready.set()
@@ -138,6 +139,16 @@ async def serve(
         if hasattr(deps, "aclose"):
             await deps.aclose()
     log.info("service stopped")
+
+
+async def _until_listening(server: uvicorn.Server, http_task: asyncio.Task[None]) -> None:
+    """Wait until uvicorn has bound its port, so "ready" means the HTTP API answers too."""
+    async with asyncio.timeout(30):
+        while not server.started:
+            if http_task.done():
+                http_task.result()  # a bind failure (port in use) surfaces here
+                raise RuntimeError("HTTP server stopped before it started")
+            await asyncio.sleep(0.01)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.runtime import serve
+from shared.runtime import ServiceDefinition, serve
+from shared.settings import ServiceSettings
 from tests.helpers import testkit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +33,25 @@ def settings_for(database_url: str, amqp_url: str, namespace: str) -> testkit.Te
 @contextlib.asynccontextmanager
 async def serving_testkit(database_url: str, amqp_url: str, namespace: str) -> AsyncIterator[None]:
     """The testkit service running in this event loop through the real runtime."""
+    async with serving(testkit.DEFINITION, settings_for(database_url, amqp_url, namespace)):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(definition: ServiceDefinition, settings: ServiceSettings) -> AsyncIterator[None]:
+    """A service running in this event loop through the real runtime, consuming and answering HTTP
+    once the block starts; stopped (as on SIGTERM) when it ends."""
     stop, ready = asyncio.Event(), asyncio.Event()
-    settings = settings_for(database_url, amqp_url, namespace)
-    task = asyncio.create_task(serve(testkit.DEFINITION, settings, stop=stop, ready=ready))
+    task = asyncio.create_task(serve(definition, settings, stop=stop, ready=ready))
     try:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(30):
             await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             task.result()  # start-up failed: raise its error here
         yield
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=15)
+        await asyncio.wait_for(task, timeout=20)
 
 
 def start_process(

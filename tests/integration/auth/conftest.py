@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import uuid
@@ -22,8 +21,8 @@ from services.auth.app import DEFINITION
 from services.auth.crypto import TokenCipher
 from services.auth.settings import AuthSettings
 from shared.db import create_engine
-from shared.runtime import serve
 from tests.helpers.broker import delete_namespace
+from tests.helpers.running import serving
 from tests.helpers.sandbox import create_app, create_company, free_port, unique
 
 pytestmark = pytest.mark.integration
@@ -80,17 +79,8 @@ def auth_settings(
 @contextlib.asynccontextmanager
 async def serving_auth(settings: AuthSettings) -> AsyncIterator[None]:
     """The auth service in this event loop through the real runtime, until the block ends."""
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(DEFINITION, settings, stop=stop, ready=ready))
-    try:
-        async with asyncio.timeout(30):
-            await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
+    async with serving(DEFINITION, settings):
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
 
 
 @contextlib.asynccontextmanager

@@ -34,8 +34,8 @@ from shared.contracts.internal import (
     ConnectionRevoked,
     ExportRequested,
 )
-from shared.runtime import serve
 from tests.helpers.broker import publish
+from tests.helpers.running import serving
 from tests.helpers.sandbox import connect, create_app, create_company, free_port
 
 INTERNAL_TOKEN = "dev-internal-token"
@@ -251,17 +251,8 @@ async def serving_exporter(
 ) -> AsyncIterator[str]:
     """The exporter in this event loop through the real runtime; yields its base URL."""
     definition = dataclasses.replace(DEFINITION, make_deps=functools.partial(make_deps, transport=transport))
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(definition, settings, stop=stop, ready=ready))
-    try:
-        async with asyncio.timeout(30):
-            await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
+    async with serving(definition, settings):
         yield f"http://127.0.0.1:{settings.http_port}"
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
 
 
 async def jobs_of(engine: AsyncEngine, connection_id: str) -> list[dict[str, Any]]:

@@ -18,8 +18,8 @@ from services.mapper.settings import MapperSettings
 from shared.apikeys import new_key
 from shared.contracts import changed_type
 from shared.contracts.envelope import Envelope
-from shared.runtime import serve
 from tests.helpers.broker import broker_channel, delete_namespace, publish
+from tests.helpers.running import serving
 from tests.helpers.sandbox import free_port
 
 pytestmark = pytest.mark.integration
@@ -100,17 +100,8 @@ async def serving_mapper(database_url: str, amqp_url: str, namespace: str) -> As
         environment="test",
         log_level="WARNING",
     )
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(DEFINITION, settings, stop=stop, ready=ready))
-    try:
-        async with asyncio.timeout(20):
-            await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
+    async with serving(DEFINITION, settings):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
 
 
 @pytest.fixture

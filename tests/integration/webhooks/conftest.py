@@ -31,8 +31,8 @@ from shared.db import create_engine
 from shared.http import Resources
 from shared.qbo.signature import sign
 from shared.qbo.tokens import AccessToken
-from shared.runtime import serve
 from tests.helpers.broker import broker_channel, delete_namespace, publish
+from tests.helpers.running import serving
 from tests.helpers.sandbox import connect, create_app, create_company, free_port
 
 pytestmark = pytest.mark.integration
@@ -243,26 +243,11 @@ async def serving_webhooks(
         return build_deps(res, tokens=tokens)
 
     definition = dataclasses.replace(DEFINITION, make_deps=make_deps)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(definition, settings, stop=stop, ready=ready))
-    try:
-        async with asyncio.timeout(30):
-            await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            await wait_until(lambda: _answers(client), timeout=10, interval=0.05)  # ready precedes the bind
-            yield client
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
-
-
-async def _answers(client: httpx.AsyncClient) -> bool:
-    try:
-        return (await client.get("/healthz")).status_code == 200
-    except httpx.TransportError:
-        return False
+    async with (
+        serving(definition, settings),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        yield client
 
 
 @contextlib.asynccontextmanager
