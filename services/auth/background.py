@@ -49,9 +49,12 @@ async def refresh_due(sessionmaker: async_sessionmaker[AsyncSession], deps: Auth
     for connection_id in due:
         try:
             async with sessionmaker() as session, session.begin():
-                await tokens.access_token(session, deps, connection_id=connection_id, force=False)
-        except (tokens.ConnectionNotUsable, tokens.ConnectionNotFound):
-            continue  # flagged (and announced) inside; nothing more to do here
+                try:
+                    await tokens.access_token(session, deps, connection_id=connection_id, force=False)
+                except (tokens.ConnectionNotUsable, tokens.ConnectionNotFound):
+                    # Caught inside the transaction: the "reauthorization required" status and
+                    # its event were written in it and must commit, not roll back.
+                    continue
         except BridgeError as exc:
             log.warning(
                 "background refresh failed", extra={"connection_id": connection_id, "reason": exc.message}

@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from shared.qbo.settings import QboSettings
 
-INTUIT_PRODUCTION_DISCOVERY_URL = "https://developer.intuit.com/.well-known/openid_configuration/"
+INTUIT_PRODUCTION_DISCOVERY_URL = "https://developer.intuit.com/.well-known/openid_configuration"
 QBO_PRODUCTION_API_BASE = "https://quickbooks.api.intuit.com"
 
 

@@ -12,7 +12,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
+from services.auth.background import refresh_due
 from services.auth.crypto import TokenCipher
+from services.auth.deps import build_deps
+from shared.db import create_sessionmaker
 from tests.helpers.broker import bind_probe, broker_channel, envelopes
 from tests.integration.auth.conftest import (
     ADMIN,
@@ -234,3 +237,25 @@ async def test_force_refresh_replaces_a_token_qbo_rejected_once(auth: Auth) -> N
     assert forced != old
     assert await company_info_status(auth, realm_id, forced) == 200
     assert len(await token_calls(auth, realm_id)) == calls_before + 1
+
+
+async def test_the_background_refresh_flags_reauthorization_and_announces_it(
+    auth: Auth, amqp_url: str
+) -> None:
+    _, realm_id, connection_id = await connected(auth)
+    await auth.sandbox.post("/admin/tokens/expire", json={"realm_id": realm_id, "kind": "refresh"})
+    await make_access_token_due(auth.engine, connection_id)
+    async with broker_channel(amqp_url) as (_, channel):
+        probe = await bind_probe(
+            channel, auth.settings.amqp_namespace, ["connection.reauthorization_required"]
+        )
+        deps = build_deps(auth.settings)
+        try:
+            await refresh_due(create_sessionmaker(auth.engine), deps)
+        finally:
+            await deps.aclose()
+        events = await envelopes(probe, count=1, timeout=5)
+
+    shown = (await auth.http.get(f"/v1/connections/{connection_id}", headers=ADMIN)).json()
+    assert shown["status"] == "reauthorization_required"
+    assert [e.data["connection_id"] for e in events] == [connection_id]
