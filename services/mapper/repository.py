@@ -228,7 +228,7 @@ async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> 
     result = await session.execute(
         insert(t)
         .values(
-            message_id=envelope.id,
+            message_id=envelope.dedup_key,
             routing_key=envelope.type,
             envelope=envelope.model_dump(mode="json", exclude_none=True),
         )

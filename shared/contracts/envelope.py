@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -63,6 +64,18 @@ class Envelope(BaseModel):
             causationid=cause.id if cause else None,
             data=payload,
         )
+
+    @property
+    def dedup_key(self) -> str:
+        """What makes this event unique for a consumer: its id within its tenant.
+
+        Platforms choose ids, so two tenants may pick the same one; keyed by id alone, one
+        tenant's event would be swallowed as a "duplicate" of another's.
+        """
+        if not self.tenantid:
+            return self.id
+        key = f"{self.tenantid}/{self.id}"
+        return key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest()
 
     @property
     def correlation_id(self) -> str:

@@ -148,7 +148,7 @@ class Consumer:
 
     async def _run_handler(self, sub: Subscription, envelope: Envelope, data: Any, attempt: int) -> str:
         async with self._sessionmaker() as session, session.begin():
-            if not await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=envelope.id):
+            if not await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=envelope.dedup_key):
                 return "duplicate"
             outbox = Outbox(session, self._outbox, cause=envelope)
             await sub.handler(data, Context(envelope, session, outbox, self._deps, attempt))
@@ -193,7 +193,7 @@ class Consumer:
         assert sub.on_give_up is not None
         try:
             async with self._sessionmaker() as session, session.begin():
-                key = f"{envelope.id}#gave-up"
+                key = f"{envelope.dedup_key}#gave-up"
                 if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
                     outbox = Outbox(session, self._outbox, cause=envelope)
                     await sub.on_give_up(
@@ -206,7 +206,7 @@ class Consumer:
         assert sub.on_invalid is not None
         try:
             async with self._sessionmaker() as session, session.begin():
-                key = f"{envelope.id}#invalid"
+                key = f"{envelope.dedup_key}#invalid"
                 if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
                     outbox = Outbox(session, self._outbox, cause=envelope)
                     await sub.on_invalid(envelope, error, Context(envelope, session, outbox, self._deps, 1))

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.contracts import decode_data
 from shared.contracts.bridge import SyncSucceeded
+from shared.contracts.envelope import Envelope
 from shared.messaging import topology
 from tests.helpers.broker import bind_probe, broker_channel, envelopes, publish
 from tests.helpers.factories import customer_upserted
@@ -65,3 +66,19 @@ async def test_an_event_no_consumer_is_bound_for_is_kept_in_the_unrouted_queue(
         kept = await envelopes(unrouted, count=1, timeout=5)
 
     assert [e.id for e in kept] == [event.id]
+
+
+async def test_two_tenants_may_use_the_same_event_id_and_both_are_applied(
+    engine: AsyncEngine, database_url: str, amqp_url: str, clean_namespace: str
+) -> None:
+    first = customer_upserted(tenant_id="tenant-a")
+    second = Envelope.new(
+        "customer.upserted", first.data, tenant_id="tenant-b", source="other-platform", event_id=first.id
+    )
+    async with broker_channel(amqp_url) as (_, channel):
+        async with serving_testkit(database_url, amqp_url, clean_namespace):
+            await publish(channel, clean_namespace, first)
+            await publish(channel, clean_namespace, second)
+            applied = await wait_for_applied(engine, at_least=2, timeout=10)
+
+    assert applied == 2
