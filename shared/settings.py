@@ -34,7 +34,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QBB_", extra="ignore", frozen=True)
 
     service_name: str = "qbo-bridge"
-    environment: Environment = "development"
+    # Secure by default: a deployment that says nothing is production and must bring real
+    # secrets; `make run`, the tests and the compose file say "development" or "test".
+    environment: Environment = "production"
     database_url: str = DEFAULT_DATABASE_URL
     amqp_url: str = DEFAULT_AMQP_URL
     amqp_namespace: str = Field(
@@ -63,8 +65,10 @@ class ServiceSettings(BaseSettings):
         return self
 
     def _secrets(self) -> dict[str, str]:
-        return {
-            name: value.get_secret_value()
-            for name, value in self.__dict__.items()
-            if isinstance(value, SecretStr)
-        }
+        """Every secret; a comma-separated list (rotation) is checked value by value."""
+        found: dict[str, str] = {}
+        for name, value in self.__dict__.items():
+            if isinstance(value, SecretStr):
+                parts = value.get_secret_value().split(",")
+                found[name] = min(parts, key=lambda p: (not is_placeholder(p), len(p.strip())))
+        return found

@@ -33,6 +33,6 @@ def test_production_with_a_key_starts() -> None:
 
 
 def test_development_defaults_point_at_intuit() -> None:
-    settings = AuthSettings()
+    settings = AuthSettings(environment="development")
     assert settings.intuit_discovery_url.startswith("https://developer.intuit.com/.well-known/")
     assert settings.qbo_api_base == "https://quickbooks.api.intuit.com"

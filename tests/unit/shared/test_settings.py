@@ -10,6 +10,16 @@ from shared.settings import ServiceSettings
 STRONG = SecretStr("k" * 8 + "Zq3vR9pLmN2x")
 
 
+def test_a_deployment_that_says_nothing_is_production_and_refuses_the_placeholders() -> None:
+    with pytest.raises(ValidationError, match="QBB_ADMIN_API_KEY"):
+        ServiceSettings()
+
+
+def test_a_weak_token_hidden_in_a_rotation_list_is_refused() -> None:
+    with pytest.raises(ValidationError, match="QBB_INTERNAL_TOKEN"):
+        ServiceSettings(admin_api_key=STRONG, internal_token=SecretStr(f"{STRONG.get_secret_value()},dev"))
+
+
 def test_development_accepts_the_development_defaults() -> None:
     settings = ServiceSettings(environment="development")
     assert settings.admin_api_key.get_secret_value().startswith("dev-")
@@ -35,5 +45,5 @@ def test_production_accepts_real_secrets() -> None:
 
 
 def test_secrets_never_show_in_the_settings_repr() -> None:
-    settings = ServiceSettings(admin_api_key=STRONG)
+    settings = ServiceSettings(environment="development", admin_api_key=STRONG)
     assert STRONG.get_secret_value() not in repr(settings)
