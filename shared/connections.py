@@ -6,6 +6,7 @@ their realm and whether they may be used; each keeps this table in its own schem
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
@@ -40,23 +41,38 @@ def make_connections_table(metadata: MetaData) -> Table:
     )
 
 
-async def apply_connection_event(session: AsyncSession, table: Table, data: Any) -> str:
-    """Upsert the connection that ``data`` (a ``connection.*`` model) speaks of; returns its status."""
+async def apply_connection_event(
+    session: AsyncSession, table: Table, data: Any, *, occurred_at: dt.datetime | None = None
+) -> str:
+    """Apply a ``connection.*`` model to the connection it speaks of; returns its status now.
+
+    Retries and parallel consumers can deliver these out of order, so an event older than the
+    state already recorded (by ``occurred_at``, the event's time) changes nothing: a late
+    ``connection.established`` never revives a connection revoked after it.
+    """
     status = _STATUS[type(data).__name__]
     values: dict[str, Any] = {
         "connection_id": data.connection_id,
         "tenant_id": data.tenant_id,
         "realm_id": data.realm_id,
         "status": status,
-        "updated_at": func.now(),
+        "updated_at": occurred_at or func.now(),
     }
     company = getattr(data, "company", None)
     if company is not None:
         values["company"] = company.model_dump(mode="json")
     stmt = insert(table).values(**values)
-    update = {k: stmt.excluded[k] for k in values if k != "connection_id"}
-    await session.execute(stmt.on_conflict_do_update(index_elements=["connection_id"], set_=update))
-    return status
+    newer = {k: stmt.excluded[k] for k in values if k != "connection_id"}
+    applied = await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id"], set_=newer, where=table.c.updated_at <= stmt.excluded.updated_at
+        ).returning(table.c.status)
+    )
+    row = applied.first()
+    if row is not None:
+        return str(row.status)
+    current = await connection_status(session, table, connection_id=data.connection_id)
+    return current or status
 
 
 async def connection_status(session: AsyncSession, table: Table, *, connection_id: str) -> str | None:

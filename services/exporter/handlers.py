@@ -37,7 +37,9 @@ async def on_export_requested(data: ExportRequested, ctx: Context[Any]) -> None:
 @router.subscribe(queue="exporter.connections", routing_keys=CONNECTION_EVENTS)
 async def on_connection_event(data: Contract, ctx: Context[Any]) -> None:
     """connection.* → this service's view of the connection; its jobs parked or resumed to match."""
-    status = await apply_connection_event(ctx.session, models.connections, data)
+    status = await apply_connection_event(
+        ctx.session, models.connections, data, occurred_at=ctx.envelope.time
+    )
     connection_id = str(getattr(data, "connection_id", ""))
     if status == "active":
         resumed = await repository.resume_connection(ctx.session, connection_id=connection_id)

@@ -70,7 +70,9 @@ async def on_reference_changed(data: QboEntityChanged, ctx: Context[None]) -> No
 @router.subscribe(queue="mapper.connections", routing_keys=CONNECTION_EVENTS)
 async def on_connection_event(data: Contract, ctx: Context[None]) -> None:
     """connection.* → this service's view of the connection (active, reauthorization needed, revoked)."""
-    status = await apply_connection_event(ctx.session, models.connections, data)
+    status = await apply_connection_event(
+        ctx.session, models.connections, data, occurred_at=ctx.envelope.time
+    )
     log.info("connection updated", extra={"status": status, "event_type": ctx.envelope.type})
 
 

@@ -21,7 +21,9 @@ router = Router()
 @router.subscribe(queue="webhooks.connections", routing_keys=CONNECTION_EVENTS)
 async def on_connection_event(data: Contract, ctx: Context[WebhooksDeps]) -> None:
     """connection.* → this service's view of the connection; once active, catch up on its realm."""
-    status = await apply_connection_event(ctx.session, models.connections, data)
+    status = await apply_connection_event(
+        ctx.session, models.connections, data, occurred_at=ctx.envelope.time
+    )
     log.info("connection updated", extra={"status": status, "event_type": ctx.envelope.type})
     if status != "active":
         return
