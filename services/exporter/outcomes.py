@@ -85,7 +85,15 @@ def describe(exc: BaseException) -> Problem:
         if not isinstance(exc, RetryableError | ParkedError):
             category = "needs_person"
         return Problem(exc.code, exc.message, exc.hint, category, isinstance(exc, RetryableError))
-    return Problem("internal_error", f"unexpected error: {type(exc).__name__}: {exc}", "", "transient", True)
+    # The exception's own text can carry SQL or internals: it goes to the log, not to platforms.
+    log.error("unexpected export error", exc_info=exc)
+    return Problem(
+        "internal_error",
+        f"the bridge hit an unexpected error ({type(exc).__name__}) writing this record",
+        "it is retried automatically; if it keeps failing, the operators have the details in the logs",
+        "transient",
+        True,
+    )
 
 
 class Outcomes:

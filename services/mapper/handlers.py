@@ -28,9 +28,10 @@ async def _rejected_as_invalid(envelope: Envelope, error: InvalidMessage, ctx: C
 
 async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[None]) -> None:
     """A platform event the mapper kept failing on → sync.rejected (retryable) so the platform knows."""
+    # ``reason`` (an exception's text) stays in the logs and the dead-letter queue's headers.
     rejection = Rejection(
         "mapper_failed",
-        f"the bridge could not process the event: {reason}",
+        "the bridge could not process the event after several attempts",
         hint="the operators were alerted (dead-letter queue); send the event again later",
     )
     event = service.rejected(
