@@ -30,7 +30,7 @@ def create_engine(database_url: str, *, application_name: str, pool_size: int = 
     return create_async_engine(
         database_url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size * 2,
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": application_name}},
     )

@@ -84,7 +84,9 @@ async def serve(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Run the service until ``stop`` is set, then shut down in order; ``ready`` is set once consuming."""
-    engine = create_engine(settings.database_url, application_name=f"qbb-{definition.name}")
+    engine = create_engine(
+        settings.database_url, application_name=f"qbb-{definition.name}", pool_size=settings.db_pool_size
+    )
     await wait_for_database(engine)
     await migrate_service(definition, settings.database_url)
     connection = await aio_pika.connect_robust(
