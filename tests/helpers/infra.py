@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
@@ -34,6 +36,7 @@ def amqp_url() -> Iterator[str]:
     if found is not None:
         if found.origin == "local":
             expire_test_queues()
+            asyncio.run(delete_queues(found.url, leftover_test_queues()))
         yield found.url
         return
     if not docker_engine_answers():
@@ -68,6 +71,39 @@ def expire_test_queues() -> None:
         timeout=30,
         check=False,
     )
+
+
+def leftover_test_queues() -> list[str]:
+    """Queues earlier runs' test namespaces left on a long-lived local broker.
+
+    Hundreds of idle quorum queues expiring in a wave make the broker slow to declare new ones,
+    and a run must not depend on what the one before it left.
+    """
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        return []
+    listed = subprocess.run(
+        [rabbitmqctl, "list_queues", "-q", "--no-table-headers", "name"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    pattern = re.compile(TEST_NAMESPACE_PATTERN)
+    return [n.strip() for n in listed.stdout.splitlines() if pattern.match(n.strip())]
+
+
+async def delete_queues(amqp_url: str, names: list[str]) -> None:
+    """Delete ``names`` (absent ones are no error)."""
+    if not names:
+        return
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture(scope="session")
