@@ -85,3 +85,26 @@ async def test_every_document_type_reaches_qbo_in_order(stack: Stack, bus: Bus, 
     assert float(invoices["INV-1001"]["Balance"]) < float(invoices["INV-1001"]["TotalAmt"])  # paid in part
     assert orders["PO-5"]["POStatus"] == "Closed"
     assert bills == []  # cancelled bills are deleted
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known race (next session): the mapper sends 'delete the applying payment' and 'void the "
+    "credit memo' as two independent jobs; the exporter may run the void first and QBO refuses it "
+    "(6000: payments applied). Jobs of one source event must run in order.",
+)
+async def test_a_voided_credit_note_that_was_applied_is_voided_in_qbo(stack: Stack, bus: Bus) -> None:
+    events = golden_events("US")
+    async with httpx.AsyncClient(timeout=20) as http:
+        realm = await create_company(http, stack.ends, country="US", seed="sample")
+        tenant = await connect_tenant(http, stack.ends, tenant_id=uid("tenant"), realm_id=realm)
+        await until_reference_imported(http, stack.ends, tenant)
+        await apply_settings(http, stack.ends, tenant, ACCOUNTS)
+        outcomes = await bus.listen(*OUTCOMES)
+        results = []
+        for type_ in ("customer.upserted", "invoice.approved", "credit_note.issued", "credit_note.voided"):
+            sent = event(type_, events[type_], tenant=tenant)
+            await bus.publish(sent)
+            results.append((await outcome(outcomes, sent, type_.split(".")[0], timeout=30)).type)
+
+    assert results == ["sync.succeeded"] * 4
