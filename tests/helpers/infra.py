@@ -57,7 +57,7 @@ def expire_test_queues() -> None:
     rabbitmqctl = shutil.which("rabbitmqctl")
     if rabbitmqctl is None:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):  # best effort, like the clean-up below
         subprocess.run(
             [
                 rabbitmqctl,
@@ -72,8 +72,6 @@ def expire_test_queues() -> None:
             timeout=30,
             check=False,
         )
-    except subprocess.TimeoutExpired:
-        pass  # best effort, like the clean-up below
 
 
 def leftover_test_queues() -> list[str]:
