@@ -72,7 +72,8 @@ async def test_every_document_type_reaches_qbo_in_order(stack: Stack, bus: Bus, 
         for type_, data in sequence:
             sent = event(type_, data, tenant=tenant)
             await bus.publish(sent)
-            got = await outcome(outcomes, sent, type_.split(".")[0], timeout=30)
+            # Generous: a step may wait out one retry delay (5 s, then 30 s) of a dependency.
+            got = await outcome(outcomes, sent, type_.split(".")[0], timeout=90)
             results[f"{type_} {data.get('number', '')}".strip()] = (
                 "ok" if got.type == "sync.succeeded" else f"{got.type}: {got.data.get('message')}"
             )
