@@ -17,7 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from scripts.journey import Bus, Endpoints
-from tests.helpers.infra import fresh_database
+from tests.helpers.infra import fresh_database, new_namespace
 from tests.helpers.sandbox import free_port
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +90,7 @@ async def _ready(url: str, process: subprocess.Popen[bytes], *, timeout: float) 
 
 @pytest.fixture(scope="session")
 def e2e_namespace() -> str:
-    return f"t{uuid.uuid4().hex[:10]}."
+    return new_namespace()
 
 
 @pytest.fixture(scope="session")

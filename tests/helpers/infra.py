@@ -27,6 +27,10 @@ SERVICE_SCHEMAS = {
 TESTKIT_MIGRATIONS = ROOT / "tests" / "helpers" / "testkit_migrations"
 QBO_LIMITS_MIGRATIONS = ROOT / "shared" / "qbo" / "migrations"
 TEST_NAMESPACE_PATTERN = r"^t[0-9a-f]{10}\."
+# Namespaces are ``t<session tag><5 hex>.``: the first five hex digits name the pytest process that
+# made them, so a run deletes only what dead runs left, never the queues of a run beside it.
+SESSION_TAG = uuid.uuid4().hex[:5]
+SESSIONS_DIR = Path(os.environ.get("QBB_TEST_SESSIONS_DIR", "/tmp/qbb-test-sessions"))
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +39,13 @@ def amqp_url() -> Iterator[str]:
     found = find_broker()
     if found is not None:
         if found.origin == "local":
+            announce_session()
             expire_test_queues()
             asyncio.run(delete_queues(found.url, leftover_test_queues()))
-        yield found.url
+        try:
+            yield found.url
+        finally:
+            (SESSIONS_DIR / SESSION_TAG).unlink(missing_ok=True)
         return
     if not docker_engine_answers():
         pytest.fail(missing_message("broker"), pytrace=False)
@@ -74,6 +82,26 @@ def expire_test_queues() -> None:
         )
 
 
+def new_namespace() -> str:
+    """A namespace of this test session (see ``SESSION_TAG``)."""
+    return f"t{SESSION_TAG}{uuid.uuid4().hex[:5]}."
+
+
+def announce_session() -> None:
+    """Say that this process's namespaces are alive (its pid under its tag)."""
+    SESSIONS_DIR.mkdir(parents=True, exist_ok=True)
+    (SESSIONS_DIR / SESSION_TAG).write_text(str(os.getpid()))
+
+
+def _session_alive(tag: str) -> bool:
+    try:
+        pid = int((SESSIONS_DIR / tag).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def leftover_test_queues() -> list[str]:
     """Queues earlier runs' test namespaces left on a long-lived local broker.
 
@@ -94,7 +122,9 @@ def leftover_test_queues() -> list[str]:
     except subprocess.TimeoutExpired:
         return []  # best effort: a busy broker keeps its leftovers; the expiry policy removes them
     pattern = re.compile(TEST_NAMESPACE_PATTERN)
-    return [n.strip() for n in listed.stdout.splitlines() if pattern.match(n.strip())]
+    names = [n.strip() for n in listed.stdout.splitlines() if pattern.match(n.strip())]
+    alive = {tag for tag in {n[1:6] for n in names} if tag == SESSION_TAG or _session_alive(tag)}
+    return [n for n in names if n[1:6] not in alive]
 
 
 async def delete_queues(amqp_url: str, names: list[str]) -> None:
@@ -164,4 +194,4 @@ async def _admin(url: str, sql: str) -> None:
 @pytest.fixture
 def namespace() -> str:
     """A prefix for the exchange and queues of one test, so tests never see each other's messages."""
-    return f"t{uuid.uuid4().hex[:10]}."
+    return new_namespace()
