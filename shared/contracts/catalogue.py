@@ -78,6 +78,12 @@ def _rows() -> list[EventType]:
         ),
         EventType("connection.revoked", i.ConnectionRevoked, "internal", "A connection was disconnected"),
         EventType("qbo.export.requested", i.ExportRequested, "internal", "One write for the exporter"),
+        EventType(
+            "qbo.reference.imported",
+            i.ReferenceImported,
+            "internal",
+            "A connection's reference import ended; held platform events may be mapped",
+        ),
         EventType("tenant.api_key_issued", i.ApiKeyIssued, "internal", "A tenant API key was issued"),
         EventType("tenant.api_key_revoked", i.ApiKeyRevoked, "internal", "A tenant API key was revoked"),
     ]

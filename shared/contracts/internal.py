@@ -68,6 +68,20 @@ class ExportRequested(Contract):
     object_type: str | None = None
 
 
+class ReferenceImported(Contract):
+    """``qbo.reference.imported``: a connection's reference import ended (its pages are all published).
+
+    The mapper holds a new connection's platform events until this arrives (bounded), so the first
+    invoice maps against the company's real lists. ``counts`` is the objects published per entity.
+    """
+
+    connection_id: Id
+    realm_id: str
+    status: Literal["done", "failed"]
+    counts: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+
+
 class ApiKeyIssued(Contract):
     """A tenant API key was issued by auth; other services mirror its hash to authenticate callers."""
 
