@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from services.mapper import handlers, models, routes
+from services.mapper import handlers, ingest, models, routes
 from services.mapper.settings import MapperSettings
 from shared import runtime
+from shared.http import Resources
+
+
+def _settings(res: Resources) -> MapperSettings:
+    assert isinstance(res.settings, MapperSettings)
+    return res.settings
+
+
+async def release_overdue(res: Resources, settings: Any) -> None:
+    """The background loop mapping events whose wait for their company's lists is over."""
+    await ingest.run_release_overdue(res.sessionmaker, settings)
+
 
 DEFINITION = runtime.ServiceDefinition(
     name="mapper",
@@ -20,6 +33,8 @@ DEFINITION = runtime.ServiceDefinition(
     outbox=models.outbox,
     router=handlers.router,
     routes=routes.router,
+    make_deps=_settings,
+    background=(release_overdue,),
 )
 
 

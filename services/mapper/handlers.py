@@ -7,6 +7,7 @@ import logging
 from services.mapper import ingest, models, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.reference import MIRRORED
+from services.mapper.settings import MapperSettings
 from shared.apikeys import API_KEY_EVENTS, apply_key_event
 from shared.connections import CONNECTION_EVENTS, apply_connection_event
 from shared.contracts import PLATFORM_EVENTS, changed_type
@@ -14,16 +15,20 @@ from shared.contracts.bridge import QboEntityChanged
 from shared.contracts.codec import InvalidMessage
 from shared.contracts.common import Contract
 from shared.contracts.envelope import Envelope
+from shared.contracts.internal import ReferenceImported
+from shared.errors import RetryableError
 from shared.messaging.router import Context, Router
 
 log = logging.getLogger(__name__)
 router = Router()
 
 
-async def _rejected_as_invalid(envelope: Envelope, error: InvalidMessage, ctx: Context[None]) -> None:
+async def _rejected_as_invalid(
+    envelope: Envelope, error: InvalidMessage, ctx: Context[MapperSettings]
+) -> None:
     """A platform event whose data breaks its contract → sync.rejected with every problem and path."""
     rejection = service.invalid(error.summary, error.problems)
-    await ingest.reject(ctx.outbox, envelope, envelope.data, rejection, connection_id=None)
+    await ingest.reject(ctx.session, ctx.outbox, envelope, envelope.data, rejection, connection_id=None)
 
 
 async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[None]) -> None:
@@ -46,15 +51,24 @@ async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[
     on_give_up=_rejected_after_retries,
     on_invalid=_rejected_as_invalid,
 )
-async def on_platform_event(data: Contract, ctx: Context[None]) -> None:
-    """A platform event → qbo.export.requested commands in dependency order, or sync.rejected."""
-    outcome = await ingest.process(ctx.session, ctx.outbox, ctx.envelope, data)
+async def on_platform_event(data: Contract, ctx: Context[MapperSettings]) -> None:
+    """A platform event → qbo.export.requested commands in dependency order, sync.rejected, or held
+    until its company's lists are imported."""
+    wait = ctx.deps.reference_wait_seconds if ctx.deps is not None else 0.0
+    outcome = await ingest.process(ctx.session, ctx.outbox, ctx.envelope, data, wait_seconds=wait)
     log.info("platform event handled", extra={"outcome": outcome, "event_type": ctx.envelope.type})
 
 
-@router.subscribe(queue="mapper.reference", routing_keys=[changed_type(e) for e in sorted(MIRRORED)])
-async def on_reference_changed(data: QboEntityChanged, ctx: Context[None]) -> None:
-    """qbo.<entity>.changed → the company's reference mirror (upsert, or removal on Delete)."""
+@router.subscribe(
+    queue="mapper.reference",
+    routing_keys=[*(changed_type(e) for e in sorted(MIRRORED)), "qbo.reference.imported"],
+)
+async def on_reference_changed(data: QboEntityChanged | ReferenceImported, ctx: Context[None]) -> None:
+    """qbo.<entity>.changed → the company's reference mirror (upsert, or removal on Delete);
+    qbo.reference.imported → the company's held events mapped against it."""
+    if isinstance(data, ReferenceImported):
+        await _reference_imported(data, ctx)
+        return
     realm_id = data.realm_id or ctx.envelope.realmid
     if realm_id is None and data.connection_id:
         found = await repository.connection_by_id(ctx.session, connection_id=data.connection_id)
@@ -66,6 +80,24 @@ async def on_reference_changed(data: QboEntityChanged, ctx: Context[None]) -> No
     await repository.apply_reference_change(
         ctx.session, realm_id=realm_id, entity=data.entity, qbo_id=data.qbo_id, data=body
     )
+
+
+async def _reference_imported(data: ReferenceImported, ctx: Context[None]) -> None:
+    # Changes and this event share a queue but may be handled side by side: wait until the mirror
+    # holds what the import published (a retry), so held events never map against half a list.
+    missing = await repository.missing_from_mirror(ctx.session, realm_id=data.realm_id, counts=data.counts)
+    if missing and ctx.attempt <= 3:
+        raise RetryableError(f"reference mirror still lacks {missing}", code="mirror_behind")
+    await repository.mark_imported(
+        ctx.session,
+        realm_id=data.realm_id,
+        connection_id=data.connection_id,
+        status=data.status,
+        counts=data.counts,
+    )
+    held = await repository.take_held(ctx.session, realm_id=data.realm_id)
+    released = await ingest.release_held(ctx.session, held)
+    log.info("reference import ended", extra={"status": data.status, "released": released})
 
 
 @router.subscribe(queue="mapper.connections", routing_keys=CONNECTION_EVENTS)

@@ -1,28 +1,51 @@
-"""One platform event through the mapper: admit, record what it uses, map, and stage the outcome.
+"""One platform event through the mapper: admit, wait for the company, map, and stage the outcome.
 
-The I/O around the rules of ``service``; called by the broker handler in the message's transaction.
+The I/O around the rules of ``service``; called in the message's transaction by the broker handler,
+and again for an event that waited, when the company's lists are in (or its wait is over).
+Every event ends with a row in ``platform_events``: mapped, rejected (why), skipped or waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.mapper import repository, service
+from services.mapper import models, repository, service
 from services.mapper.mapping import Rejection
+from services.mapper.settings import MapperSettings
 from services.mapper.sync_settings import SyncSettings
+from shared.contracts.codec import InvalidMessage, decode_data
 from shared.contracts.envelope import Envelope
+from shared.messaging import inbox
 from shared.messaging.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+PLATFORM_QUEUE = "mapper.platform-events"
 
-async def process(session: AsyncSession, outbox: Outbox, envelope: Envelope, data: Any) -> str:
-    """Map one admitted platform event to export commands; returns the outcome in a word."""
+
+async def process(
+    session: AsyncSession,
+    outbox: Outbox,
+    envelope: Envelope,
+    data: Any,
+    *,
+    wait_seconds: float,
+    waited: bool = False,
+) -> str:
+    """Map one platform event to export commands; returns the outcome in a word.
+
+    ``waited`` is set when the event is taken up again after waiting: it is mapped against whatever
+    the company's lists hold by then, never held a second time.
+    """
     tenant = envelope.tenantid
     connection = await repository.connection_for_tenant(session, tenant_id=tenant) if tenant else None
+    connection_id = connection.connection_id if connection else None
+    platform_id = service.platform_id(envelope.type, data)
     settings = SyncSettings()
     if connection is not None:
         settings = (await repository.load_settings(session, connection_id=connection.connection_id))[1]
@@ -30,6 +53,19 @@ async def process(session: AsyncSession, outbox: Outbox, envelope: Envelope, dat
         target = service.admit(
             envelope.type, data, tenant_id=tenant, connection=connection, settings=settings
         )
+        imported = waited or await repository.reference_imported(session, realm_id=target.realm_id)
+        if service.must_wait(imported=imported):
+            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait_seconds)
+            await repository.record_outcome(
+                session,
+                envelope=envelope,
+                connection_id=connection_id,
+                platform_id=platform_id,
+                outcome="waiting",
+                rejection=service.WAITING_FOR_IMPORT,
+                hold_until=until,
+            )
+            return "waiting"
         await repository.record_used_values(
             session, connection_id=target.connection_id, values=service.used_values(data)
         )
@@ -43,28 +79,95 @@ async def process(session: AsyncSession, outbox: Outbox, envelope: Envelope, dat
             settings=settings,
             reference=reference,
             source_event_id=envelope.id,
+            event_time=envelope.time,
         )
     except service.Excluded as skipped:
         log.info("event skipped by settings", extra={"reason": skipped.reason, "event_type": envelope.type})
+        await repository.record_outcome(
+            session,
+            envelope=envelope,
+            connection_id=connection_id,
+            platform_id=platform_id,
+            outcome="skipped",
+            rejection=Rejection("excluded_by_settings", skipped.reason),
+        )
         return "skipped"
     except Rejection as rejection:
-        await reject(
-            outbox, envelope, data, rejection, connection_id=connection.connection_id if connection else None
-        )
+        await reject(session, outbox, envelope, data, rejection, connection_id=connection_id)
         return "rejected"
     for command in commands:
         await outbox.add(
             "qbo.export.requested", command, realm_id=target.realm_id, subject=command.platform_id
         )
+    await repository.record_outcome(
+        session, envelope=envelope, connection_id=connection_id, platform_id=platform_id, outcome="mapped"
+    )
     return "mapped"
 
 
 async def reject(
-    outbox: Outbox, envelope: Envelope, data: Any, rejection: Rejection, *, connection_id: str | None
+    session: AsyncSession,
+    outbox: Outbox,
+    envelope: Envelope,
+    data: Any,
+    rejection: Rejection,
+    *,
+    connection_id: str | None,
 ) -> None:
-    """Stage ``sync.rejected`` for the platform, naming every problem."""
+    """Stage ``sync.rejected`` for the platform, naming every problem, and record it.
+
+    The event is forgotten by the inbox: the rejection tells the platform to fix the cause and send
+    it again, and the same id must then be processed afresh, not dropped as a duplicate.
+    """
     event = service.rejected(
         envelope.type, data, source_event_id=envelope.id, rejection=rejection, connection_id=connection_id
     )
     log.info("event rejected", extra={"code": rejection.code, "reason": rejection.message[:500]})
     await outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
+    await inbox.release(session, models.inbox, consumer=PLATFORM_QUEUE, message_id=envelope.dedup_key)
+    await repository.record_outcome(
+        session,
+        envelope=envelope,
+        connection_id=connection_id,
+        platform_id=service.platform_id(envelope.type, data),
+        outcome="rejected",
+        rejection=rejection,
+    )
+
+
+async def release_held(
+    session: AsyncSession, held: list[Envelope], *, outbox_table: Any = models.outbox
+) -> int:
+    """Map events that waited (the company's lists are in, or their wait is over); returns how many."""
+    for envelope in held:
+        outbox = Outbox(session, outbox_table, cause=envelope)
+        try:
+            data = decode_data(envelope)
+        except InvalidMessage as exc:  # a contract change while it waited: refuse it in words
+            await reject(
+                session,
+                outbox,
+                envelope,
+                envelope.data,
+                service.invalid(exc.summary, exc.problems),
+                connection_id=None,
+            )
+            continue
+        outcome = await process(session, outbox, envelope, data, wait_seconds=0, waited=True)
+        log.info("held event taken up", extra={"event_id": envelope.id, "outcome": outcome})
+    return len(held)
+
+
+async def run_release_overdue(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: MapperSettings
+) -> None:
+    """Until cancelled: events whose wait is over are mapped against the lists there are."""
+    while True:
+        try:
+            async with sessionmaker() as session, session.begin():
+                released = await release_held(session, await repository.take_held(session, overdue=True))
+        except Exception:
+            log.exception("taking up overdue held events failed; trying again shortly")
+            released = 0
+        if not released:
+            await asyncio.sleep(settings.held_poll_seconds)

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.apikeys import make_api_keys_table
@@ -64,4 +78,46 @@ platform_values = Table(
     Column("kind", String(40), primary_key=True),
     Column("value", String(200), primary_key=True),
     Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# What became of each platform event: mapped, rejected (and why), skipped by a setting, or waiting
+# (held, with its envelope, until the company's lists are imported). The history platforms and the
+# console read; a rejected event sent again with the same id updates its row.
+platform_events = Table(
+    "platform_events",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("connection_id", String(64), nullable=True),
+    Column("type", String(200), nullable=False),
+    Column("platform_id", String(200), nullable=True),
+    Column("outcome", String(20), nullable=False),
+    Column("code", String(60), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("hint", Text, nullable=True),
+    Column("problems", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # Kept only while the event waits; dropped once it is mapped or refused.
+    Column("envelope", JSONB, nullable=True),
+    Column("hold_until", DateTime(timezone=True), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("tenant_id", "event_id"),
+    Index("ix_platform_events_connection_id_seq", "connection_id", "seq"),
+    Index(
+        "ix_platform_events_waiting",
+        "hold_until",
+        postgresql_where=text("outcome = 'waiting'"),
+    ),
+)
+
+# Companies whose reference import has ended at least once (the mirror is per realm).
+reference_imports = Table(
+    "reference_imports",
+    metadata,
+    Column("realm_id", String(50), primary_key=True),
+    Column("connection_id", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("counts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

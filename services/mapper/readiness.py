@@ -43,6 +43,8 @@ class Inputs:
     reference: Reference
     used: UsedValues = field(default_factory=UsedValues)
     connection_status: str = "active"
+    # Whether the company's reference import has ended (until then, its events wait for it).
+    imported: bool = True
 
 
 def overall(checks: list[Check]) -> Status:
@@ -75,6 +77,16 @@ def connection(i: Inputs) -> list[Check]:
 
 
 def mirror(i: Inputs) -> list[Check]:
+    if not i.imported:
+        return [
+            Check(
+                "reference_data",
+                "warning",
+                "the company's lists (accounts, tax codes, items, customers...) are still being "
+                "imported; events sent now wait for the import and are then mapped",
+                "nothing to do: wait for the import to end",
+            )
+        ]
     if i.reference.is_empty():
         return [
             Check(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -239,3 +240,112 @@ async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> 
     if staged:
         await session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(t)})
     return staged
+
+
+# -- the platform events' history, and events held until the company's lists are imported ------
+
+
+async def record_outcome(
+    session: AsyncSession,
+    *,
+    envelope: Envelope,
+    connection_id: str | None,
+    platform_id: str | None,
+    outcome: str,
+    rejection: Any = None,
+    hold_until: dt.datetime | None = None,
+) -> None:
+    """What became of a platform event (one row per tenant and event id, the latest outcome)."""
+    t = models.platform_events
+    values: dict[str, Any] = {
+        "tenant_id": envelope.tenantid or "",
+        "event_id": envelope.id,
+        "connection_id": connection_id,
+        "type": envelope.type,
+        "platform_id": platform_id,
+        "outcome": outcome,
+        "code": getattr(rejection, "code", None),
+        "message": getattr(rejection, "message", None),
+        "hint": getattr(rejection, "hint", None) or None,
+        "problems": [p.as_dict() for p in getattr(rejection, "problems", [])],
+        "envelope": envelope.model_dump(mode="json", exclude_none=True) if outcome == "waiting" else None,
+        "hold_until": hold_until,
+        "updated_at": func.now(),
+    }
+    stmt = insert(t).values(**values)
+    keep = [k for k in values if k not in ("tenant_id", "event_id")]
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "event_id"], set_={k: stmt.excluded[k] for k in keep}
+        )
+    )
+
+
+async def reference_imported(session: AsyncSession, *, realm_id: str) -> bool:
+    """Whether the company's reference import has ended at least once."""
+    t = models.reference_imports
+    found = await session.execute(select(t.c.realm_id).where(t.c.realm_id == realm_id))
+    return found.first() is not None
+
+
+async def mark_imported(
+    session: AsyncSession, *, realm_id: str, connection_id: str, status: str, counts: dict[str, int]
+) -> None:
+    t = models.reference_imports
+    values = {
+        "realm_id": realm_id,
+        "connection_id": connection_id,
+        "status": status,
+        "counts": counts,
+        "finished_at": func.now(),
+    }
+    stmt = insert(t).values(**values)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["realm_id"], set_={k: stmt.excluded[k] for k in values if k != "realm_id"}
+        )
+    )
+
+
+async def take_held(
+    session: AsyncSession, *, realm_id: str | None = None, overdue: bool = False, limit: int = 500
+) -> list[Envelope]:
+    """Waiting events to map now (locked, oldest first): a company's, or those past their bound."""
+    t, c = models.platform_events, models.connections
+    query = select(t.c.envelope).where(t.c.outcome == "waiting")
+    if realm_id is not None:
+        query = query.join(c, c.c.connection_id == t.c.connection_id).where(c.c.realm_id == realm_id)
+    if overdue:
+        query = query.where(t.c.hold_until <= func.now())
+    rows = await session.execute(query.order_by(t.c.seq).limit(limit).with_for_update(of=t, skip_locked=True))
+    return [Envelope.model_validate(r.envelope) for r in rows]
+
+
+async def list_events(
+    session: AsyncSession, *, connection_id: str, outcome: str | None, limit: int, before: int | None
+) -> list[dict[str, Any]]:
+    """A connection's platform events, newest first (``before`` a ``seq`` for the next page)."""
+    t = models.platform_events
+    query = select(*[col for col in t.c if col.name != "envelope"]).where(t.c.connection_id == connection_id)
+    if outcome is not None:
+        query = query.where(t.c.outcome == outcome)
+    if before is not None:
+        query = query.where(t.c.seq < before)
+    rows = await session.execute(query.order_by(t.c.seq.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def missing_from_mirror(
+    session: AsyncSession, *, realm_id: str, counts: dict[str, int]
+) -> dict[str, int]:
+    """Entities of which the mirror holds fewer objects than an import published (not yet applied)."""
+    if not counts:
+        return {}
+    t = models.reference_entities
+    rows = await session.execute(
+        select(t.c.entity, func.count())
+        .where(t.c.realm_id == realm_id, t.c.entity.in_(list(counts)))
+        .group_by(t.c.entity)
+    )
+    have = {entity: int(n) for entity, n in rows.all()}
+    return {e: n - have.get(e, 0) for e, n in counts.items() if have.get(e, 0) < n}

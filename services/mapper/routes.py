@@ -150,6 +150,7 @@ async def get_readiness(connection_id: str, caller: CallerDep, session: SessionD
         reference=await repository.load_full_reference(session, realm_id=connection.realm_id),
         used=await repository.used_values(session, connection_id=connection_id, settings=settings),
         connection_status=connection.status,
+        imported=await repository.reference_imported(session, realm_id=connection.realm_id),
     )
     checks = readiness.report(inputs)
     return schemas.ReadinessOut(
@@ -182,3 +183,22 @@ async def get_reference(
         entity=entity,
         items=[schemas.ReferenceItem(**r) for r in rows],
     )
+
+
+@router.get("/v1/connections/{connection_id}/events", response_model=schemas.PlatformEventsOut)
+async def get_events(
+    connection_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    outcome: Annotated[str | None, Query(pattern="^(mapped|rejected|skipped|waiting)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> schemas.PlatformEventsOut:
+    """The connection's platform events, newest first: mapped, rejected (why), skipped, waiting (why)."""
+    await _connection(session, connection_id, caller)
+    rows = await repository.list_events(
+        session, connection_id=connection_id, outcome=outcome, limit=limit, before=before
+    )
+    events = [schemas.PlatformEventOut(**r) for r in rows]
+    next_before = events[-1].seq if len(events) == limit else None
+    return schemas.PlatformEventsOut(connection_id=connection_id, events=events, next_before=next_before)

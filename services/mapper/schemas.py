@@ -65,3 +65,26 @@ class ReferenceOut(BaseModel):
     kind: str
     entity: str
     items: list[ReferenceItem]
+
+
+class PlatformEventOut(BaseModel):
+    """What became of one platform event."""
+
+    seq: int
+    event_id: str
+    type: str
+    platform_id: str | None
+    outcome: Literal["mapped", "rejected", "skipped", "waiting"]
+    code: str | None
+    message: str | None
+    hint: str | None
+    problems: list[dict[str, str]]
+    hold_until: dt.datetime | None
+    received_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PlatformEventsOut(BaseModel):
+    connection_id: str
+    events: list[PlatformEventOut]
+    next_before: int | None = Field(None, description="Pass as ?before= for the next (older) page")

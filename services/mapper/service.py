@@ -128,6 +128,18 @@ def _category_allows(event_type: str, data: Any, settings: SyncSettings) -> None
     raise Rejection("excluded_by_settings", reason, hint=hint)
 
 
+WAITING_FOR_IMPORT = Rejection(
+    "waiting_for_reference_import",
+    "waiting for the QuickBooks company's lists (customers, items, tax codes, accounts) to be imported",
+    hint="nothing to do: the event is mapped as soon as the import ends (or when its wait is over)",
+)
+
+
+def must_wait(*, imported: bool) -> bool:
+    """An event for a company whose lists are still being imported waits for them, never refused."""
+    return not imported
+
+
 def plan(
     event_type: str,
     data: Any,
@@ -136,9 +148,20 @@ def plan(
     settings: SyncSettings,
     reference: Reference,
     source_event_id: str,
+    event_time: dt.datetime | None = None,
 ) -> list[ExportRequested]:
-    """The writes one admitted event needs, in dependency order; a ``Rejection`` names every problem."""
-    ctx = MapContext(target=target, settings=settings, reference=reference, source_event_id=source_event_id)
+    """The writes one admitted event needs, in dependency order; a ``Rejection`` names every problem.
+
+    Every command carries the platform's event time: the exporter applies writes to one object in
+    that order, whatever order they arrive in.
+    """
+    ctx = MapContext(
+        target=target,
+        settings=settings,
+        reference=reference,
+        source_event_id=source_event_id,
+        event_time=event_time,
+    )
     return map_event(ctx, event_type, data)
 
 

@@ -10,3 +10,7 @@ class MapperSettings(ServiceSettings):
 
     service_name: str = "qbb-mapper"
     http_port: int = 8092
+    # How long a new company's events wait for its reference import before being mapped anyway.
+    reference_wait_seconds: float = 120.0
+    # How often events whose wait is over are looked for.
+    held_poll_seconds: float = 2.0

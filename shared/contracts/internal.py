@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
-from shared.contracts.common import Contract, Id, IsoDate
+from shared.contracts.common import Contract, Id, IsoDate, Money
 
 
 class CompanyProfile(Contract):
@@ -49,8 +49,17 @@ class ConnectionRevoked(Contract):
 
 
 class Match(Contract):
+    """How the exporter finds an object QBO may already have: ``field`` equal to ``value``.
+
+    For documents, ``party_field``/``party`` (the CustomerRef or VendorRef, possibly a ``$link``)
+    and ``total`` say what a found document must also be to be adopted.
+    """
+
     field: str
     value: str
+    party_field: str | None = None
+    party: dict[str, Any] | None = None
+    total: Money | None = None
 
 
 class ExportRequested(Contract):
@@ -66,6 +75,13 @@ class ExportRequested(Contract):
     source_event_id: Id
     platform_id: Id
     object_type: str | None = None
+    event_time: AwareDatetime | None = Field(
+        default=None, description="The platform event's time: writes to one object apply in this order"
+    )
+    if_absent: Literal["wait", "skip"] = Field(
+        default="wait",
+        description="An update, void or delete of an object not in QBO yet: wait for its create, or skip",
+    )
 
 
 class ReferenceImported(Contract):

@@ -129,8 +129,18 @@ class CreditNoteVoided(Contract):
 
 
 class AppliedPayment(Contract):
-    invoice_id: Id
+    """One invoice a payment pays: one the bridge wrote (``invoice_id``), or any invoice of the
+    payment's customer in QBO by its number (``invoice_number``, e.g. one from before the connection)."""
+
+    invoice_id: Id | None = None
+    invoice_number: str | None = Field(default=None, min_length=1, max_length=21)
     amount: NonNegativeMoney
+
+    @model_validator(mode="after")
+    def _one_invoice(self) -> AppliedPayment:
+        if (self.invoice_id is None) == (self.invoice_number is None):
+            raise ValueError("name the invoice by invoice_id or by invoice_number (one of them)")
+        return self
 
 
 class PaymentRecorded(Contract):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,3 +31,13 @@ async def claim(session: AsyncSession, table: Table, *, consumer: str, message_i
         .returning(table.c.message_id)
     )
     return result.first() is not None
+
+
+async def release(session: AsyncSession, table: Table, *, consumer: str, message_id: str) -> None:
+    """Forget ``message_id`` in the caller's transaction, so the same event is processed afresh.
+
+    For an event the consumer refused for a reason the sender can fix (a setting, a mapping):
+    the refusal tells the platform to send it again, and a resend with the same id must not be
+    taken for a duplicate.
+    """
+    await session.execute(delete(table).where(table.c.consumer == consumer, table.c.message_id == message_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -72,6 +73,7 @@ class MapContext:
     settings: SyncSettings
     reference: Reference
     source_event_id: str
+    event_time: dt.datetime | None = None
     issues: list[Issue] = field(default_factory=list)
     commands: list[ExportRequested] = field(default_factory=list)
 
@@ -86,7 +88,8 @@ class MapContext:
         payload: dict[str, Any],
         platform_id: str,
         object_type: str,
-        match: tuple[str, str] | None = None,
+        match: Match | tuple[str, str] | None = None,
+        if_absent: str = "wait",
     ) -> None:
         """Queue one ``qbo.export.requested``; an ensure already queued for the same object is kept once."""
         if any(c.entity == entity and c.platform_id == platform_id for c in self.commands):
@@ -97,12 +100,14 @@ class MapContext:
                 realm_id=self.target.realm_id,
                 entity=entity,
                 operation=operation,
-                match=Match(field=match[0], value=match[1]) if match else None,
+                match=Match(field=match[0], value=match[1]) if isinstance(match, tuple) else match,
                 payload=to_wire(payload),
                 depends_on=_dependencies(payload),
                 source_event_id=self.source_event_id,
                 platform_id=platform_id,
                 object_type=object_type,
+                event_time=self.event_time,
+                if_absent=if_absent,
             )
         )
 
@@ -135,12 +140,32 @@ def link(entity: str, platform_id: str, *, as_id: bool = False) -> dict[str, Any
     return {LINK: body}
 
 
-def match_link(entity: str, field_name: str, value: str, *, as_id: bool = False) -> dict[str, Any]:
-    """Like ``link`` but for an object known by a match key only (an invoice by its DocNumber)."""
-    body: dict[str, Any] = {"entity": entity, "match": {"field": field_name, "value": value}}
+def match_link(
+    entity: str, field_name: str, value: str, *, as_id: bool = False, party: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Like ``link`` but for an object known by a match key only (an invoice by its DocNumber).
+
+    ``party`` (a customer ref or link) restricts the match to that party's documents, so another
+    customer's invoice with the same number is never taken.
+    """
+    match: dict[str, Any] = {"field": field_name, "value": value}
+    if party is not None:
+        match["party"] = party
+    body: dict[str, Any] = {"entity": entity, "match": match}
     if as_id:
         body["as"] = "id"
     return {LINK: body}
+
+
+def document_match(
+    number: str | None, *, party: dict[str, Any] | None, total: Decimal | None, party_field: str
+) -> Match | None:
+    """A document's match key: its number, adopted only if the found document is the same party's
+    (``party_field`` is CustomerRef or VendorRef) and, when not ours, has the same total."""
+    if number is None:
+        return None
+    wire_party = to_wire(party) if party is not None else None
+    return Match(field="DocNumber", value=number, party_field=party_field, party=wire_party, total=total)
 
 
 def _links(value: Any) -> Iterator[dict[str, Any]]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.mapper.mapping import lookups, parties
-from services.mapper.mapping.base import MapContext
+from services.mapper.mapping import lookups, parties, totals
+from services.mapper.mapping.base import MapContext, document_match
 from services.mapper.mapping.lines import expense_line
-from shared.contracts.internal import ExportRequested
+from shared.contracts.internal import ExportRequested, Match
 from shared.contracts.platform import (
     BillApproved,
     BillCancelled,
@@ -35,6 +35,17 @@ def purchase_payload(ctx: MapContext, doc: PurchaseDocument) -> dict[str, Any]:
     return payload
 
 
+def _match(ctx: MapContext, payload: dict[str, Any]) -> Match | None:
+    """A purchase document is adopted by its number only if it is the same vendor's, with the same
+    total when the bridge did not write it."""
+    if ctx.issues:
+        return None
+    total = totals.document_total(ctx.reference, payload, us=ctx.target.us, purchase=True)
+    return document_match(
+        payload.get("DocNumber"), party=payload["VendorRef"], total=total, party_field="VendorRef"
+    )
+
+
 def bill(ctx: MapContext, data: BillApproved, *, operation: str = "create") -> list[ExportRequested]:
     """bill.approved / bill.updated → the vendor ensured, then the Bill."""
     payload = purchase_payload(ctx, data)
@@ -44,7 +55,7 @@ def bill(ctx: MapContext, data: BillApproved, *, operation: str = "create") -> l
         payload=payload,
         platform_id=data.bill_id,
         object_type="bill",
-        match=("DocNumber", data.number) if data.number else None,
+        match=_match(ctx, payload),
     )
     return ctx.result("the bill cannot be sent to QuickBooks")
 
@@ -61,7 +72,6 @@ def bill_cancelled(ctx: MapContext, data: BillCancelled) -> list[ExportRequested
         payload={},
         platform_id=data.bill_id,
         object_type="bill",
-        match=("DocNumber", data.number) if data.number else None,
     )
     return ctx.result("the bill cancellation cannot be sent")
 
@@ -89,7 +99,7 @@ def purchase_order(
         payload=payload,
         platform_id=data.purchase_order_id,
         object_type="purchase_order",
-        match=("DocNumber", data.number) if data.number else None,
+        match=_match(ctx, payload),
     )
     return ctx.result("the purchase order cannot be sent to QuickBooks")
 
@@ -107,6 +117,5 @@ def purchase_order_cancelled(ctx: MapContext, data: PurchaseOrderCancelled) -> l
         payload={"POStatus": "Closed"},
         platform_id=data.purchase_order_id,
         object_type="purchase_order",
-        match=("DocNumber", data.number) if data.number else None,
     )
     return ctx.result("the purchase order cancellation cannot be sent")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from services.mapper.mapping import lookups, parties, totals
-from services.mapper.mapping.base import ZERO, MapContext, link, match_link
+from services.mapper.mapping.base import ZERO, MapContext, document_match, link, match_link
 from services.mapper.mapping.lines import TaxCollector, header_ref, sales_line
 from services.mapper.reference import RefEntity
-from shared.contracts.internal import ExportRequested
+from shared.contracts.internal import ExportRequested, Match
 from shared.contracts.platform import (
     CreditNoteIssued,
     CreditNoteVoided,
@@ -116,6 +116,17 @@ def _no_negative_total(ctx: MapContext, doc: SalesDocument, what: str) -> None:
         )
 
 
+def _match(ctx: MapContext, payload: dict[str, Any]) -> Match | None:
+    """The number a sales document may be adopted by: only a kept platform number, only the same
+    customer's document, and (when not ours) only with the same total."""
+    if ctx.issues:
+        return None
+    total = totals.document_total(ctx.reference, payload, us=ctx.target.us, purchase=False)
+    return document_match(
+        payload.get("DocNumber"), party=payload["CustomerRef"], total=total, party_field="CustomerRef"
+    )
+
+
 def invoice(ctx: MapContext, data: InvoiceApproved, *, operation: str) -> list[ExportRequested]:
     """invoice.approved / invoice.updated → the customer (and new items) ensured, then the Invoice."""
     _no_negative_total(ctx, data, "invoice")
@@ -126,7 +137,7 @@ def invoice(ctx: MapContext, data: InvoiceApproved, *, operation: str) -> list[E
         payload=payload,
         platform_id=data.invoice_id,
         object_type="invoice",
-        match=("DocNumber", data.number) if data.number else None,
+        match=_match(ctx, payload),
     )
     return ctx.result("the invoice cannot be sent to QuickBooks")
 
@@ -142,7 +153,6 @@ def invoice_voided(ctx: MapContext, data: InvoiceVoided) -> list[ExportRequested
         payload={},
         platform_id=data.invoice_id,
         object_type="invoice",
-        match=("DocNumber", data.number) if data.number else None,
     )
     return ctx.result("the invoice void cannot be sent")
 
@@ -157,7 +167,7 @@ def credit_note(ctx: MapContext, data: CreditNoteIssued) -> list[ExportRequested
         payload=payload,
         platform_id=data.credit_note_id,
         object_type="credit_note",
-        match=("DocNumber", data.number) if data.number else None,
+        match=_match(ctx, payload),
     )
     if data.applies_to_invoice_number and not ctx.issues:
         _apply_credit(ctx, data, payload)
@@ -168,7 +178,9 @@ def _apply_credit(ctx: MapContext, data: CreditNoteIssued, payload: dict[str, An
     # QBO links a credit memo to an invoice with a Payment of 0 whose lines name both (§8.7).
     assert data.applies_to_invoice_number is not None
     amount = totals.document_total(ctx.reference, payload, us=ctx.target.us, purchase=False)
-    invoice_ref = match_link("Invoice", "DocNumber", data.applies_to_invoice_number, as_id=True)
+    invoice_ref = match_link(
+        "Invoice", "DocNumber", data.applies_to_invoice_number, as_id=True, party=payload["CustomerRef"]
+    )
     body = {
         "CustomerRef": payload["CustomerRef"],
         "TotalAmt": ZERO,
@@ -202,6 +214,7 @@ def credit_note_voided(ctx: MapContext, data: CreditNoteVoided) -> list[ExportRe
         payload={},
         platform_id=f"{data.credit_note_id}:applied",
         object_type="credit_note_application",
+        if_absent="skip",
     )
     ctx.emit(
         entity="CreditMemo",
@@ -209,7 +222,6 @@ def credit_note_voided(ctx: MapContext, data: CreditNoteVoided) -> list[ExportRe
         payload={},
         platform_id=data.credit_note_id,
         object_type="credit_note",
-        match=("DocNumber", data.number) if data.number else None,
     )
     return ctx.result("the credit note void cannot be sent")
 

@@ -38,19 +38,37 @@ class Mapper:
         await publish(self.channel, self.namespace, envelope)
 
     async def connect_tenant(
-        self, *, company: dict[str, Any], realm_id: str | None = None
+        self, *, company: dict[str, Any], realm_id: str | None = None, imported: bool = True
     ) -> tuple[str, str]:
-        """A new tenant with an active connection the mapper knows; returns (tenant id, connection id)."""
-        tenant, connection_id = unique("tenant"), unique("conn")
-        data = {
-            "connection_id": connection_id,
-            "tenant_id": tenant,
-            "realm_id": realm_id or unique("realm"),
-            "company": company,
-        }
+        """A new tenant with an active connection the mapper knows; returns (tenant id, connection id).
+
+        ``imported``: its company's reference import has ended (else its events wait for it).
+        """
+        tenant, connection_id, realm = unique("tenant"), unique("conn"), realm_id or unique("realm")
+        data = {"connection_id": connection_id, "tenant_id": tenant, "realm_id": realm, "company": company}
         await self.publish(Envelope.new("connection.established", data, tenant_id=tenant))
         await until(lambda: self._status(f"/v1/connections/{connection_id}/settings", 200))
+        if imported:
+            await self.import_ended(connection_id, realm)
         return tenant, connection_id
+
+    async def import_ended(
+        self, connection_id: str, realm_id: str, counts: dict[str, int] | None = None
+    ) -> None:
+        """What the webhooks service publishes when a company's reference import ends."""
+        data = {
+            "connection_id": connection_id,
+            "realm_id": realm_id,
+            "status": "done",
+            "counts": counts or {},
+        }
+        await self.publish(Envelope.new("qbo.reference.imported", data, realm_id=realm_id))
+        await until(lambda: self._imported(connection_id))
+
+    async def _imported(self, connection_id: str) -> bool:
+        answer = await self.http.get(f"/v1/connections/{connection_id}/readiness")
+        checks = {c["name"]: c["message"] for c in answer.json().get("checks", [])}
+        return "still being imported" not in checks.get("reference_data", "still being imported")
 
     async def issue_key(self, tenant: str) -> str:
         """A tenant API key, mirrored by the mapper from auth's event."""
@@ -89,7 +107,9 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> 
 
 
 @contextlib.asynccontextmanager
-async def serving_mapper(database_url: str, amqp_url: str, namespace: str) -> AsyncIterator[str]:
+async def serving_mapper(
+    database_url: str, amqp_url: str, namespace: str, **overrides: Any
+) -> AsyncIterator[str]:
     """The mapper service in this event loop through the real runtime; yields its base URL."""
     port = free_port()
     settings = MapperSettings(
@@ -99,21 +119,33 @@ async def serving_mapper(database_url: str, amqp_url: str, namespace: str) -> As
         http_port=port,
         environment="test",
         log_level="WARNING",
+        **overrides,
     )
     async with serving(DEFINITION, settings):
         yield f"http://127.0.0.1:{port}"
 
 
+@contextlib.asynccontextmanager
+async def mapper_with(
+    database_url: str, amqp_url: str, namespace: str, **overrides: Any
+) -> AsyncIterator[Mapper]:
+    """A running mapper with settings ``overrides``; its namespace is deleted afterwards."""
+    try:
+        async with (
+            broker_channel(amqp_url) as (_, channel),
+            serving_mapper(database_url, amqp_url, namespace, **overrides) as url,
+            httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=10) as http,
+        ):
+            await until(lambda: _answers(http))
+            yield Mapper(http, channel, namespace)
+    finally:
+        await delete_namespace(amqp_url, namespace, [DEFINITION.router])
+
+
 @pytest.fixture
 async def mapper(database_url: str, amqp_url: str, namespace: str) -> AsyncIterator[Mapper]:
-    async with (
-        broker_channel(amqp_url) as (_, channel),
-        serving_mapper(database_url, amqp_url, namespace) as url,
-        httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=10) as http,
-    ):
-        await until(lambda: _answers(http))
-        yield Mapper(http, channel, namespace)
-    await delete_namespace(amqp_url, namespace, [DEFINITION.router])
+    async with mapper_with(database_url, amqp_url, namespace) as running:
+        yield running
 
 
 async def _answers(http: httpx.AsyncClient) -> bool:

@@ -1,0 +1,102 @@
+"""A new company's events wait for its lists; a rejected event sent again is processed afresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.contracts import decode_data
+from shared.contracts.bridge import SyncRejected
+from shared.contracts.envelope import Envelope
+from shared.contracts.internal import ExportRequested
+from tests.helpers.broker import bind_probe, envelopes
+from tests.integration.mapper.conftest import Mapper, mapper_with, unique, until
+from tests.integration.mapper.test_service import ACCOUNTS, CODES, COMPANY, ITEMS, TAX
+from tests.unit.mapper import companies as c
+
+pytestmark = pytest.mark.integration
+
+
+async def _events(mapper: Mapper, connection_id: str, outcome: str) -> list[dict[str, Any]]:
+    answer = await mapper.http.get(f"/v1/connections/{connection_id}/events", params={"outcome": outcome})
+    assert answer.status_code == 200
+    return list(answer.json()["events"])
+
+
+async def test_the_first_invoice_after_connecting_waits_for_the_import_and_then_maps(mapper: Mapper) -> None:
+    realm = unique("realm")
+    tenant, connection_id = await mapper.connect_tenant(company=COMPANY, realm_id=realm, imported=False)
+    body = c.settings(fallback_item="Design").model_dump(mode="json")
+    assert (await mapper.http.put(f"/v1/connections/{connection_id}/settings", json=body)).status_code == 200
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
+    line = c.sales_line(item_code=None)  # needs the fallback item, which only the import brings
+    event = Envelope.new("invoice.approved", c.invoice(lines=[line]), tenant_id=tenant)
+
+    await mapper.publish(event)  # sent at once, while the company's lists are still being imported
+    await until(lambda: _has(mapper, connection_id, "waiting", event.id))
+    waiting = (await _events(mapper, connection_id, "waiting"))[0]
+    for entity, rows in (("Account", ACCOUNTS), ("Item", ITEMS), ("TaxRate", TAX), ("TaxCode", CODES)):
+        await mapper.mirror(realm, entity, rows)
+    counts = {"Account": len(ACCOUNTS), "Item": 1, "TaxRate": 1, "TaxCode": 1}
+    await mapper.import_ended(connection_id, realm, counts)
+    received = await envelopes(probe, count=2, timeout=10)
+
+    assert waiting["code"] == "waiting_for_reference_import"
+    assert "to be imported" in (waiting["message"] or "")
+    assert [e.type for e in received] == ["qbo.export.requested", "qbo.export.requested"]
+    invoice: Any = decode_data(received[-1])
+    assert isinstance(invoice, ExportRequested)
+    assert invoice.payload["Line"][0]["SalesItemLineDetail"]["ItemRef"] == {"value": "7"}
+    assert await _has(mapper, connection_id, "mapped", event.id)
+
+
+async def test_an_event_whose_wait_is_over_is_mapped_with_the_lists_there_are(
+    database_url: str, amqp_url: str, namespace: str
+) -> None:
+    async with mapper_with(database_url, amqp_url, namespace, reference_wait_seconds=0.5) as mapper:
+        tenant, _ = await mapper.connect_tenant(company=COMPANY, imported=False)
+        probe = await bind_probe(mapper.channel, mapper.namespace, ["sync.rejected"])
+        event = Envelope.new(
+            "invoice.approved", c.invoice(lines=[c.sales_line(item_code=None)]), tenant_id=tenant
+        )
+
+        await mapper.publish(event)  # the import never ends (say, the webhooks service is down)
+        received = await envelopes(probe, count=1, timeout=15)
+
+    rejected = decode_data(received[0])
+    assert isinstance(rejected, SyncRejected)
+    assert rejected.source_event_id == event.id
+    assert "fallback item" in rejected.message
+
+
+async def test_a_rejected_event_sent_again_with_the_same_id_after_the_fix_is_processed(
+    mapper: Mapper,
+) -> None:
+    realm = unique("realm")
+    tenant, connection_id = await mapper.connect_tenant(company=COMPANY, realm_id=realm)
+    for entity, rows in (("Account", ACCOUNTS), ("Item", ITEMS), ("TaxRate", TAX), ("TaxCode", CODES)):
+        await mapper.mirror(realm, entity, rows)
+    off = c.settings(fallback_item="Design").model_dump(mode="json")
+    off["categories"] = {"invoices": {"enabled": False}}
+    assert (await mapper.http.put(f"/v1/connections/{connection_id}/settings", json=off)).status_code == 200
+    kinds = ["qbo.export.requested", "sync.rejected"]
+    probe = await bind_probe(mapper.channel, mapper.namespace, kinds)
+    event = Envelope.new("invoice.approved", c.invoice(), tenant_id=tenant)
+
+    await mapper.publish(event)
+    first = await envelopes(probe, count=1, timeout=10)
+    on = c.settings(fallback_item="Design").model_dump(mode="json")
+    assert (await mapper.http.put(f"/v1/connections/{connection_id}/settings", json=on)).status_code == 200
+    probe = await bind_probe(mapper.channel, mapper.namespace, kinds)
+    await mapper.publish(event)  # the same id, as the rejection's hint says
+    second = await envelopes(probe, count=3, timeout=10)
+
+    assert [e.type for e in first] == ["sync.rejected"]
+    assert decode_data(first[0]).code == "excluded_by_settings"  # type: ignore[attr-defined]
+    assert [e.type for e in second] == ["qbo.export.requested"] * 3
+    assert await _has(mapper, connection_id, "mapped", event.id)
+
+
+async def _has(mapper: Mapper, connection_id: str, outcome: str, event_id: str) -> bool:
+    return any(e["event_id"] == event_id for e in await _events(mapper, connection_id, outcome))
