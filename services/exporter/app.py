@@ -65,7 +65,11 @@ async def dispatch(res: Resources, deps: Any) -> None:
         client=deps.client, outcomes=outcomes, sessionmaker=res.sessionmaker, settings=deps.settings
     )
     dispatcher = Dispatcher(
-        sessionmaker=res.sessionmaker, writer=writer, settings=deps.settings, worker=deps.worker
+        sessionmaker=res.sessionmaker,
+        writer=writer,
+        outcomes=outcomes,
+        settings=deps.settings,
+        worker=deps.worker,
     )
     await dispatcher.run()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -29,8 +30,22 @@ async def on_export_requested(data: ExportRequested, ctx: Context[Any]) -> None:
     values["status"], values["park_reason"], values["last_error"] = service.initial_status(
         connection_status=status, unmet=unmet
     )
-    if await repository.insert_job(ctx.session, values=values):
-        await repository.notify(ctx.session)
+    if values["status"] == "parked":
+        values["wait_until"] = dt.datetime.now(dt.UTC) + dt.timedelta(
+            seconds=ctx.deps.settings.wait_limit_seconds
+        )
+    if not await repository.insert_job(ctx.session, values=values):
+        return
+    if data.operation == "create":
+        # What arrived before this create (an update, a void) now has its object coming.
+        order_time = data.event_time or dt.datetime.now(dt.UTC)
+        await repository.creation_arrived(
+            ctx.session,
+            connection_id=data.connection_id,
+            key=(data.entity, data.platform_id),
+            order_time=order_time,
+        )
+    await repository.notify(ctx.session)
     log.info("export recorded", extra={"job_id": values["id"], "status": values["status"]})
 
 
@@ -42,12 +57,24 @@ async def on_connection_event(data: Contract, ctx: Context[Any]) -> None:
     )
     connection_id = str(getattr(data, "connection_id", ""))
     if status == "active":
+        # The same tenant and company under a new connection id: the old connections' work moves over.
+        await repository.adopt_reconnected(
+            ctx.session,
+            connection_id=connection_id,
+            tenant_id=str(getattr(data, "tenant_id", "")),
+            realm_id=str(getattr(data, "realm_id", "")),
+        )
         resumed = await repository.resume_connection(ctx.session, connection_id=connection_id)
         if resumed:
             await repository.notify(ctx.session)
     else:
         note = f"waiting: the QuickBooks connection is {status}"
-        await repository.park_connection(ctx.session, connection_id=connection_id, note=note)
+        await repository.park_connection(
+            ctx.session,
+            connection_id=connection_id,
+            note=note,
+            wait_seconds=ctx.deps.settings.wait_limit_seconds,
+        )
     log.info("connection updated", extra={"status": status, "event_type": ctx.envelope.type})
 
 

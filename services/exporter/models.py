@@ -49,10 +49,18 @@ jobs = Table(
     Column("requestid", String(50), nullable=False),
     Column("match_field", String(50), nullable=True),
     Column("match_value", Text, nullable=True),
+    # The whole match key (party and total for documents); match_field/value kept for queries.
+    Column("match", JSONB, nullable=True),
     Column("payload", JSONB, nullable=False),
     Column("depends_on", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # The platform event's time: writes to one object apply in (event_time or created_at, seq) order.
+    Column("event_time", DateTime(timezone=True), nullable=True),
+    # An update, void or delete of an object not in QBO: "wait" for its create, or "skip".
+    Column("if_absent", String(10), nullable=False, server_default="wait"),
     Column("status", String(20), nullable=False),
     Column("park_reason", String(20), nullable=True),
+    # When a parked job stops waiting and ends (sync.failed, or skipped for a void of nothing).
+    Column("wait_until", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("in_doubt", Boolean, nullable=False, server_default="false"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -75,6 +83,8 @@ jobs = Table(
     Index("ix_jobs_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_jobs_connection_id_created_at", "connection_id", "created_at"),
     Index("ix_jobs_connection_id_entity_platform_id", "connection_id", "entity", "platform_id"),
+    Index("ix_jobs_connection_id_source_event_id_seq", "connection_id", "source_event_id", "seq"),
+    Index("ix_jobs_wait_until", "wait_until", postgresql_where=text("status = 'parked'")),
 )
 
 # Platform object → QBO object, per connection: how symbolic links and updates find their target.
@@ -88,5 +98,9 @@ links = Table(
     Column("qbo_id", String(50), nullable=False),
     Column("sync_token", String(20), nullable=True),
     Column("doc_number", String(50), nullable=True),
+    # The newest platform event time written to this object: an older event is superseded.
+    Column("event_time", DateTime(timezone=True), nullable=True),
+    # Hash of the last body written (or adopted): an unchanged customer/vendor/item is not rewritten.
+    Column("fingerprint", String(64), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

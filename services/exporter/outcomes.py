@@ -104,9 +104,21 @@ class Outcomes:
     ) -> None:
         self._sessionmaker, self._worker, self._settings = sessionmaker, worker, settings
 
-    async def succeeded(self, job: Job, obj: dict[str, Any], *, operation: str) -> None:
-        """QBO has the object: link it, finish the job, tell the platform, wake what waited for it."""
+    async def succeeded(
+        self,
+        job: Job,
+        obj: dict[str, Any],
+        *,
+        operation: str,
+        fingerprint: str | None = None,
+        report: bool = True,
+    ) -> None:
+        """QBO has the object: link it, finish the job, tell the platform, wake what waited for it.
+
+        ``report=False`` for a write that needed no call (an unchanged customer a document ensures).
+        """
         event = success_event(job, obj, operation=operation)
+        assert event.qbo_id is not None
         async with self._sessionmaker() as session, session.begin():
             values = {
                 "status": "succeeded",
@@ -126,33 +138,77 @@ class Outcomes:
                 qbo_id=event.qbo_id,
                 sync_token=event.qbo_sync_token,
                 doc_number=event.qbo_doc_number,
+                event_time=job.order_time,
+                fingerprint=fingerprint,
             )
-            await self._outbox(session).add(
-                "sync.succeeded", event, tenant_id=job.tenant_id, realm_id=job.realm_id
-            )
+            if report:
+                await self._outbox(session).add(
+                    "sync.succeeded", event, tenant_id=job.tenant_id, realm_id=job.realm_id
+                )
             if await repository.unpark_ready(session):
                 await repository.notify(session)
         JOBS_FINISHED.labels("succeeded").inc()
         log.info("export succeeded", extra={"job_id": job.id, "qbo_id": event.qbo_id, "operation": operation})
 
-    async def skipped(self, job: Job, *, note: str) -> None:
-        """Nothing to do in QBO (e.g. voiding what never reached it)."""
-        async with self._sessionmaker() as session, session.begin():
-            values = {"status": "skipped", "finished_at": func.now(), "lease_until": None, "last_error": note}
-            await repository.finish(session, job_id=job.id, worker=self._worker, values=values)
-
-    async def waiting(self, job: Job, *, note: str) -> None:
-        """A dependency is not linked after all: back to waiting for it."""
+    async def skipped(self, job: Job, *, note: str, qbo_id: str | None = None, report: bool = True) -> None:
+        """Nothing to do in QBO (voiding what never reached it, an event older than one applied);
+        the platform is told so (``sync.succeeded`` with operation ``skipped`` and the reason)."""
         async with self._sessionmaker() as session, session.begin():
             values = {
-                "status": "parked",
-                "park_reason": "dependency",
+                "status": "skipped",
+                "finished_at": func.now(),
                 "lease_until": None,
                 "last_error": note,
-                "attempts": job.attempts - 1,
+                # A later create of the object takes a skipped void/delete up again (see the handler).
+                "error_code": None if qbo_id else "not_in_qbo",
+                "qbo_id": qbo_id,
             }
-            await repository.finish(session, job_id=job.id, worker=self._worker, values=values)
-            await repository.unpark_ready(session)
+            if not await repository.finish(session, job_id=job.id, worker=self._worker, values=values):
+                return
+            if report:
+                event = SyncSucceeded(
+                    object_type=job.object_type,
+                    platform_id=job.platform_id,
+                    qbo_id=qbo_id,
+                    operation="skipped",
+                    source_event_id=job.source_event_id,
+                    connection_id=job.connection_id,
+                    reason=note,
+                )
+                await self._outbox(session).add(
+                    "sync.succeeded", event, tenant_id=job.tenant_id, realm_id=job.realm_id
+                )
+        JOBS_FINISHED.labels("skipped").inc()
+
+    async def waiting(self, job: Job, *, note: str) -> None:
+        """A dependency is not linked after all: back to waiting for it (bounded)."""
+        await self._wait(job, reason="dependency", note=note)
+
+    async def wait_for_creation(self, job: Job, *, note: str) -> None:
+        """An update, void or delete that arrived before its object's create: wait for it (bounded)."""
+        await self._wait(job, reason="create", note=note)
+
+    async def _wait(self, job: Job, *, reason: str, note: str) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await repository.park(
+                session,
+                job=job,
+                worker=self._worker,
+                reason=reason,
+                note=note,
+                wait_seconds=self._settings.wait_limit_seconds,
+            )
+            if reason == "dependency":
+                await repository.unpark_ready(session)
+
+    async def expired(self, job: Job, *, note: str | None) -> None:
+        """A job that waited past its limit ends: a void/delete of what never came is done (skipped);
+        anything else fails, telling the platform what it waited for."""
+        problem = service.expired_problem(job, note)
+        if job.park_reason == "create" and service.absent_outcome(job) == "skipped":
+            await self.skipped(job, note=problem.message)
+            return
+        await self._fail(job, describe(problem))
 
     async def error(self, job: Job, exc: BaseException) -> None:
         """Sort a failure: wait for the connection, retry later, or fail and tell the platform."""
@@ -199,10 +255,17 @@ class Outcomes:
                 "park_reason": "connection",
                 "lease_until": None,
                 "attempts": max(0, job.attempts - 1),
+                "wait_until": func.coalesce(
+                    models.jobs.c.wait_until,
+                    func.now() + dt.timedelta(seconds=self._settings.wait_limit_seconds),
+                ),
             }
             if await repository.finish(session, job_id=job.id, worker=self._worker, values=values):
                 await repository.park_connection(
-                    session, connection_id=job.connection_id, note=problem.message
+                    session,
+                    connection_id=job.connection_id,
+                    note=problem.message,
+                    wait_seconds=self._settings.wait_limit_seconds,
                 )
 
     async def _fail(self, job: Job, problem: Problem) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.exporter.models import jobs, links
-from services.exporter.service import LinkKey
+from services.exporter.service import Job, LinkKey
 
 NOTIFY_CHANNEL = "exporter_jobs"
 OPEN = ("queued", "running", "parked")
@@ -24,10 +24,18 @@ _DEPS_MET = """NOT EXISTS (
         WHERE l.connection_id = j.connection_id
           AND l.entity = d->>'entity' AND l.platform_id = d->>'platform_id'))"""
 
-# Writes to one object happen one at a time, in the order they were recorded.
+# Writes to one object happen one at a time, in the order of the platform's event time (then arrival).
 _FIRST_FOR_OBJECT = """NOT EXISTS (
     SELECT 1 FROM exporter.jobs e
     WHERE e.connection_id = j.connection_id AND e.entity = j.entity AND e.platform_id = j.platform_id
+      AND (coalesce(e.event_time, e.created_at), e.seq) < (coalesce(j.event_time, j.created_at), j.seq)
+      AND e.status IN ('queued', 'running', 'parked'))"""
+
+# The writes of one source event happen in the order the mapper listed them (delete the applying
+# payment, then void the credit memo), each after the one before has ended.
+_FIRST_OF_EVENT = """NOT EXISTS (
+    SELECT 1 FROM exporter.jobs e
+    WHERE e.connection_id = j.connection_id AND e.source_event_id = j.source_event_id
       AND e.seq < j.seq AND e.status IN ('queued', 'running', 'parked'))"""
 
 # Only constant fragments are interpolated below; values are bound parameters.
@@ -40,6 +48,7 @@ WITH ready AS (
       AND coalesce(c.status, 'active') = 'active'
       AND NOT (j.realm_id = ANY(CAST(:busy AS text[])))
       AND {_FIRST_FOR_OBJECT}
+      AND {_FIRST_OF_EVENT}
       AND {_DEPS_MET}
     ORDER BY j.seq
     LIMIT :limit
@@ -58,7 +67,8 @@ RETURNING j.*
 """)  # noqa: S608
 
 _UNPARK_READY = text(f"""
-UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, last_error = NULL, updated_at = now()
+UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, last_error = NULL, wait_until = NULL,
+    updated_at = now()
 WHERE j.status = 'parked' AND j.park_reason = 'dependency' AND {_DEPS_MET}
 """)  # noqa: S608
 
@@ -99,6 +109,8 @@ async def upsert_link(
     qbo_id: str,
     sync_token: str | None,
     doc_number: str | None,
+    event_time: dt.datetime | None = None,
+    fingerprint: str | None = None,
 ) -> None:
     values = {
         "connection_id": connection_id,
@@ -108,15 +120,18 @@ async def upsert_link(
         "qbo_id": qbo_id,
         "sync_token": sync_token,
         "doc_number": doc_number,
+        "event_time": event_time,
+        "fingerprint": fingerprint,
         "updated_at": func.now(),
     }
     stmt = insert(links).values(**values)
     keep = ("qbo_id", "sync_token", "doc_number", "object_type", "updated_at")
+    changes: dict[str, Any] = {k: stmt.excluded[k] for k in keep}
+    changes["event_time"] = func.greatest(links.c.event_time, stmt.excluded.event_time)
+    # A write without a body of its own (a void, a delete) keeps the last body's fingerprint.
+    changes["fingerprint"] = func.coalesce(stmt.excluded.fingerprint, links.c.fingerprint)
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["connection_id", "entity", "platform_id"],
-            set_={k: stmt.excluded[k] for k in keep},
-        )
+        stmt.on_conflict_do_update(index_elements=["connection_id", "entity", "platform_id"], set_=changes)
     )
 
 
@@ -173,12 +188,21 @@ async def note_blocked(session: AsyncSession, *, connection_id: str, key: LinkKe
     )
 
 
-async def park_connection(session: AsyncSession, *, connection_id: str, note: str) -> int:
-    """Park every queued job of a connection that cannot be used now."""
+async def park_connection(
+    session: AsyncSession, *, connection_id: str, note: str, wait_seconds: float
+) -> int:
+    """Park every queued job of a connection that cannot be used now (each waits at most
+    ``wait_seconds`` for it to come back)."""
     result = await session.execute(
         update(jobs)
         .where(jobs.c.connection_id == connection_id, jobs.c.status == "queued")
-        .values(status="parked", park_reason="connection", last_error=note, updated_at=func.now())
+        .values(
+            status="parked",
+            park_reason="connection",
+            last_error=note,
+            wait_until=func.coalesce(jobs.c.wait_until, func.now() + dt.timedelta(seconds=wait_seconds)),
+            updated_at=func.now(),
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -192,7 +216,13 @@ async def resume_connection(session: AsyncSession, *, connection_id: str) -> int
             jobs.c.status == "parked",
             jobs.c.park_reason == "connection",
         )
-        .values(status="queued", park_reason=None, next_attempt_at=func.now(), updated_at=func.now())
+        .values(
+            status="queued",
+            park_reason=None,
+            wait_until=None,
+            next_attempt_at=func.now(),
+            updated_at=func.now(),
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -249,3 +279,126 @@ async def list_jobs(
         query = query.where(jobs.c.object_type == object_type)
     rows = await session.execute(query.order_by(jobs.c.seq.desc()).limit(limit))
     return list(rows.mappings().all())
+
+
+# -- waits: for an object's creation, for dependencies, for the connection; and their end ---------
+
+
+def _lock_object(connection_id: str, key: LinkKey) -> Any:
+    """Serialises "park for the object's creation" with "its creation arrived" (no lost wake-up)."""
+    return text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(
+        k=f"exporter\x1f{connection_id}\x1f{key[0]}\x1f{key[1]}"
+    )
+
+
+async def park(
+    session: AsyncSession, *, job: Job, worker: str, reason: str, note: str, wait_seconds: float
+) -> bool:
+    """A running job this worker holds goes back to waiting (its wait's end set if not set yet).
+
+    Waiting for the object's creation: under the object's lock, and straight back to the queue if
+    a create of it arrived meanwhile (it arrived while this job was being planned).
+    """
+    job_id = job.id
+    if reason == "create":
+        await session.execute(_lock_object(job.connection_id, job.key))
+    result = await session.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.claimed_by == worker, jobs.c.status == "running")
+        .values(
+            status="parked",
+            park_reason=reason,
+            last_error=note,
+            lease_until=None,
+            attempts=func.greatest(jobs.c.attempts - 1, 0),
+            wait_until=func.coalesce(jobs.c.wait_until, func.now() + dt.timedelta(seconds=wait_seconds)),
+            updated_at=func.now(),
+        )
+        .returning(jobs.c.id)
+    )
+    parked = result.first() is not None
+    if parked and reason == "create":
+        await session.execute(
+            text("""
+            UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, next_attempt_at = now()
+            WHERE j.id = :id AND EXISTS (
+                SELECT 1 FROM exporter.jobs c
+                WHERE c.connection_id = j.connection_id AND c.entity = j.entity
+                  AND c.platform_id = j.platform_id AND c.operation = 'create'
+                  AND c.status IN ('queued', 'running', 'parked', 'succeeded'))
+            """),
+            {"id": job_id},
+        )
+    return parked
+
+
+async def creation_arrived(
+    session: AsyncSession, *, connection_id: str, key: LinkKey, order_time: Any
+) -> int:
+    """A create of ``key`` was recorded: what waited for it goes back to the queue, and later writes
+    that ended because the object was not in QBO (a void that arrived first) are taken up again."""
+    await session.execute(_lock_object(connection_id, key))
+    result = await session.execute(
+        text("""
+        UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, finished_at = NULL,
+               attempts = 0, next_attempt_at = now(), updated_at = now()
+        WHERE j.connection_id = :c AND j.entity = :e AND j.platform_id = :p
+          AND ((j.status = 'parked' AND j.park_reason = 'create')
+               OR (j.status IN ('skipped', 'failed') AND j.error_code IN ('not_in_qbo', 'wait_expired')
+                   AND coalesce(j.event_time, j.created_at) >= CAST(:t AS timestamptz)))
+        """),
+        {"c": connection_id, "e": key[0], "p": key[1], "t": order_time},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def claim_expired_waits(
+    session: AsyncSession, *, worker: str, lease_seconds: float, limit: int = 100
+) -> list[RowMapping]:
+    """Parked jobs whose wait is over, taken by this worker so their end is recorded once."""
+    rows = await session.execute(
+        text("""
+        WITH due AS (
+            SELECT id FROM exporter.jobs
+            WHERE status = 'parked' AND wait_until <= now()
+            ORDER BY wait_until LIMIT :limit FOR UPDATE SKIP LOCKED
+        )
+        UPDATE exporter.jobs j SET status = 'running', claimed_by = :worker,
+               lease_until = clock_timestamp() + make_interval(secs => :lease), updated_at = now()
+        FROM due WHERE j.id = due.id
+        RETURNING j.*
+        """),
+        {"worker": worker, "lease": lease_seconds, "limit": limit},
+    )
+    return list(rows.mappings().all())
+
+
+async def adopt_reconnected(
+    session: AsyncSession, *, connection_id: str, tenant_id: str, realm_id: str
+) -> int:
+    """The same tenant reconnected the same company under a new connection id: the old connections'
+    links and open jobs move to it, so nothing waits for a connection that will never come back."""
+    old = """SELECT connection_id FROM exporter.connections
+             WHERE tenant_id = CAST(:t AS text) AND realm_id = CAST(:r AS text)
+               AND connection_id <> CAST(:c AS text) AND status <> 'active'"""
+    params = {"c": connection_id, "t": tenant_id, "r": realm_id}
+    await session.execute(
+        text(f"""
+        INSERT INTO exporter.links (connection_id, entity, platform_id, object_type, qbo_id, sync_token,
+                                    doc_number, event_time, fingerprint, updated_at)
+        SELECT CAST(:c AS text), entity, platform_id, object_type, qbo_id, sync_token, doc_number, event_time,
+               fingerprint, now()
+        FROM exporter.links WHERE connection_id IN ({old})
+        ON CONFLICT DO NOTHING"""),  # noqa: S608 - constant fragment, values bound
+        params,
+    )
+    moved = await session.execute(
+        text(f"""
+        UPDATE exporter.jobs j SET connection_id = CAST(:c AS text), updated_at = now()
+        WHERE j.connection_id IN ({old}) AND j.status IN ('queued', 'parked', 'running')
+          AND NOT EXISTS (SELECT 1 FROM exporter.jobs n
+                          WHERE n.connection_id = CAST(:c AS text) AND n.requestid = j.requestid)
+        """),  # noqa: S608 - constant fragment, values bound
+        params,
+    )
+    return int(getattr(moved, "rowcount", 0) or 0)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import random
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.contracts.internal import ExportRequested
-from shared.errors import RetryableError
+from shared.errors import PermanentError, RetryableError
 
 LinkKey = tuple[str, str]  # (QBO entity, platform id)
 
@@ -41,14 +44,25 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     in_doubt: bool
+    created_at: dt.datetime
+    event_time: dt.datetime | None = None
+    if_absent: str = "wait"
+    match: dict[str, Any] | None = None
+    wait_until: dt.datetime | None = None
+    park_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Job:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name in row})
 
     @property
     def key(self) -> LinkKey:
         return (self.entity, self.platform_id)
+
+    @property
+    def order_time(self) -> dt.datetime:
+        """When the platform says this write happened (its event time, else when it arrived)."""
+        return self.event_time or self.created_at
 
 
 class Unlinked(Exception):
@@ -72,6 +86,17 @@ def batch_request_id(requestids: Sequence[str]) -> str:
 
 MatchKey = tuple[str, str, str]
 """(entity, field, value lower-cased): an object known in QBO only by a match key."""
+Found = tuple[str, str | None]
+"""A QBO object a match key found: its Id and its party (CustomerRef/VendorRef value), if any."""
+
+
+def party_of(obj: Mapping[str, Any]) -> str | None:
+    """The customer or vendor a QBO document belongs to."""
+    for field in ("CustomerRef", "VendorRef", "EntityRef"):
+        ref = obj.get(field)
+        if isinstance(ref, dict) and ref.get("value") is not None:
+            return str(ref["value"])
+    return None
 
 
 class Unmatched(RetryableError):
@@ -127,7 +152,7 @@ def match_refs(value: Any) -> Iterator[tuple[str, str, str]]:
 
 
 def resolve_links(
-    value: Any, links: Mapping[LinkKey, str], matches: Mapping[MatchKey, str] | None = None
+    value: Any, links: Mapping[LinkKey, str], matches: Mapping[MatchKey, list[Found]] | None = None
 ) -> Any:
     """``value`` with each symbolic link replaced by its QBO id.
 
@@ -147,18 +172,99 @@ def resolve_links(
 
 
 def _link_target(
-    link: Mapping[str, Any], links: Mapping[LinkKey, str], matches: Mapping[MatchKey, str]
+    link: Mapping[str, Any], links: Mapping[LinkKey, str], matches: Mapping[MatchKey, list[Found]]
 ) -> str:
     if "match" in link:
         shown = str(link["match"]["value"])
         key = (str(link["entity"]), str(link["match"]["field"]), shown.lower())
-        if key not in matches:
-            raise Unmatched(key, shown)
-        return matches[key]
+        party = link["match"].get("party")
+        wanted = None if party is None else str(resolve_links(party, links, matches).get("value"))
+        # With a party, only that customer's (vendor's) document: another's with that number is not it.
+        for qbo_id, owner in matches.get(key, []):
+            if wanted is None or owner == wanted:
+                return qbo_id
+        raise Unmatched(key, shown)
     platform_key = (str(link["entity"]), str(link["platform_id"]))
     if platform_key not in links:
         raise Unlinked(platform_key)
     return links[platform_key]
+
+
+def fingerprint(body: Mapping[str, Any]) -> str:
+    """A stable hash of a write's body: the same platform data gives the same fingerprint."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _total(value: Any) -> Decimal | None:
+    try:
+        return None if value is None else Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def adoption_refusal(job: Job, found: Mapping[str, Any], *, party_id: str | None) -> PermanentError | None:
+    """Why the QBO object a create's match key found must not be adopted, or None to adopt it.
+
+    A document is adopted by number only when it is the named party's and, unless it may be our own
+    write whose reply was lost (in doubt), has the same total. List objects (a customer by name)
+    are adopted as they are.
+    """
+    match = job.match or {}
+    if not match.get("party_field"):
+        return None
+    owner, total = party_of(found), _total(found.get("TotalAmt"))
+    expected = _total(match.get("total"))
+    if owner == party_id and (job.in_doubt or expected is None or total == expected):
+        return None
+    shown = found.get(str(match["party_field"])) or {}
+    party = shown.get("name") or shown.get("value") or "another party"
+    what = "another customer's" if match["party_field"] == "CustomerRef" else "another vendor's"
+    if owner == party_id:
+        what = f"the same party's, with a different total ({total} where this one comes to {expected})"
+    return PermanentError(
+        f"{job.entity} number '{job.match_value}' is already used in QuickBooks by {job.entity} "
+        f"{found.get('Id')} ({what}: {party}, total {total}); it was not taken for this document",
+        code="doc_number_in_use",
+        hint="give the document another number, or void/renumber the QuickBooks document if it is "
+        "a mistake; then send the event again",
+    )
+
+
+def superseded(job: Job, link_event_time: dt.datetime | None) -> bool:
+    """A write older (by the platform's event time) than the last one applied to its object."""
+    return link_event_time is not None and job.order_time < link_event_time
+
+
+def unchanged(job: Job, body: Mapping[str, Any], link_fingerprint: str | None) -> bool:
+    """A list object (customer, vendor, item) whose platform data is what the bridge last wrote."""
+    return (
+        job.entity in LIST_ENTITIES and link_fingerprint is not None and fingerprint(body) == link_fingerprint
+    )
+
+
+def wait_over(job: Job, now: dt.datetime) -> bool:
+    return job.wait_until is not None and job.wait_until <= now
+
+
+def absent_outcome(job: Job) -> str:
+    """What an update, void or delete of an object QBO never got comes to, once it stops waiting:
+    a void/delete of nothing is done (reported as skipped); an update has nothing to change."""
+    return "skipped" if job.operation in ("void", "delete") else "failed"
+
+
+def expired_problem(job: Job, note: str | None) -> PermanentError:
+    """Why a job that waited too long ends, in words."""
+    if job.park_reason == "connection":
+        message = "the QuickBooks connection stayed unusable past the waiting limit"
+        hint = "reconnect the company, then retry the job from the sync history"
+    elif job.park_reason == "create":
+        message = f"{job.entity} {job.platform_id} never reached QuickBooks, so it cannot be {job.operation}d"
+        hint = "send the record's creation event first, then this one again"
+    else:
+        message = f"gave up {note or 'waiting for what this record depends on'}"
+        hint = "send the records it depends on (or fix why they failed), then retry this job"
+    return PermanentError(message, code="wait_expired", hint=hint)
 
 
 def initial_status(
@@ -222,6 +328,10 @@ def doc_number(obj: Mapping[str, Any]) -> str | None:
     return None if found is None else str(found)
 
 
+def waiting_for_create_note(job: Job) -> str:
+    return f"waiting: {job.entity} {job.platform_id} is not in QuickBooks yet (its creation has not arrived)"
+
+
 def reported_operation(job: Job, *, found_existing: bool) -> str:
     """The operation ``sync.succeeded`` reports: ``link`` when an existing QBO object was adopted.
 
@@ -260,6 +370,9 @@ def job_values(
         ),
         "match_field": request.match.field if request.match else None,
         "match_value": request.match.value if request.match else None,
+        "match": request.match.model_dump(mode="json", exclude_none=True) if request.match else None,
         "payload": request.payload,
         "depends_on": depends_on,
+        "event_time": request.event_time,
+        "if_absent": request.if_absent,
     }

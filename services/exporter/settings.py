@@ -22,4 +22,10 @@ class ExporterSettings(QboSettings):
     )
     poll_seconds: float = Field(default=1.0, gt=0)
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0)
+    wait_limit_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A job waiting for a dependency, its object's creation or its connection ends "
+        "(sync.failed) after this long",
+    )
     retry_jitter: float = Field(default=0.25, ge=0, le=1, description="± share of each delay, randomised")

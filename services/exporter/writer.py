@@ -23,7 +23,6 @@ from services.exporter import repository, service
 from services.exporter.outcomes import Outcomes
 from services.exporter.service import Job, LinkKey, Unlinked
 from services.exporter.settings import ExporterSettings
-from shared.errors import PermanentError
 from shared.qbo.client import QboClient
 from shared.qbo.errors import QboFault, QboStale, error_for
 
@@ -37,6 +36,34 @@ class Write:
     job: Job
     operation: str  # create | update | void | delete
     body: dict[str, Any]
+    fingerprint: str | None = None  # of the platform's data in the body, kept with the link
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to send: ``note`` says why; ``qbo_id`` when the object is in QBO (reported)."""
+
+    note: str
+    qbo_id: str | None = None
+    report: bool = False
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A list object whose platform data is what the bridge last wrote: no call."""
+
+    obj: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The object is not in QBO yet: wait for its creation (bounded)."""
+
+    note: str
+
+
+Plan = Write | Skip | Unchanged | Wait
+Holds = Callable[[Job], bool]
 
 
 class RealmWriter:
@@ -52,21 +79,27 @@ class RealmWriter:
     ) -> None:
         self._client, self._outcomes = client, outcomes
         self._sessionmaker, self._settings = sessionmaker, settings
+        self._holds: Holds = lambda _job: True
 
-    async def write(self, jobs: list[Job]) -> None:
-        """Write ``jobs`` (all of one realm, ready, in order); every job ends with an outcome."""
+    async def write(self, jobs: list[Job], *, holds: Holds | None = None) -> None:
+        """Write ``jobs`` (all of one realm, ready, in order); every job ends with an outcome.
+
+        ``holds`` says whether this process still holds a job's lease: checked before each send, so
+        a process that stalled past its lease (another took the job over) never writes it too.
+        """
+        self._holds = holds or (lambda _job: True)
         links = await self._links(jobs)
         found, failed = await self._lookups(jobs, links)
         matches = await self._matches(jobs)
+        ids = {key: str(row["qbo_id"]) for key, row in links.items()}
         writes: list[Write] = []
         for job in jobs:
             if job.id in failed:
                 continue
             if job.operation == "create" and job.id in found:
-                operation = service.reported_operation(job, found_existing=True)
-                await self._outcomes.succeeded(job, found[job.id], operation=operation)
+                await self._adopt(job, found[job.id], ids, matches)
                 continue
-            write = await self._guard(job, functools.partial(self._plan, job, links, found, matches))
+            write = await self._guard(job, functools.partial(self._plan, job, links, ids, matches))
             if write is not None:
                 writes.append(write)
         grouped = [w for w in writes if service.batchable(w.job)]
@@ -82,7 +115,8 @@ class RealmWriter:
     async def _links(self, jobs: list[Job]) -> dict[LinkKey, RowMapping]:
         by_connection: dict[str, list[LinkKey]] = defaultdict(list)
         for job in jobs:
-            by_connection[job.connection_id] += [job.key, *service.link_refs(job.payload)]
+            refs = [*service.link_refs(job.payload), *service.link_refs(job.match or {})]
+            by_connection[job.connection_id] += [job.key, *refs]
         found: dict[LinkKey, RowMapping] = {}
         async with self._sessionmaker() as session:
             for connection_id, keys in by_connection.items():
@@ -92,11 +126,12 @@ class RealmWriter:
     async def _lookups(
         self, jobs: list[Job], links: Mapping[LinkKey, RowMapping]
     ) -> tuple[dict[str, dict[str, Any]], set[str]]:
-        """QBO objects already carrying a job's match key (one query per entity and field), and the
-        jobs whose lookup failed (their outcome is recorded)."""
+        """QBO objects already carrying a create's match key (one query per entity and field), and the
+        jobs whose lookup failed (their outcome is recorded). Only creates look: an update, void or
+        delete acts on what the bridge linked, never on a document found by its number."""
         wanted: dict[tuple[str, str, str], list[Job]] = defaultdict(list)
         for job in jobs:
-            if job.key not in links and job.match_field and job.match_value:
+            if job.operation == "create" and job.key not in links and job.match_field and job.match_value:
                 wanted[(job.connection_id, job.entity, job.match_field)].append(job)
         found: dict[str, dict[str, Any]] = {}
         failed: set[str] = set()
@@ -109,23 +144,44 @@ class RealmWriter:
                     await self._outcomes.error(job, exc)
                     failed.add(job.id)
                 continue
-            by_value = {str(row.get(field, "")).lower(): row for row in rows}
+            by_value: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in rows:
+                by_value[str(row.get(field, "")).lower()].append(row)
             for job in group:
-                row = by_value.get((job.match_value or "").lower())
-                if row is not None:
-                    found[job.id] = row
+                candidates = by_value.get((job.match_value or "").lower(), [])
+                if candidates:
+                    found[job.id] = _best(job, candidates, links)
         return found, failed
 
-    async def _matches(self, jobs: list[Job]) -> dict[service.MatchKey, str]:
-        """QBO ids of the objects payloads name by a match key (one query per entity and field).
+    async def _adopt(
+        self,
+        job: Job,
+        obj: dict[str, Any],
+        ids: Mapping[LinkKey, str],
+        matches: Mapping[service.MatchKey, list[service.Found]],
+    ) -> None:
+        """A create whose match key QBO already has: adopt it if it is this document, else refuse."""
+        party = _party_id(job, ids)
+        refusal = service.adoption_refusal(job, obj, party_id=party)
+        if refusal is not None:
+            await self._outcomes.error(job, refusal)
+            return
+        try:
+            body = service.resolve_links(job.payload, ids, matches)
+        except Exception:  # noqa: BLE001 - the fingerprint is an optimisation; no body, no fingerprint
+            body = None
+        operation = service.reported_operation(job, found_existing=True)
+        fingerprint = service.fingerprint(body) if body is not None else None
+        await self._outcomes.succeeded(job, obj, operation=operation, fingerprint=fingerprint)
 
-        A failed lookup leaves its keys out; the job then retries as ``Unmatched``.
-        """
+    async def _matches(self, jobs: list[Job]) -> dict[service.MatchKey, list[service.Found]]:
+        """QBO ids (and parties) of the objects payloads name by a match key (one query per entity
+        and field). A failed lookup leaves its keys out; the job then retries as ``Unmatched``."""
         wanted: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         for job in jobs:
             for entity, field, value in service.match_refs(job.payload):
                 wanted[(job.connection_id, entity, field)].add(value)
-        found: dict[service.MatchKey, str] = {}
+        found: dict[service.MatchKey, list[service.Found]] = defaultdict(list)
         for (connection_id, entity, field), values in wanted.items():
             try:
                 rows = await self._client.find_by(connection_id, entity, field, sorted(values))
@@ -133,53 +189,44 @@ class RealmWriter:
                 log.warning("match-key lookup failed", exc_info=True, extra={"entity": entity})
                 continue
             for row in rows:
-                found[(entity, field, str(row.get(field, "")).lower())] = str(row["Id"])
+                key = (entity, field, str(row.get(field, "")).lower())
+                found[key].append((str(row["Id"]), service.party_of(row)))
         return found
 
     def _plan(
         self,
         job: Job,
         links: Mapping[LinkKey, RowMapping],
-        found: Mapping[str, dict[str, Any]],
-        matches: Mapping[service.MatchKey, str],
-    ) -> Write | str:
-        """The write to make, or why there is none (a note for a skipped job)."""
-        ids = {key: str(row["qbo_id"]) for key, row in links.items()}
-        if job.operation == "create" and job.key not in links:
-            return Write(job, "create", service.resolve_links(job.payload, ids, matches))
-        target = self._target(job, links, found)
-        if target is None:
-            if job.operation == "update":
-                raise PermanentError(
-                    f"{job.entity} {job.platform_id} is not in QuickBooks, so it cannot be updated",
-                    code="not_in_qbo",
-                    hint="Send the record's creation first (or link it by its name/number).",
+        ids: Mapping[LinkKey, str],
+        matches: Mapping[service.MatchKey, list[service.Found]],
+    ) -> Plan:
+        """What to do for one job: a write, nothing (and why), or wait for the object's creation."""
+        link = links.get(job.key)
+        if link is None:
+            if job.operation == "create":
+                body = service.resolve_links(job.payload, ids, matches)
+                return Write(job, "create", body, service.fingerprint(body))
+            if job.if_absent == "skip":
+                return Skip(
+                    f"nothing to {job.operation}: {job.entity} {job.platform_id} is not in QuickBooks"
                 )
-            return f"nothing to {job.operation}: {job.entity} {job.platform_id} is not in QuickBooks"
-        qbo_id, token = target
+            return Wait(service.waiting_for_create_note(job))
+        qbo_id, token = str(link["qbo_id"]), str(link["sync_token"] or "0")
+        if service.superseded(job, link["event_time"]):
+            note = f"superseded: a newer event for {job.entity} {job.platform_id} was already applied"
+            return Skip(note, qbo_id=qbo_id, report=True)
         if job.operation in ("create", "update"):
+            body = service.resolve_links(job.payload, ids, matches)
+            if job.operation == "create" and service.unchanged(job, body, link["fingerprint"]):
+                return Unchanged({"Id": qbo_id, "SyncToken": token, "DocNumber": link["doc_number"]})
             # A create for an object already linked (a new source event) must not make a second one.
-            body = service.update_body(
-                service.resolve_links(job.payload, ids, matches), qbo_id=qbo_id, sync_token=token
-            )
-            return Write(job, "update", body)
+            update = service.update_body(body, qbo_id=qbo_id, sync_token=token)
+            return Write(job, "update", update, service.fingerprint(body))
         if job.operation == "delete" and job.entity in service.LIST_ENTITIES:
             return Write(job, "update", service.deactivate_body(qbo_id=qbo_id, sync_token=token))
         return Write(job, job.operation, {"Id": qbo_id, "SyncToken": token})
 
-    @staticmethod
-    def _target(
-        job: Job, links: Mapping[LinkKey, RowMapping], found: Mapping[str, dict[str, Any]]
-    ) -> tuple[str, str] | None:
-        link = links.get(job.key)
-        if link is not None:
-            return str(link["qbo_id"]), str(link["sync_token"] or "0")
-        obj = found.get(job.id)
-        if obj:
-            return str(obj["Id"]), str(obj.get("SyncToken", "0"))
-        return None
-
-    async def _guard(self, job: Job, plan: Callable[[], Write | str]) -> Write | None:
+    async def _guard(self, job: Job, plan: Callable[[], Plan]) -> Write | None:
         try:
             result = plan()
         except Unlinked as exc:
@@ -190,8 +237,14 @@ class RealmWriter:
         except Exception as exc:  # noqa: BLE001 - recorded as the job's outcome
             await self._outcomes.error(job, exc)
             return None
-        if isinstance(result, str):
-            await self._outcomes.skipped(job, note=result)
+        if isinstance(result, Skip):
+            await self._outcomes.skipped(job, note=result.note, qbo_id=result.qbo_id, report=result.report)
+            return None
+        if isinstance(result, Unchanged):
+            await self._outcomes.succeeded(job, result.obj, operation="update", report=False)
+            return None
+        if isinstance(result, Wait):
+            await self._outcomes.wait_for_creation(job, note=result.note)
             return None
         return result
 
@@ -201,6 +254,9 @@ class RealmWriter:
 
     async def _single(self, write: Write) -> None:
         job = write.job
+        if not self._holds(job):
+            log.warning("lease lost before sending; another worker takes the job", extra={"job_id": job.id})
+            return
         try:
             obj = await self._send(write, requestid=job.requestid)
         except QboStale:
@@ -212,7 +268,11 @@ class RealmWriter:
                 return
             await self._outcomes.error(job, exc)
             return
-        await self._outcomes.succeeded(job, obj, operation=service.write_operation(job, write.operation))
+        await self._succeeded(write, obj)
+
+    async def _succeeded(self, write: Write, obj: dict[str, Any]) -> None:
+        operation = service.write_operation(write.job, write.operation)
+        await self._outcomes.succeeded(write.job, obj, operation=operation, fingerprint=write.fingerprint)
 
     async def _after_stale(self, write: Write) -> None:
         """5010: someone changed the object; re-read its SyncToken and write once more."""
@@ -224,7 +284,7 @@ class RealmWriter:
         except Exception as exc:  # noqa: BLE001 - recorded as the job's outcome
             await self._outcomes.error(job, exc)
             return
-        await self._outcomes.succeeded(job, obj, operation=service.write_operation(job, write.operation))
+        await self._succeeded(write, obj)
 
     def _send(self, write: Write, *, requestid: str) -> Awaitable[dict[str, Any]]:
         job, c = write.job, self._client
@@ -243,6 +303,9 @@ class RealmWriter:
             service.batch_item(f"b{i}", entity=w.job.entity, operation=w.operation, body=w.body)
             for i, w in enumerate(writes)
         ]
+        if not all(self._holds(w.job) for w in writes):
+            log.warning("lease lost before sending a batch; another worker takes its jobs")
+            return
         requestid = service.batch_request_id([w.job.requestid for w in writes])
         try:
             answers = await self._client.batch(writes[0].job.connection_id, items, requestid=requestid)
@@ -258,7 +321,7 @@ class RealmWriter:
         job = write.job
         obj = None if answer is None else answer.get(job.entity)
         if isinstance(obj, dict):
-            await self._outcomes.succeeded(job, obj, operation=service.write_operation(job, write.operation))
+            await self._succeeded(write, obj)
             return
         fault = _item_fault(answer)
         error = error_for(fault)
@@ -282,3 +345,22 @@ def _item_fault(answer: dict[str, Any] | None) -> QboFault:
         None,
         {"Fault": answer["Fault"]},
     )
+
+
+def _party_id(job: Job, ids: Mapping[LinkKey, str]) -> str | None:
+    """The QBO id of the party a create's match names (its customer or vendor), if resolvable."""
+    party = (job.match or {}).get("party")
+    if party is None:
+        return None
+    try:
+        resolved = service.resolve_links(party, ids)
+    except Unlinked:
+        return None
+    return None if not isinstance(resolved, dict) else str(resolved.get("value"))
+
+
+def _best(job: Job, candidates: list[dict[str, Any]], links: Mapping[LinkKey, RowMapping]) -> dict[str, Any]:
+    """Of the QBO objects with a create's match key, the one of its party if there is one."""
+    ids = {key: str(row["qbo_id"]) for key, row in links.items()}
+    party = _party_id(job, ids)
+    return next((c for c in candidates if service.party_of(c) == party), candidates[0])

@@ -44,7 +44,7 @@ async def on_sync_succeeded(data: SyncSucceeded, ctx: Context[WebhooksDeps]) -> 
         connection_id = await repository.active_connection_of_tenant(
             ctx.session, tenant_id=ctx.envelope.tenantid
         )
-    if entity is None or connection_id is None:
+    if entity is None or connection_id is None or data.qbo_id is None:
         log.warning("sync.succeeded without a known entity or connection", extra={"object": data.object_type})
         return
     if data.qbo_sync_token is not None and data.qbo_sync_token.isdigit():

@@ -8,18 +8,22 @@ from pydantic import Field
 
 from shared.contracts.common import Contract, Id, IsoDate, Money
 
-Operation = Literal["create", "update", "void", "delete", "link"]
+Operation = Literal["create", "update", "void", "delete", "link", "skipped"]
 
 
 class SyncSucceeded(Contract):
+    """The event's write is done: made, adopted (``link``), or not needed (``skipped``, with ``reason``:
+    a void of something never in QBO, an event older than one already applied)."""
+
     object_type: str
     platform_id: Id
-    qbo_id: str
+    qbo_id: str | None = None
     qbo_doc_number: str | None = None
     qbo_sync_token: str | None = None
     operation: Operation
     source_event_id: Id
     connection_id: str | None = None
+    reason: str | None = None
 
 
 class SyncProblem(Contract):

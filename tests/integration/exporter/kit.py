@@ -200,9 +200,11 @@ def export(
     platform_id: str | None = None,
     operation: str = "create",
     payload: dict[str, Any] | None = None,
-    match: tuple[str, str] | None = None,
+    match: tuple[str, str] | dict[str, Any] | None = None,
     depends_on: Iterable[dict[str, str]] = (),
     source_event_id: str | None = None,
+    event_time: dt.datetime | None = None,
+    if_absent: str = "wait",
 ) -> Envelope:
     """A ``qbo.export.requested`` envelope as the mapper would publish it."""
     data = ExportRequested(
@@ -210,12 +212,14 @@ def export(
         realm_id=conn.realm_id,
         entity=entity,
         operation=operation,
-        match={"field": match[0], "value": match[1]} if match else None,
+        match={"field": match[0], "value": match[1]} if isinstance(match, tuple) else match,
         payload=payload or {},
         depends_on=list(depends_on),
         source_event_id=source_event_id or uid("evt"),
         platform_id=platform_id or uid("p"),
         object_type=entity.lower(),
+        event_time=event_time,
+        if_absent=if_absent,
     )
     return Envelope.new("qbo.export.requested", data, tenant_id=conn.tenant_id, realm_id=conn.realm_id)
 

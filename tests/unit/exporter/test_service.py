@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
@@ -43,6 +44,7 @@ def job(**overrides: object) -> Job:
         "payload": {},
         "attempts": 1,
         "in_doubt": False,
+        "created_at": dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
         **overrides,
     }
     return Job(**values)  # type: ignore[arg-type]
@@ -161,9 +163,78 @@ def test_a_match_link_is_resolved_by_its_match_key_ignoring_case() -> None:
     link = {"$link": {"entity": "Invoice", "match": {"field": "DocNumber", "value": "INV-7"}, "as": "id"}}
     assert list(service.match_refs({"x": [link]})) == [("Invoice", "DocNumber", "INV-7")]
     assert list(service.link_refs({"x": [link]})) == []
-    assert service.resolve_links({"x": [link]}, {}, {("Invoice", "DocNumber", "inv-7"): "88"}) == {
-        "x": ["88"]
+    found: dict[service.MatchKey, list[service.Found]] = {("Invoice", "DocNumber", "inv-7"): [("88", "5")]}
+    assert service.resolve_links({"x": [link]}, {}, found) == {"x": ["88"]}
+
+
+def test_a_match_link_with_a_party_takes_only_that_partys_document() -> None:
+    party = {"$link": {"entity": "Customer", "platform_id": "cus_1"}}
+    match = {"field": "DocNumber", "value": "1001", "party": party}
+    link = {"$link": {"entity": "Invoice", "match": match, "as": "id"}}
+    found: dict[service.MatchKey, list[service.Found]] = {
+        ("Invoice", "DocNumber", "1001"): [("40", "9"), ("41", "5")]
     }
+    links = {("Customer", "cus_1"): "5"}
+    assert service.resolve_links({"x": link}, links, found) == {"x": "41"}
+    with pytest.raises(service.Unmatched):
+        service.resolve_links({"x": link}, {("Customer", "cus_1"): "6"}, found)
+
+
+def _doc_job(**overrides: object) -> Job:
+    match = {"field": "DocNumber", "value": "1001", "party_field": "CustomerRef", "total": "100.00"}
+    return job(entity="Invoice", match_field="DocNumber", match_value="1001", match=match, **overrides)
+
+
+def test_a_document_found_by_number_is_adopted_only_if_it_is_the_same_customers_with_the_same_total() -> None:
+    ours = {"Id": "40", "CustomerRef": {"value": "5", "name": "ACME"}, "TotalAmt": 100.0}
+    assert service.adoption_refusal(_doc_job(), ours, party_id="5") is None
+    stranger = {"Id": "41", "CustomerRef": {"value": "9", "name": "Globex"}, "TotalAmt": 100.0}
+    refusal = service.adoption_refusal(_doc_job(), stranger, party_id="5")
+    assert refusal is not None
+    assert refusal.code == "doc_number_in_use"
+    assert "41" in refusal.message
+    assert "Globex" in refusal.message
+    assert "another customer's" in refusal.message
+    other_total = {**ours, "TotalAmt": 99.0}
+    assert service.adoption_refusal(_doc_job(), other_total, party_id="5") is not None
+    # Our own write whose reply was lost: the total may be QBO's rounding of ours, the party decides.
+    assert service.adoption_refusal(_doc_job(in_doubt=True), other_total, party_id="5") is None
+
+
+def test_a_list_object_found_by_name_is_adopted_as_it_is() -> None:
+    found = {"Id": "7", "DisplayName": "ACME"}
+    assert (
+        service.adoption_refusal(job(match={"field": "DisplayName", "value": "ACME"}), found, party_id=None)
+        is None
+    )
+
+
+def test_an_event_older_than_the_last_one_applied_is_superseded() -> None:
+    t = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+    assert service.superseded(job(event_time=t), t + dt.timedelta(seconds=1))
+    assert not service.superseded(job(event_time=t), t)
+    assert not service.superseded(job(event_time=t), None)
+
+
+def test_an_unchanged_list_object_is_not_written_again_but_a_document_always_is() -> None:
+    body = {"DisplayName": "ACME", "PrimaryEmailAddr": {"Address": "a@b.example"}}
+    same = service.fingerprint({"PrimaryEmailAddr": {"Address": "a@b.example"}, "DisplayName": "ACME"})
+    assert service.unchanged(job(entity="Customer"), body, same)
+    assert not service.unchanged(job(entity="Customer"), {**body, "DisplayName": "ACME 2"}, same)
+    assert not service.unchanged(job(entity="Customer"), body, None)
+    assert not service.unchanged(job(entity="Invoice"), body, same)
+
+
+def test_a_wait_that_ends_says_what_it_waited_for() -> None:
+    void = job(entity="Invoice", operation="void", park_reason="create")
+    assert service.absent_outcome(void) == "skipped"
+    assert service.absent_outcome(job(entity="Invoice", operation="update")) == "failed"
+    assert "never reached QuickBooks" in service.expired_problem(void, None).message
+    dependency = service.expired_problem(
+        job(park_reason="dependency"), "waiting for Invoice inv_9 to be in QuickBooks"
+    )
+    assert dependency.code == "wait_expired"
+    assert "Invoice inv_9" in dependency.message
 
 
 def test_a_match_link_qbo_does_not_know_is_retryable_and_names_the_number() -> None:
