@@ -24,6 +24,10 @@ from shared.http import Resources
 log = logging.getLogger(__name__)
 
 BATCH = 100
+UNDECRYPTABLE = (
+    "the stored tokens cannot be decrypted by any key in QBB_TOKEN_ENCRYPTION_KEYS (a key was removed "
+    "before `reencrypt-tokens` moved its rows); put the key back, or reconnect the company"
+)
 
 
 async def refresher(res: Resources, deps: AuthDeps) -> None:
@@ -39,7 +43,11 @@ async def refresher(res: Resources, deps: AuthDeps) -> None:
 
 
 async def refresh_due(sessionmaker: async_sessionmaker[AsyncSession], deps: AuthDeps) -> int:
-    """Refresh every active connection whose access token expires within the margin twice over."""
+    """Refresh every active connection whose access token expires within the margin twice over.
+
+    Each connection on its own: whatever goes wrong with one (a token no configured key decrypts,
+    a bug) is logged and noted on it, and the others are still refreshed.
+    """
     # Twice the margin: the background gets there before an on-demand caller has to wait.
     horizon = deps.now() + dt.timedelta(seconds=2 * deps.settings.refresh_margin_seconds)
     async with sessionmaker() as session:
@@ -48,18 +56,44 @@ async def refresh_due(sessionmaker: async_sessionmaker[AsyncSession], deps: Auth
         )
     for connection_id in due:
         try:
-            async with sessionmaker() as session, session.begin():
-                try:
-                    await tokens.access_token(session, deps, connection_id=connection_id, force=False)
-                except (tokens.ConnectionNotUsable, tokens.ConnectionNotFound):
-                    # Caught inside the transaction: the "reauthorization required" status and
-                    # its event were written in it and must commit, not roll back.
-                    continue
+            await _refresh_one(sessionmaker, deps, connection_id)
+        except TokenDecryptionError:
+            await _note_failure(sessionmaker, connection_id, UNDECRYPTABLE)
         except BridgeError as exc:
             log.warning(
                 "background refresh failed", extra={"connection_id": connection_id, "reason": exc.message}
             )
+        except Exception as exc:  # noqa: BLE001 - one connection's bug must not stop the others' refresh
+            # The type only: an exception's text may carry what it was handling.
+            log.error(
+                "background refresh failed unexpectedly",
+                extra={"connection_id": connection_id, "error_type": type(exc).__name__},
+            )
     return len(due)
+
+
+async def _refresh_one(
+    sessionmaker: async_sessionmaker[AsyncSession], deps: AuthDeps, connection_id: str
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        try:
+            await tokens.access_token(session, deps, connection_id=connection_id, force=False)
+        except (tokens.ConnectionNotUsable, tokens.ConnectionNotFound):
+            # Caught inside the transaction: the "reauthorization required" status and
+            # its event were written in it and must commit, not roll back.
+            return
+        # Readable again (a key was put back): the note of an earlier failure no longer holds.
+        await repository.clear_status_reason(session, connection_id=connection_id, reason=UNDECRYPTABLE)
+
+
+async def _note_failure(
+    sessionmaker: async_sessionmaker[AsyncSession], connection_id: str, reason: str
+) -> None:
+    """Say why on the connection (``status_reason``, shown by GET); log once, not every round."""
+    async with sessionmaker() as session, session.begin():
+        noted = await repository.note_status_reason(session, connection_id=connection_id, reason=reason)
+    if noted:
+        log.error("background refresh failed", extra={"connection_id": connection_id, "reason": reason})
 
 
 async def warn_hard_expiries(sessionmaker: async_sessionmaker[AsyncSession], deps: AuthDeps) -> None:

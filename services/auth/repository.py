@@ -69,6 +69,26 @@ async def update_connection(session: AsyncSession, *, connection_id: str, **valu
     )
 
 
+async def note_status_reason(session: AsyncSession, *, connection_id: str, reason: str) -> bool:
+    """Set ``status_reason``; False when it already said exactly that."""
+    result = await session.execute(
+        update(connections)
+        .where(connections.c.id == connection_id, connections.c.status_reason.is_distinct_from(reason))
+        .values(status_reason=reason, updated_at=func.now())
+        .returning(connections.c.id)
+    )
+    return result.first() is not None
+
+
+async def clear_status_reason(session: AsyncSession, *, connection_id: str, reason: str) -> None:
+    """Forget ``status_reason`` if it is ``reason`` (a note that no longer holds)."""
+    await session.execute(
+        update(connections)
+        .where(connections.c.id == connection_id, connections.c.status_reason == reason)
+        .values(status_reason=None, updated_at=func.now())
+    )
+
+
 # ---------------------------------------------------------------- oauth states
 
 

@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.webhooks import publishing, repository, service
+from services.webhooks import models, publishing, repository, service
 from services.webhooks.deps import WebhooksDeps
 from services.webhooks.repository import AnyRow
+from shared.contracts.internal import ReferenceImported
 from shared.errors import ParkedError, PermanentError
 from shared.http import Resources
 from shared.logging import log_context
+from shared.messaging.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -174,14 +176,16 @@ async def import_once(sessionmaker: async_sessionmaker[AsyncSession], deps: Webh
 async def _run_job(
     sessionmaker: async_sessionmaker[AsyncSession], deps: WebhooksDeps, job: AnyRow, conn: AnyRow | None
 ) -> None:
-    published, status, error, retry_in = 0, "done", None, None
+    counts: dict[str, int] = {}
+    status, error, retry_in = "done", None, None
     refused: list[str] = []
     try:
         if conn is None or conn.status != "active":
             raise ParkedError("the connection is not active", code="connection_unusable")
         for entity in service.IMPORT_ENTITIES:
             try:
-                published += await _import_entity(sessionmaker, deps, job, conn, entity, published)
+                so_far = sum(counts.values())
+                counts[entity] = await _import_entity(sessionmaker, deps, job, conn, entity, so_far)
             except PermanentError as exc:  # e.g. a list this edition lacks: the others still count
                 refused.append(f"{entity}: {exc}")
         error = "; ".join(refused) or None
@@ -189,11 +193,39 @@ async def _run_job(
         status, error = "failed", str(exc)
     except Exception as exc:  # noqa: BLE001 - transient: the job starts again later
         status, error, retry_in = "pending", repr(exc), IMPORT_RETRY
+    published = sum(counts.values())
     log.info("reference import ended", extra={"status": status, "published": published, "error": error})
     async with sessionmaker() as session, session.begin():
         await repository.update_import_job(
             session, job_id=job.job_id, status=status, published=published, error=error, retry_in=retry_in
         )
+        if job.kind == "import" and status in ("done", "failed"):
+            await _report_imported(session, job, conn, status=status, counts=counts, error=error)
+
+
+async def _report_imported(
+    session: AsyncSession,
+    job: AnyRow,
+    conn: AnyRow | None,
+    *,
+    status: str,
+    counts: dict[str, int],
+    error: str | None,
+) -> None:
+    """Stage ``qbo.reference.imported`` with the job's end: the outbox publishes it after the pages."""
+    if conn is None:  # no tenant or realm to address it to; nothing waits on an unknown connection
+        log.warning("import ended for a connection this service does not know", extra={"job_id": job.job_id})
+        return
+    event = ReferenceImported(
+        connection_id=conn.connection_id,
+        realm_id=conn.realm_id,
+        status="done" if status == "done" else "failed",
+        counts=counts,
+        error=error,
+    )
+    await Outbox(session, models.outbox).add(
+        "qbo.reference.imported", event, tenant_id=conn.tenant_id, realm_id=conn.realm_id
+    )
 
 
 async def _import_entity(
