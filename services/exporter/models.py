@@ -53,6 +53,8 @@ jobs = Table(
     Column("match", JSONB, nullable=True),
     Column("payload", JSONB, nullable=False),
     Column("depends_on", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # Writes of the same source event that must have ended before this one starts.
+    Column("after", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # The platform event's time: writes to one object apply in (event_time or created_at, seq) order.
     Column("event_time", DateTime(timezone=True), nullable=True),
     # An update, void or delete of an object not in QBO: "wait" for its create, or "skip".

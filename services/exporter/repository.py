@@ -31,12 +31,15 @@ _FIRST_FOR_OBJECT = """NOT EXISTS (
       AND (coalesce(e.event_time, e.created_at), e.seq) < (coalesce(j.event_time, j.created_at), j.seq)
       AND e.status IN ('queued', 'running', 'parked'))"""
 
-# The writes of one source event happen in the order the mapper listed them (delete the applying
-# payment, then void the credit memo), each after the one before has ended.
-_FIRST_OF_EVENT = """NOT EXISTS (
-    SELECT 1 FROM exporter.jobs e
-    WHERE e.connection_id = j.connection_id AND e.source_event_id = j.source_event_id
-      AND e.seq < j.seq AND e.status IN ('queued', 'running', 'parked'))"""
+# A write the mapper put after others of its source event (void the credit memo after deleting the
+# payment applying it) starts once those have been recorded and have ended, whatever the arrival order.
+_AFTER_DONE = """NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements(j.after) a
+    WHERE NOT EXISTS (
+        SELECT 1 FROM exporter.jobs e
+        WHERE e.connection_id = j.connection_id AND e.source_event_id = j.source_event_id
+          AND e.entity = a->>'entity' AND e.platform_id = a->>'platform_id'
+          AND e.status IN ('succeeded', 'failed', 'skipped')))"""
 
 # Only constant fragments are interpolated below; values are bound parameters.
 _CLAIM = text(f"""
@@ -48,7 +51,7 @@ WITH ready AS (
       AND coalesce(c.status, 'active') = 'active'
       AND NOT (j.realm_id = ANY(CAST(:busy AS text[])))
       AND {_FIRST_FOR_OBJECT}
-      AND {_FIRST_OF_EVENT}
+      AND {_AFTER_DONE}
       AND {_DEPS_MET}
     ORDER BY j.seq
     LIMIT :limit

@@ -374,5 +374,6 @@ def job_values(
         "payload": request.payload,
         "depends_on": depends_on,
         "event_time": request.event_time,
+        "after": request.after,
         "if_absent": request.if_absent,
     }

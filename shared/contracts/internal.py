@@ -78,6 +78,11 @@ class ExportRequested(Contract):
     event_time: AwareDatetime | None = Field(
         default=None, description="The platform event's time: writes to one object apply in this order"
     )
+    after: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Writes of the same source event ({entity, platform_id}) that must have ended before "
+        "this one starts (delete the payment applying a credit memo, then void the memo)",
+    )
     if_absent: Literal["wait", "skip"] = Field(
         default="wait",
         description="An update, void or delete of an object not in QBO yet: wait for its create, or skip",

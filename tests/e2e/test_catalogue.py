@@ -88,12 +88,6 @@ async def test_every_document_type_reaches_qbo_in_order(stack: Stack, bus: Bus, 
     assert bills == []  # cancelled bills are deleted
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race (next session): the mapper sends 'delete the applying payment' and 'void the "
-    "credit memo' as two independent jobs; the exporter may run the void first and QBO refuses it "
-    "(6000: payments applied). Jobs of one source event must run in order.",
-)
 async def test_a_voided_credit_note_that_was_applied_is_voided_in_qbo(stack: Stack, bus: Bus) -> None:
     events = golden_events("US")
     async with httpx.AsyncClient(timeout=20) as http:

@@ -90,6 +90,7 @@ class MapContext:
         object_type: str,
         match: Match | tuple[str, str] | None = None,
         if_absent: str = "wait",
+        after: list[dict[str, str]] | None = None,
     ) -> None:
         """Queue one ``qbo.export.requested``; an ensure already queued for the same object is kept once."""
         if any(c.entity == entity and c.platform_id == platform_id for c in self.commands):
@@ -108,6 +109,7 @@ class MapContext:
                 object_type=object_type,
                 event_time=self.event_time,
                 if_absent=if_absent,
+                after=after or [],
             )
         )
 

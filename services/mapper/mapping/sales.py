@@ -222,6 +222,7 @@ def credit_note_voided(ctx: MapContext, data: CreditNoteVoided) -> list[ExportRe
         payload={},
         platform_id=data.credit_note_id,
         object_type="credit_note",
+        after=[{"entity": "Payment", "platform_id": f"{data.credit_note_id}:applied"}],
     )
     return ctx.result("the credit note void cannot be sent")
 

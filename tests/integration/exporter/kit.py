@@ -205,6 +205,7 @@ def export(
     source_event_id: str | None = None,
     event_time: dt.datetime | None = None,
     if_absent: str = "wait",
+    after: list[dict[str, str]] | None = None,
 ) -> Envelope:
     """A ``qbo.export.requested`` envelope as the mapper would publish it."""
     data = ExportRequested(
@@ -220,6 +221,7 @@ def export(
         object_type=entity.lower(),
         event_time=event_time,
         if_absent=if_absent,
+        after=after or [],
     )
     return Envelope.new("qbo.export.requested", data, tenant_id=conn.tenant_id, realm_id=conn.realm_id)
 

@@ -183,17 +183,26 @@ async def test_the_jobs_of_one_event_run_in_order_an_applied_credit_memo_is_void
                 await publish(channel, namespace, envelope)
         await wait_for_jobs(engine, conn.connection_id, count=1 + 3 * len(runs), timeout=60)
         for cn in runs:  # credit_note.voided: delete the applying payment, then void the credit memo
-            event = uid("evt")
+            event, applied = uid("evt"), f"{cn}:applied"
+            first = [{"entity": "Payment", "platform_id": applied}]
+            # Delivered in the wrong order on purpose: the void arrives before the delete it comes after.
             for envelope in (
                 export(
                     conn,
+                    entity="CreditMemo",
+                    platform_id=cn,
+                    operation="void",
+                    source_event_id=event,
+                    after=first,
+                ),
+                export(
+                    conn,
                     entity="Payment",
-                    platform_id=f"{cn}:applied",
+                    platform_id=applied,
                     operation="delete",
                     source_event_id=event,
                     if_absent="skip",
                 ),
-                export(conn, entity="CreditMemo", platform_id=cn, operation="void", source_event_id=event),
             ):
                 await publish(channel, namespace, envelope)
         jobs = await wait_for_jobs(engine, conn.connection_id, count=1 + 5 * len(runs), timeout=90)

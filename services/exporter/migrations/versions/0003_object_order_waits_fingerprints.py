@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column('jobs', sa.Column('event_time', sa.DateTime(timezone=True), nullable=True), schema='exporter')
     op.add_column('jobs', sa.Column('if_absent', sa.String(length=10), server_default='wait', nullable=False), schema='exporter')
+    op.add_column('jobs', sa.Column('after', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False), schema='exporter')
     op.add_column('jobs', sa.Column('match', postgresql.JSONB(astext_type=sa.Text()), nullable=True), schema='exporter')
     op.add_column('jobs', sa.Column('wait_until', sa.DateTime(timezone=True), nullable=True), schema='exporter')
     op.create_index('ix_jobs_connection_id_source_event_id_seq', 'jobs', ['connection_id', 'source_event_id', 'seq'], unique=False, schema='exporter')
@@ -35,5 +36,6 @@ def downgrade() -> None:
     op.drop_index('ix_jobs_connection_id_source_event_id_seq', table_name='jobs', schema='exporter')
     op.drop_column('jobs', 'wait_until', schema='exporter')
     op.drop_column('jobs', 'match', schema='exporter')
+    op.drop_column('jobs', 'after', schema='exporter')
     op.drop_column('jobs', 'if_absent', schema='exporter')
     op.drop_column('jobs', 'event_time', schema='exporter')
