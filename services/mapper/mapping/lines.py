@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from services.mapper.mapping import lookups
-from services.mapper.mapping.base import ZERO, MapContext, link, q2
+from services.mapper.mapping.base import ZERO, MapContext, link, match_link, q2
 from services.mapper.reference import RefEntity
 from shared.contracts.platform import PurchaseLine, SalesLine
 
@@ -110,25 +110,21 @@ def sales_item_ref(ctx: MapContext, path: str, code: str | None) -> dict[str, An
     """The item of a sales line: known in QBO, to be created, or the fallback item."""
     if code is None:
         fallback = ctx.settings.fallback_item
-        found = lookups.item(ctx, fallback) if fallback else None
-        if found is None:
+        if not fallback:
             ctx.problem(
                 path,
-                "the line has no item code and no fallback item is available"
-                + (f" ('{fallback}' is not in QBO)" if fallback else ""),
+                "the line has no item code and no fallback item is available",
                 "send item_code, or set settings fallback_item to a QBO product/service name",
             )
-        return found.ref() if found else None
+            return None
+        found = lookups.item(ctx, fallback)
+        # Not in the mirror (yet): QBO itself is asked when the invoice is written, before refusing.
+        return found.ref() if found else match_link("Item", "Name", fallback)
     found = lookups.item(ctx, code)
     if found is not None:
         return found.ref()
     if not ctx.settings.create_missing_items:
-        ctx.problem(
-            path,
-            f"item '{code}' is not in QBO and settings do not allow creating items",
-            "sync the item first (item.upserted), or set create_missing_items to true",
-        )
-        return None
+        return match_link("Item", "Name", code)
     return ensure_item(ctx, path, code)
 
 

@@ -418,3 +418,114 @@ async def test_a_known_customer_is_not_rewritten_for_every_invoice(
     assert [j["status"] for j in jobs] == ["succeeded"] * 5
     writes = [r for r in log if r["operation"] not in ("query", "read") and "/customer" in r["path"].lower()]
     assert len(writes) == 2  # the create, then the one update when the platform's data changed
+
+
+async def _made_in_qbo(
+    sandbox: httpx.AsyncClient, conn: Conn, entity: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """An object a bookkeeper made in QBO's screens (before the bridge, say)."""
+    answer = await sandbox.post(
+        f"/admin/companies/{conn.realm_id}/act/{entity}", json={"operation": "create", "body": body}
+    )
+    answer.raise_for_status()
+    made: dict[str, Any] = answer.json()[entity]
+    return made
+
+
+async def test_a_payment_names_an_invoice_from_before_the_bridge_by_number_and_only_its_customers(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    async with serving_exporter(settings_for(database_url, amqp_url, namespace, auth_url=auth.url)):
+        conn = await connect_realm(sandbox, auth, channel, namespace, engine, custom_txn_numbers=True)
+        item, number = await _item(sandbox, conn), uid("OLD")[:20]
+        for name in ("cus_a", "cus_b"):
+            await publish(channel, namespace, customer(conn, name=uid(name), platform_id=name))
+        jobs = await wait_for_jobs(engine, conn.connection_id, count=2)
+        qbo = {j["platform_id"]: j["qbo_id"] for j in jobs}
+        # From before the connection: B's invoice numbered like the one A's payment names, and A's own.
+        foreign = await _made_in_qbo(
+            sandbox,
+            conn,
+            "Invoice",
+            {"DocNumber": number, "CustomerRef": {"value": qbo["cus_b"]}, "Line": [_line(item, 70.0)]},
+        )
+        old = await _made_in_qbo(
+            sandbox,
+            conn,
+            "Invoice",
+            {"DocNumber": f"{number}A", "CustomerRef": {"value": qbo["cus_a"]}, "Line": [_line(item, 40.0)]},
+        )
+        for pid, named in (("pay_old", f"{number}A"), ("pay_wrong", number)):
+            await publish(
+                channel,
+                namespace,
+                export(conn, entity="Payment", platform_id=pid, payload=_paying("cus_a", named)),
+            )
+        jobs = await wait_for_jobs(engine, conn.connection_id, count=4)
+
+    payments = {j["platform_id"]: j for j in jobs if j["entity"] == "Payment"}
+    assert payments["pay_old"]["status"] == "succeeded"
+    assert (payments["pay_wrong"]["status"], payments["pay_wrong"]["error_code"]) == (
+        "failed",
+        "link_not_found",
+    )
+    payment = next(
+        p
+        for p in await entities(sandbox, conn.realm_id, "Payment")
+        if p["Id"] == payments["pay_old"]["qbo_id"]
+    )
+    assert payment["Line"][0]["LinkedTxn"][0]["TxnId"] == old["Id"]
+    invoices = {i["Id"]: i for i in await entities(sandbox, conn.realm_id, "Invoice")}
+    assert float(invoices[old["Id"]]["Balance"]) == 25.0
+    assert float(invoices[foreign["Id"]]["Balance"]) == 70.0  # another customer's: never paid by A
+
+
+def _paying(customer_id: str, invoice_number: str) -> dict[str, Any]:
+    """A payment of 15 by ``customer_id`` applied to its invoice numbered ``invoice_number`` (as the mapper
+    maps ``applied_to[].invoice_number``)."""
+    cus = {"$link": {"entity": "Customer", "platform_id": customer_id}}
+    match = {"field": "DocNumber", "value": invoice_number, "party": cus}
+    target = {"$link": {"entity": "Invoice", "match": match, "as": "id"}}
+    line = {"Amount": 15.0, "LinkedTxn": [{"TxnId": target, "TxnType": "Invoice"}]}
+    return {"CustomerRef": cus, "TotalAmt": 15.0, "Line": [line]}
+
+
+async def test_an_invoice_from_before_the_bridge_with_the_same_customer_number_and_total_is_adopted(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    async with serving_exporter(settings_for(database_url, amqp_url, namespace, auth_url=auth.url)):
+        conn = await connect_realm(sandbox, auth, channel, namespace, engine, custom_txn_numbers=True)
+        item, number = await _item(sandbox, conn), uid("SAME")[:20]
+        await publish(channel, namespace, customer(conn, name=uid("cus"), platform_id="cus"))
+        jobs = await wait_for_jobs(engine, conn.connection_id, count=1)
+        old = await _made_in_qbo(
+            sandbox,
+            conn,
+            "Invoice",
+            {"DocNumber": number, "CustomerRef": {"value": jobs[0]["qbo_id"]}, "Line": [_line(item, 20.0)]},
+        )
+        await publish(
+            channel,
+            namespace,
+            invoice(conn, item_id=item, platform_id="inv", customer_id="cus", number=number),
+        )
+        jobs = await wait_for_jobs(engine, conn.connection_id, count=2)
+
+    adopted = next(j for j in jobs if j["entity"] == "Invoice")
+    assert (adopted["status"], adopted["qbo_id"]) == ("succeeded", old["Id"])
+    assert (
+        len([i for i in await entities(sandbox, conn.realm_id, "Invoice") if i.get("DocNumber") == number])
+        == 1
+    )

@@ -136,10 +136,12 @@ def test_bill_lines_are_item_lines_for_known_products_and_account_lines_otherwis
     assert lines[2]["AccountBasedExpenseLineDetail"]["AccountRef"] == {"value": "35"}
 
 
-def test_unknown_item_without_permission_to_create_is_rejected() -> None:
+def test_an_item_missing_from_the_mirror_is_looked_up_in_qbo_when_creating_items_is_not_allowed() -> None:
     data = c.invoice(lines=[c.sales_line(item_code="NEWTHING")])
-    found = rejection("invoice.approved", data, create_missing_items=False)
-    assert found.problems[0].path == "$.data.lines[0].item_code"
+    commands = run("invoice.approved", data, create_missing_items=False)
+    assert [cmd.entity for cmd in commands] == ["Customer", "Invoice"]  # no item created
+    item_ref = commands[-1].payload["Line"][0]["SalesItemLineDetail"]["ItemRef"]
+    assert item_ref == {"$link": {"entity": "Item", "match": {"field": "Name", "value": "NEWTHING"}}}
 
 
 def test_invoice_depends_on_its_customer_and_new_items_which_come_first() -> None:
