@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := uv run --frozen python
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format migrate contract sandbox demo bench bench-quick bench-sandbox clean
+.PHONY: help install run test test-stress lint format migrate contract sandbox demo bench bench-quick bench-sandbox clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ run: install ## migrate, start the sandbox and the four services, print their UR
 
 test: install lint ## the whole suite on real Postgres, RabbitMQ and the sandbox
 	@uv run --frozen pytest $(PYTEST_ARGS)
+
+test-stress: install ## hunt flakes: the suite 3 times with one core busy and 300 idle broker queues
+	@$(PY) -m scripts.stress $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy --strict
 	@uv run --frozen ruff check .
