@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from shared.contracts import decode_data
-from shared.contracts.bridge import SyncRejected
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import ExportRequested
 from tests.helpers.broker import bind_probe, envelopes
@@ -56,18 +55,20 @@ async def test_an_event_whose_wait_is_over_is_mapped_with_the_lists_there_are(
 ) -> None:
     async with mapper_with(database_url, amqp_url, namespace, reference_wait_seconds=0.5) as mapper:
         tenant, _ = await mapper.connect_tenant(company=COMPANY, imported=False)
-        probe = await bind_probe(mapper.channel, mapper.namespace, ["sync.rejected"])
+        probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested"])
         event = Envelope.new(
             "invoice.approved", c.invoice(lines=[c.sales_line(item_code=None)]), tenant_id=tenant
         )
 
         await mapper.publish(event)  # the import never ends (say, the webhooks service is down)
-        received = await envelopes(probe, count=1, timeout=15)
+        received = await envelopes(probe, count=2, timeout=15)
 
-    rejected = decode_data(received[0])
-    assert isinstance(rejected, SyncRejected)
-    assert rejected.source_event_id == event.id
-    assert "fallback item" in rejected.message
+    invoice: Any = decode_data(received[-1])
+    assert isinstance(invoice, ExportRequested)
+    assert invoice.source_event_id == event.id
+    # The default fallback item is not in the (empty) mirror: QBO is asked for it by name at write time.
+    item_ref = invoice.payload["Line"][0]["SalesItemLineDetail"]["ItemRef"]
+    assert item_ref == {"$link": {"entity": "Item", "match": {"field": "Name", "value": "Services"}}}
 
 
 async def test_a_rejected_event_sent_again_with_the_same_id_after_the_fix_is_processed(
