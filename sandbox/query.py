@@ -17,7 +17,9 @@ from sandbox.query_lex import COMPANY_TZ, QueryError, _temporal, _to_decimal
 from sandbox.query_parse import Condition, Literal, Query, parse
 
 __all__ = ["Query", "QueryError", "QueryResult", "parse", "run"]
-_SIGNS = {"=": (0,), "<": (-1,), ">": (1,), "<=": (-1, 0), ">=": (0, 1)}
+# Ids QBO lists before all others: a US company's pseudo tax codes come first, TAX then NON.
+LEADING_IDS: dict[str, tuple[str, ...]] = {"TaxCode": ("TAX", "NON")}
+_SIGNS = {"=": (0,), "!=": (-1, 1), "<": (-1,), ">": (1,), "<=": (-1, 0), ">=": (0, 1)}
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,10 @@ def _row_sort_key(path: tuple[str, ...], row: Mapping[str, Any]) -> tuple[int, A
     return _sort_key(_lookup(row, path, False))
 
 
-def _id_key(row: Mapping[str, Any]) -> tuple[int, int, str]:
+def _id_key(leading: tuple[str, ...], row: Mapping[str, Any]) -> tuple[int, int, str]:
     row_id = str(row.get("Id", ""))
+    if row_id in leading:
+        return (-1, leading.index(row_id), "")
     return (0, int(row_id), "") if row_id.isdigit() else (1, 0, row_id)
 
 
@@ -128,7 +132,8 @@ def run(query: Query, rows: Iterable[Mapping[str, Any]], *, today: date | None =
         return QueryResult(
             rows=[], total_count=len(matched), start_position=query.start_position, max_results=0
         )
-    matched.sort(key=_id_key)  # [U] QBO's default order; also the tie-break under ORDERBY
+    # [U] QBO's default order; also the tie-break under ORDERBY
+    matched.sort(key=partial(_id_key, LEADING_IDS.get(query.entity, ())))
     for prop, descending in reversed(query.order_by):
         matched.sort(key=partial(_row_sort_key, tuple(prop.split("."))), reverse=descending)
     begin = query.start_position - 1

@@ -50,7 +50,7 @@ _NAMED_KEYWORDS = {"and": "<AND>", "or": "<OR>"}
 _BEYOND = f"\\u{MAX_STRING_CODEPOINT + 1:04x}-\\U0010ffff"
 _TOKEN = re.compile(
     rf"""[ \t\r\n]*(?:(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<number>[0-9]+(?:\.[0-9]+)?)
-    |(?P<string>'(?:[^'\\{_BEYOND}]|\\[^{_BEYOND}])*')|(?P<punct><=|>=|[=<>(),*]))?""",
+    |(?P<string>'(?:[^'\\{_BEYOND}]|\\[^{_BEYOND}])*')|(?P<punct><=|>=|!=|[=<>(),*]))?""",
     re.VERBOSE,
 )
 _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)

@@ -96,7 +96,9 @@ TYPED_PROPERTIES = {
 }
 
 _COMPARISONS = ("=", "<", ">", "<=", ">=")
-_SIGNS = {"=": (0,), "<": (-1,), ">": (1,), "<=": (-1, 0), ">=": (0, 1)}
+# [U] `!=` is not in Intuit's operator list but QBO accepts it in practice; it is left out of the
+# "Was expecting" alternatives so the documented grammar's error texts stay as they were.
+NOT_EQUAL = "!="
 # The alternatives a real QBO parse error lists after a condition (mcohen01/node-quickbooks#56).
 _AFTER_CONDITION = (
     "<EOF>",
@@ -245,7 +247,7 @@ class _Parser:
                 values.append(self.value())
             self.take(")")
             return prop, "IN", values
-        if not self.at(*_COMPARISONS, "like"):
+        if not self.at(*_COMPARISONS, NOT_EQUAL, "like"):
             raise self.fail(*(f'"{op}"' for op in (*_COMPARISONS, "in", "like")))
         op = self.peek().value.upper()
         self.index += 1
