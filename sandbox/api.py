@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox import faults, services
+from sandbox import faults, rates, services, taxservice, uploads
 from sandbox.asgi import ApiRequest, ApiResponse
 from sandbox.faults import QboError
 from sandbox.runtime import Runtime, dumps, new_tid
@@ -142,7 +142,7 @@ async def _dispatch(rt: Runtime, request: ApiRequest, company: Company, call: Ca
         if head == "query":
             statement = params.get("query", "") if request.method == "GET" else request.body.decode()
             call.operation = "query"
-            body: Any = services.query_response(company, statement)
+            body: Any = services.query_response(company, statement, include=params.get("include"))
         elif head == "cdc" and request.method == "GET":
             call.operation = "cdc"
             body = services.cdc(
@@ -157,7 +157,16 @@ async def _dispatch(rt: Runtime, request: ApiRequest, company: Company, call: Ca
                 return ApiResponse(
                     200, services.pdf(company, call.entity, parts[1]), call.tid, b"application/pdf"
                 )
-            body = services.read(company, call.entity, parts[1])
+            body = services.read(company, call.entity, parts[1], include=params.get("include"))
+        elif request.method == "GET" and head == "exchangerate":
+            call.entity, call.operation = "ExchangeRate", "read"
+            body = services.envelope(company, "ExchangeRate", rates.read(company, params))
+        elif request.method == "POST" and head == "upload" and len(parts) == 1:
+            call.entity, call.operation = "Attachable", "upload"
+            uploaded: list[Any] = []
+            body = uploads.upload(company, request.content_type, request.body, uploaded)
+            body["time"] = services.envelope(company, "Attachable", {})["time"]
+            rt.emit(company, uploaded)
         elif request.method == "GET" and head == "preferences":
             call.entity, call.operation = "Preferences", "read"
             body = services.read(company, "Preferences", "1")
@@ -168,7 +177,7 @@ async def _dispatch(rt: Runtime, request: ApiRequest, company: Company, call: Ca
             rt.emit(company, changes)
         elif request.method == "POST" and [p.lower() for p in parts] == ["taxservice", "taxcode"]:
             call.entity, call.operation = "TaxCode", "create"
-            body = services.tax_service(company, services.parse_body(request.body))
+            body = taxservice.tax_service(company, services.parse_body(request.body))
         elif request.method == "POST" and len(parts) == 1:
             return await _write(rt, request, company, call, services.entity_name(parts[0]))
         else:
