@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sandbox import store
+from sandbox import seed_txns, store
 from sandbox.state import Company
 
 SAMPLE_CUSTOMERS = (
@@ -115,3 +115,5 @@ def add_sample(company: Company, accounts: dict[str, dict[str, Any]]) -> None:
         item(company, name, "Service", price, accounts["Services"], accounts)
     for name, price in SAMPLE_NON_INVENTORY:
         item(company, name, "NonInventory", price, accounts["Sales of Product Income"], accounts)
+    seed_txns.add_people_and_stock(company, accounts)
+    seed_txns.add_transactions(company, accounts)

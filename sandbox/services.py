@@ -40,6 +40,12 @@ INVOICE_LINK_NEEDS_EMAIL = True
 INVOICE_LINK = "https://connect.intuit.com/portal/app/CommerceNetwork/view/scs-v1-{token}"
 # Emulated but not by CDC: [U] for these two, which Intuit's CDC list does not mention.
 CDC_NOT_EMULATED = frozenset({"ExchangeRate", "RecurringTransaction"})
+# [U] Fields of a writable section QBO keeps to itself (set by Intuit or by the subscription); ignored.
+READ_ONLY_PREFS: dict[str, frozenset[str]] = {
+    "TaxPrefs": frozenset({"UsingSalesTax", "PartnerTaxEnabled"}),
+    "ProductAndServicesPrefs": frozenset({"QuantityOnHand"}),
+    "SalesFormsPrefs": frozenset({"ETransactionEnabledStatus", "IPNSupportEnabled"}),
+}
 PDF_BYTES = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 0>>endobj\n%%EOF\n"
 )
@@ -231,7 +237,8 @@ def update_singleton(
     else:
         for section, values in payload.items():
             if section in WRITABLE_PREFS and isinstance(values, dict):
-                new[section] = {**new.get(section, {}), **values}
+                fixed = READ_ONLY_PREFS.get(section, frozenset())
+                new[section] = {**new.get(section, {}), **{k: v for k, v in values.items() if k not in fixed}}
         _sync_company_flags(company, new)
     saved = store.replace(company, entity, old, new)
     changes.append(Change(entity, saved["Id"], "Update"))
