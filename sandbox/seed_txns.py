@@ -1,17 +1,19 @@
 """The sample company's employees, inventory and transactions, booked through the normal rules.
 
 Ids are stable because seeding runs in one order on an empty company (sandbox/README.md lists them).
-Dates count back from the day the company is created, so the documents are always recent.
+Dates count back from the day the company is created, and every document is older than CDC's 30-day
+window (its MetaData says it was entered on its TxnDate), so a client's first CDC or webhook sees only
+its own changes, as in an Intuit sandbox created weeks ago.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sandbox import ops, store
-from sandbox.clock import today
+from sandbox.clock import meta_time, today
 from sandbox.state import Company
 
 SAMPLE_EMPLOYEES = (("Emily", "Platt"), ("John", "Johnson"))
@@ -25,26 +27,29 @@ CUSTOMER = {"Amy's Bird Sanctuary": "1", "Cool Cars": "3", "Geeta Kalapatapu": "
 VENDOR = {"Bob's Burger Joint": "1", "Hicks Hardware": "8", "Norton Lumber and Building Materials": "10"}
 # (DocNumber, customer, days ago, [(item, qty, unit price, taxable)])
 INVOICES = (
-    ("1001", "Amy's Bird Sanctuary", 20, [("Design", 2, "75", False), ("Rock Fountain", 1, "275", True)]),
-    ("1002", "Cool Cars", 12, [("Installation", 4, "50", False)]),
-    ("1003", "Red Rock Diner", 5, [("Pest Control", 2, "35", False), ("Sprinkler Heads", 10, "2", True)]),
+    ("1001", "Amy's Bird Sanctuary", 50, [("Design", 2, "75", False), ("Rock Fountain", 1, "275", True)]),
+    ("1002", "Cool Cars", 42, [("Installation", 4, "50", False)]),
+    ("1003", "Red Rock Diner", 35, [("Pest Control", 2, "35", False), ("Sprinkler Heads", 10, "2", True)]),
 )
 # (customer, days ago, amount, invoice DocNumber it pays, PaymentRefNum)
 PAYMENTS = (
-    ("Amy's Bird Sanctuary", 10, "447.00", "1001", "1050"),
-    ("Cool Cars", 3, "100.00", "1002", "2074"),
+    ("Amy's Bird Sanctuary", 40, "447.00", "1001", "1050"),
+    ("Cool Cars", 33, "100.00", "1002", "2074"),
 )
-ESTIMATES = (("1001", "Geeta Kalapatapu", 8, [("Design", 5, "75", False), ("Pump", 2, "15", True)]),)
+ESTIMATES = (("1001", "Geeta Kalapatapu", 38, [("Design", 5, "75", False), ("Pump", 2, "15", True)]),)
 # (vendor, days ago, expense account, amount)
 BILLS = (
-    ("Norton Lumber and Building Materials", 15, "Supplies", "205.00"),
-    ("Hicks Hardware", 6, "Office Expenses", "86.44"),
+    ("Norton Lumber and Building Materials", 45, "Supplies", "205.00"),
+    ("Hicks Hardware", 36, "Office Expenses", "86.44"),
 )
 # (payment type, paying account, vendor, days ago, expense account, amount)
 PURCHASES = (
-    ("CreditCard", "Mastercard", "Bob's Burger Joint", 4, "Advertising", "18.97"),
-    ("Check", "Checking", "Hicks Hardware", 2, "Supplies", "42.50"),
+    ("CreditCard", "Mastercard", "Bob's Burger Joint", 34, "Advertising", "18.97"),
+    ("Check", "Checking", "Hicks Hardware", 32, "Supplies", "42.50"),
 )
+
+
+SEEDED_TXNS = ("Invoice", "Payment", "Estimate", "Bill", "Purchase")
 
 
 def add_people_and_stock(company: Company, accounts: dict[str, dict[str, Any]]) -> None:
@@ -141,6 +146,19 @@ def add_transactions(company: Company, accounts: dict[str, dict[str, Any]]) -> N
         _book(company, accounts)
     finally:
         company.book_close_date = closed
+    for entity in SEEDED_TXNS:
+        for obj in company.table(entity).values():
+            _backdate(company, entity, obj)
+
+
+def _backdate(company: Company, entity: str, obj: dict[str, Any]) -> None:
+    day = date.fromisoformat(obj["TxnDate"])
+    entered = datetime(day.year, day.month, day.day, 12, tzinfo=company.tz).timestamp()
+    obj["MetaData"] = {
+        "CreateTime": meta_time(entered, company.tz),
+        "LastUpdatedTime": meta_time(entered, company.tz),
+    }
+    company.updated_at[(entity, obj["Id"])] = entered
 
 
 def _book(company: Company, accounts: dict[str, dict[str, Any]]) -> None:
