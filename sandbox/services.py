@@ -46,6 +46,9 @@ READ_ONLY_PREFS: dict[str, frozenset[str]] = {
     "ProductAndServicesPrefs": frozenset({"QuantityOnHand"}),
     "SalesFormsPrefs": frozenset({"ETransactionEnabledStatus", "IPNSupportEnabled"}),
 }
+# The key QBO answers an entity under where it differs from the entity's name (python-quickbooks
+# reads CreditCardPayment from "CreditCardPaymentTxn": "JSON object name doesn't match the endpoint").
+WIRE_NAMES = {"CreditCardPayment": "CreditCardPaymentTxn"}
 PDF_BYTES = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 0>>endobj\n%%EOF\n"
 )
@@ -58,8 +61,12 @@ def entity_name(segment: str) -> str:
     return name
 
 
+def wire_name(entity: str) -> str:
+    return WIRE_NAMES.get(entity, entity)
+
+
 def envelope(company: Company, entity: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return {entity: obj, "time": qbo_time(company.tz)}
+    return {wire_name(entity): obj, "time": qbo_time(company.tz)}
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -111,7 +118,7 @@ def run_query(company: Company, statement: str, *, include: str | None = None) -
     result = query.run(parsed, rows)
     if include and parsed.entity == "Invoice":
         result.rows[:] = [with_invoice_link(company, "Invoice", dict(row), include) for row in result.rows]
-    return result.to_query_response(parsed.entity)
+    return result.to_query_response(wire_name(parsed.entity))
 
 
 def query_response(company: Company, statement: str, *, include: str | None = None) -> dict[str, Any]:
@@ -137,7 +144,12 @@ def cdc(company: Company, *, entities: str, since: str) -> dict[str, Any]:
         budget -= len(rows)
         if rows:
             responses.append(
-                {entity: rows, "startPosition": 1, "maxResults": len(rows), "totalCount": len(rows)}
+                {
+                    wire_name(entity): rows,
+                    "startPosition": 1,
+                    "maxResults": len(rows),
+                    "totalCount": len(rows),
+                }
             )
     return {"CDCResponse": [{"QueryResponse": responses or [{}]}], "time": qbo_time(company.tz)}
 
@@ -320,7 +332,7 @@ def _batch_item(
         body, performed = write(
             company, entity, item[entity], operation=op_param, include=include, changes=changes
         )
-        return {"bId": bid, entity: body[entity]}, {
+        return {"bId": bid, wire_name(entity): body[wire_name(entity)]}, {
             "bId": bid,
             "entity": entity,
             "operation": performed,
