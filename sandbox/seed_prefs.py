@@ -54,6 +54,58 @@ def _sales_form_extras(company: Company) -> dict[str, Any]:
     }
 
 
+def _purchase_time_and_report_prefs(company: Company) -> dict[str, Any]:
+    return {
+        "VendorAndPurchasesPrefs": {
+            "BillableExpenseTracking": True,
+            "TrackingByCustomer": True,
+            "DefaultMarkup": 0,
+            "POCustomField": [{"CustomField": _custom_fields("PurchasePrefs.UsePurchaseCustom")}],
+        },
+        "EmailMessagesPrefs": {
+            kind: {"Subject": f"{label} from {company.name}", "Message": EMAIL_BODY.format(label=label)}
+            for kind, label in EMAIL_MESSAGES
+        },
+        "TimeTrackingPrefs": {
+            "UseServices": True,
+            "BillCustomers": True,
+            "ShowBillRateToAll": False,
+            "WorkWeekStartDate": "Monday",
+            "MarkTimeEntriesBillable": True,
+        },
+        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
+    }
+
+
+def _other_prefs(company: Company) -> dict[str, Any]:
+    return {
+        "NameValue": [
+            {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
+            {
+                "Name": "ProjectsEnabled",
+                "Value": str(company.edition in ("plus", "advanced")).lower(),
+            },
+            {"Name": "DateFormatMnemonic", "Value": "MMDDYYYY_SEP_SLASH"},
+            {"Name": "NumberFormatMnemonic", "Value": "US_NB"},
+            {
+                "Name": "UncategorizedAssetAccountId",
+                "Value": _account_id(company, "Uncategorized Asset"),
+            },
+            {
+                "Name": "UncategorizedIncomeAccountId",
+                "Value": _account_id(company, "Uncategorized Income"),
+            },
+            {
+                "Name": "UncategorizedExpenseAccountId",
+                "Value": _account_id(company, "Uncategorized Expense"),
+            },
+            {"Name": "Vendor1099Enabled", "Value": "true"},
+            {"Name": "WarnDuplicateCheckNumber", "Value": "true"},
+            {"Name": "WarnDuplicateBillNumber", "Value": "false"},
+        ]
+    }
+
+
 def seed_preferences(company: Company) -> None:
     store.insert(
         company,
@@ -70,24 +122,7 @@ def seed_preferences(company: Company) -> None:
                 "UsingPriceLevels": False,
                 **_sales_form_extras(company),
             },
-            "VendorAndPurchasesPrefs": {
-                "BillableExpenseTracking": True,
-                "TrackingByCustomer": True,
-                "DefaultMarkup": 0,
-                "POCustomField": [{"CustomField": _custom_fields("PurchasePrefs.UsePurchaseCustom")}],
-            },
-            "EmailMessagesPrefs": {
-                kind: {"Subject": f"{label} from {company.name}", "Message": EMAIL_BODY.format(label=label)}
-                for kind, label in EMAIL_MESSAGES
-            },
-            "TimeTrackingPrefs": {
-                "UseServices": True,
-                "BillCustomers": True,
-                "ShowBillRateToAll": False,
-                "WorkWeekStartDate": "Monday",
-                "MarkTimeEntriesBillable": True,
-            },
-            "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
+            **_purchase_time_and_report_prefs(company),
             "ProductAndServicesPrefs": {
                 "ForSales": True,
                 "ForPurchase": True,
@@ -98,32 +133,7 @@ def seed_preferences(company: Company) -> None:
                 "MultiCurrencyEnabled": company.multicurrency,
                 "HomeCurrency": {"value": company.home_currency},
             },
-            "OtherPrefs": {
-                "NameValue": [
-                    {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
-                    {
-                        "Name": "ProjectsEnabled",
-                        "Value": str(company.edition in ("plus", "advanced")).lower(),
-                    },
-                    {"Name": "DateFormatMnemonic", "Value": "MMDDYYYY_SEP_SLASH"},
-                    {"Name": "NumberFormatMnemonic", "Value": "US_NB"},
-                    {
-                        "Name": "UncategorizedAssetAccountId",
-                        "Value": _account_id(company, "Uncategorized Asset"),
-                    },
-                    {
-                        "Name": "UncategorizedIncomeAccountId",
-                        "Value": _account_id(company, "Uncategorized Income"),
-                    },
-                    {
-                        "Name": "UncategorizedExpenseAccountId",
-                        "Value": _account_id(company, "Uncategorized Expense"),
-                    },
-                    {"Name": "Vendor1099Enabled", "Value": "true"},
-                    {"Name": "WarnDuplicateCheckNumber", "Value": "true"},
-                    {"Name": "WarnDuplicateBillNumber", "Value": "false"},
-                ]
-            },
+            "OtherPrefs": _other_prefs(company),
         },
         obj_id="1",
     )
