@@ -115,7 +115,9 @@ def update(
         obj["sparse"] = True
     plan = _prepare(company, spec, obj, old, allow_duplicate=allow_duplicate)
     obj.pop("sparse", None)
-    if (entity, old["Id"]) in company.deposited and any(obj.get(k) != old.get(k) for k in DEPOSITED_FIXED):
+    if (entity, old["Id"]) in company.deposited and any(
+        _compared(obj.get(k)) != _compared(old.get(k)) for k in DEPOSITED_FIXED
+    ):
         raise banking.deposited_error()
     _uncommit_links(company, spec, old, changes)
     saved = store.replace(company, entity, old, obj)
@@ -157,6 +159,11 @@ def void(
     _settle(company, entity, saved, old)
     changes.append(Change(entity, saved["Id"], "Void"))
     return saved
+
+
+def _compared(value: object) -> object:
+    # A reference is the same whatever name a client sends with its id.
+    return value.get("value") if isinstance(value, dict) else value
 
 
 def _check_removable(company: Company, entity: str, old: dict[str, Any]) -> None:

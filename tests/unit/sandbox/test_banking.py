@@ -175,7 +175,10 @@ def test_a_deposited_payment_cannot_be_voided_deleted_or_re_amounted() -> None:
         with pytest.raises(QboError) as caught:
             attempt()
         assert caught.value.code == "6540"
-    memo = ops.update(company, "Payment", {**body, "sparse": True, "PrivateNote": "ok"}, changes=[])
+    named = {"value": paid["CustomerRef"]["value"], "name": "as the client names it"}
+    memo = ops.update(
+        company, "Payment", {**body, "sparse": True, "PrivateNote": "ok", "CustomerRef": named}, changes=[]
+    )
     assert memo["PrivateNote"] == "ok"
 
 
