@@ -83,6 +83,7 @@ NAME_LIST_ENTITIES = frozenset(
         "TaxCode",
         "TaxRate",
         "Employee",
+        "CompanyCurrency",  # [U] a list entity with Active, so it hides inactive rows the same way
     }
 )
 # [U] A value these properties cannot hold is refused as a processing error, not silently unmatched.

@@ -185,3 +185,18 @@ def test_foreign_invoice_needs_the_currency_added_and_gets_home_amounts() -> Non
     assert (saved["ExchangeRate"], saved["HomeTotalAmt"]) == (Decimal("1.5"), Decimal("150.00"))
     chosen = invoice(company, customer_id=cust, lines=[sales_line(100, tax="NON")], ExchangeRate="2", **body)
     assert chosen["HomeTotalAmt"] == Decimal("200.00")
+
+
+def test_inactive_currencies_are_hidden_from_queries_unless_asked_for() -> None:
+    company = multicurrency()
+    saved = create(company, "CompanyCurrency", {"Code": "CAD"})
+    ops.update(
+        company,
+        "CompanyCurrency",
+        {"Id": saved["Id"], "SyncToken": "0", "sparse": True, "Active": False},
+        changes=[],
+    )
+
+    assert services.run_query(company, "select * from CompanyCurrency") == {}
+    listed = services.run_query(company, "select * from CompanyCurrency where Active = false")
+    assert [c["Code"] for c in listed["CompanyCurrency"]] == ["CAD"]
