@@ -85,6 +85,14 @@ def _sales_defaults(company: Company, spec: Spec, obj: dict[str, Any]) -> None:
         return
     if spec.name not in SALES_FORMS:
         return
+    if spec.name == "SalesReceipt" and common.is_blank(obj.get("DepositToAccountRef") or {"value": ""}):
+        # Reference §8.9: a sales receipt's money waits in Undeposited Funds until a Deposit.
+        undeposited = next(
+            (a for a in company.table("Account").values() if a.get("AccountSubType") == "UndepositedFunds"),
+            None,
+        )
+        if undeposited is not None:
+            obj["DepositToAccountRef"] = {"value": undeposited["Id"], "name": undeposited["Name"]}
     if obj.get("EmailStatus") == "NeedToSend" and not (obj.get("BillEmail") or {}).get("Address"):
         raise faults.required("BillEmail")
     customer = company.table("Customer").get(str((obj.get("CustomerRef") or {}).get("value")))

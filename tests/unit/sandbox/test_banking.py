@@ -11,7 +11,7 @@ import pytest
 from sandbox import ops
 from sandbox.faults import QboError
 from sandbox.state import Company
-from tests.unit.sandbox.factories import create, customer, first, make_company
+from tests.unit.sandbox.factories import create, customer, first, make_company, sales_line
 
 CHECKING, UNDEPOSITED, MASTERCARD, SUPPLIES, SERVICES_INCOME = "1", "3", "8", "18", "12"
 
@@ -332,3 +332,13 @@ def test_vendor_credit_lowers_the_vendor_balance_and_a_bill_payment_can_apply_it
     assert company.table("VendorCredit")[credit["Id"]]["Balance"] == 0
     assert company.table("Bill")[bill["Id"]]["Balance"] == 0
     assert vendor["Balance"] == 0
+
+
+def test_a_sales_receipt_waits_in_undeposited_funds_until_deposited() -> None:
+    company = make_company()
+    receipt = create(company, "SalesReceipt", {"Line": [sales_line(60, tax="NON")]})
+
+    saved = deposit(company, [linked(receipt, "SalesReceipt")])
+
+    assert receipt["DepositToAccountRef"]["value"] == UNDEPOSITED
+    assert company.deposited == {("SalesReceipt", receipt["Id"]): f"Deposit:{saved['Id']}"}
