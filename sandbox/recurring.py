@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from sandbox import faults, ops, store
 from sandbox.clock import today
 from sandbox.ops import Change
+from sandbox.query import Query, QueryResult, run
 from sandbox.rules import common
 from sandbox.state import Company
 
@@ -159,3 +161,12 @@ def write(
     if body.get("Id") not in (None, "") or operation == "update":
         return update(company, payload, changes), "update"
     return create(company, payload, changes), "create"
+
+
+def query(company: Company, parsed: Query) -> QueryResult:
+    """Queries see each template's own fields and its `Type`; answers are the wrapped templates."""
+    wrappers = company.table(ENTITY)
+    views = [{**inner, "Type": kind} for wrapper in wrappers.values() for kind, inner in wrapper.items()]
+    found = run(parsed, views)
+    rows: list[Mapping[str, Any]] = [wrappers[str(row["Id"])] for row in found.rows]
+    return QueryResult(rows, found.total_count, found.start_position, found.max_results)

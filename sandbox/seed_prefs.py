@@ -16,6 +16,8 @@ def _accounting_prefs(company: Company) -> dict[str, Any]:
         "ClassTrackingPerTxnLine": company.class_tracking == "per_line",
         "UseAccountNumbers": False,
         "FirstMonthOfFiscalYear": "January",
+        "TaxYearMonth": "January",
+        "TaxForm": "6",
         "CustomerTerminology": "Customers",
     }
     if company.book_close_date is not None:
@@ -80,6 +82,10 @@ def _purchase_time_and_report_prefs(company: Company) -> dict[str, Any]:
 def _other_prefs(company: Company) -> dict[str, Any]:
     return {
         "NameValue": [
+            {
+                "Name": "SalesFormsPrefs.DefaultCustomerMessage",
+                "Value": "Thank you for your business and have a great day!",
+            },
             {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
             {
                 "Name": "ProjectsEnabled",

@@ -112,10 +112,11 @@ def run_query(company: Company, statement: str, *, include: str | None = None) -
         parsed = query.parse(statement, known_entities=QUERYABLE)
     except query.QueryError as exc:
         raise QboError(exc.code, exc.message, exc.detail, "") from None
-    rows = company.table(parsed.entity).values()
     if parsed.entity == "ExchangeRate":
         rates.ensure_listed(company)
-    result = query.run(parsed, rows)
+    if parsed.entity == "RecurringTransaction":
+        return recurring.query(company, parsed).to_query_response(parsed.entity)
+    result = query.run(parsed, company.table(parsed.entity).values())
     if include and parsed.entity == "Invoice":
         result.rows[:] = [with_invoice_link(company, "Invoice", dict(row), include) for row in result.rows]
     return result.to_query_response(wire_name(parsed.entity))

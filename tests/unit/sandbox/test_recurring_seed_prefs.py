@@ -87,6 +87,30 @@ def test_recurring_update_checks_sync_token_and_delete_removes_it() -> None:
     assert company.table("RecurringTransaction") == {}
 
 
+def test_recurring_transactions_are_queried_by_type() -> None:
+    company = make_company()
+    invoice_id = recurring.create(company, template(customer(company)["Id"]), [])["Invoice"]["Id"]
+    line = {
+        "Amount": 9,
+        "DetailType": "AccountBasedExpenseLineDetail",
+        "AccountBasedExpenseLineDetail": {"AccountRef": {"value": "18"}},
+    }
+    info = {
+        "Name": "Rent",
+        "RecurType": "Reminded",
+        "ScheduleInfo": {"IntervalType": "Monthly", "StartDate": "2026-12-01"},
+    }
+    recurring.create(
+        company, {"Bill": {"VendorRef": {"value": "1"}, "Line": [line], "RecurringInfo": info}}, []
+    )
+
+    bills = services.run_query(company, "select * from RecurringTransaction where Type = 'Bill'")
+    invoices = services.run_query(company, f"select * from RecurringTransaction where Id = '{invoice_id}'")
+
+    assert [list(row) for row in bills["RecurringTransaction"]] == [["Bill"]]
+    assert [row["Invoice"]["Id"] for row in invoices["RecurringTransaction"]] == [invoice_id]
+
+
 def test_simple_start_has_no_recurring_transactions() -> None:
     company = make_company(edition="simple_start")
 
