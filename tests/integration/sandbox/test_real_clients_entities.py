@@ -20,6 +20,8 @@ from quickbooks.objects.deposit import Deposit, DepositLine, DepositLineDetail
 from quickbooks.objects.detailline import (
     AccountBasedExpenseLine,
     AccountBasedExpenseLineDetail,
+    ItemBasedExpenseLine,
+    ItemBasedExpenseLineDetail,
     SalesItemLine,
     SalesItemLineDetail,
 )
@@ -32,6 +34,7 @@ from quickbooks.objects.payment import Payment
 from quickbooks.objects.preferences import Preferences
 from quickbooks.objects.purchase import Purchase
 from quickbooks.objects.recurringtransaction import (
+    RecurringBill,
     RecurringInfo,
     RecurringInvoice,
     RecurringTransaction,
@@ -236,3 +239,85 @@ def test_multicurrency_company_currency_and_exchange_rate(unthrottled_url: str) 
     rate.AsOfDate = "2026-06-01"
     assert float(rate.save(qb=qb).Rate) == 1.5
     assert CompanyCurrency.all(qb=qb)[0].Code == "EUR"
+
+
+def test_preferences_update_through_the_client(qb: QuickBooks) -> None:
+    prefs = Preferences.get(qb=qb)
+    assert prefs.AccountingInfoPrefs.TaxYearMonth == "January"
+    assert prefs.OtherPrefs.NameValue[0].Name == "SalesFormsPrefs.DefaultCustomerMessage"
+    prefs.EmailMessagesPrefs.EstimateMessage.Subject = "Your estimate"
+    prefs.save(qb=qb)
+
+    assert Preferences.get(qb=qb).EmailMessagesPrefs.EstimateMessage.Subject == "Your estimate"
+
+
+def test_timed_activity_then_updated(qb: QuickBooks) -> None:
+    activity = TimeActivity()
+    activity.NameOf = "Employee"
+    activity.EmployeeRef = Employee.all(max_results=1, qb=qb)[0].to_ref()
+    activity.Description = "Pruning"
+    activity.StartTime = "2026-07-22T10:00:00-07:00"
+    activity.EndTime = "2026-07-22T11:00:00-07:00"
+    activity.CostRate = 50.0
+    activity.save(qb=qb)
+    first = TimeActivity.all(max_results=1, qb=qb)[0]
+    first.Description = "Pruning, updated"
+    first.save(qb=qb)
+
+    assert TimeActivity.get(first.Id, qb=qb).Description == "Pruning, updated"
+
+
+def test_purchase_of_inventory_by_card_with_the_first_tax_code(qb: QuickBooks) -> None:
+    item = Item.filter(Type="Inventory", max_results=1, qb=qb)[0]
+    code = TaxCode.all(max_results=1, qb=qb)[0]
+    line = ItemBasedExpenseLine()
+    line.Amount = 100
+    line.ItemBasedExpenseLineDetail = ItemBasedExpenseLineDetail()
+    line.ItemBasedExpenseLineDetail.UnitPrice = 100
+    line.ItemBasedExpenseLineDetail.Qty = 1
+    line.ItemBasedExpenseLineDetail.ItemRef = item.to_ref()
+    line.ItemBasedExpenseLineDetail.TaxCodeRef = code.to_ref()
+    purchase = Purchase()
+    purchase.DocNumber = "Doc123"
+    purchase.PaymentType = "CreditCard"
+    purchase.AccountRef = account(qb, "Credit Card").to_ref()
+    purchase.Line.append(line)
+    purchase.save(qb=qb, params={"include": "allowduplicatedocnum"})
+
+    read = Purchase.get(purchase.Id, qb=qb)
+    assert (read.DocNumber, float(read.TotalAmt)) == ("Doc123", 100)
+    assert read.Line[0].ItemBasedExpenseLineDetail.TaxCodeRef.value == "TAX"
+
+
+def test_recurring_bill_is_found_by_type(qb: QuickBooks) -> None:
+    bill = RecurringBill()
+    bill.VendorRef = Vendor.all(max_results=1, qb=qb)[0].to_ref()
+    bill.Line.append(expense_line(qb, "500"))
+    bill.RecurringInfo = RecurringInfo()
+    bill.RecurringInfo.Active = True
+    bill.RecurringInfo.Name = f"Rent {uuid.uuid4().hex[:6]}"
+    bill.RecurringInfo.ScheduleInfo = ScheduleInfo()
+    bill.RecurringInfo.ScheduleInfo.StartDate = "2026-12-04"
+    bill.RecurringInfo.ScheduleInfo.EndDate = "2027-02-26"
+    bill.RecurringInfo.ScheduleInfo.IntervalType = "Weekly"
+    bill.RecurringInfo.ScheduleInfo.DayOfWeek = "Friday"
+    recurring = RecurringTransaction()
+    recurring.Bill = bill
+    saved = recurring.save(qb=qb)
+
+    found = RecurringTransaction.where("Type = 'Bill'", qb=qb)
+    assert [r.Bill.Id for r in found] == [saved.Bill.Id]
+    assert (
+        RecurringTransaction.get(saved.Bill.Id, qb=qb).Bill.RecurringInfo.ScheduleInfo.DayOfWeek == "Friday"
+    )
+
+
+def test_attachable_note_updated_through_all(qb: QuickBooks) -> None:
+    note = Attachable()
+    note.Note = "first"
+    note.save(qb=qb)
+    first = Attachable.all(max_results=1, qb=qb)[0]
+    first.Note = "second"
+    first.save(qb=qb)
+
+    assert Attachable.get(first.Id, qb=qb).Note == "second"
