@@ -122,7 +122,10 @@ def test_vendor_credit_and_credit_card_payment(qb: QuickBooks) -> None:
 
 
 def test_transfer_and_deposit(qb: QuickBooks) -> None:
-    checking, savings = Account.where("AccountType = 'Bank'", qb=qb)[:2]
+    # The statement python-quickbooks' own transfer test sends, `!=` included.
+    where = "Classification = 'Asset' AND FullyQualifiedName != 'Accounts Receivable (A/R)'"
+    checking, savings = Account.where(where, max_results=2, qb=qb)
+    assert (checking.Name, savings.Name) == ("Checking", "Savings")
     transfer = Transfer()
     transfer.Amount = 300
     transfer.FromAccountRef = checking.to_ref()
