@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox import faults, services
+from sandbox import faults, rates, services, taxservice, uploads
 from sandbox.asgi import ApiRequest, ApiResponse
 from sandbox.faults import QboError
 from sandbox.runtime import Runtime, dumps, new_tid
@@ -142,7 +142,7 @@ async def _dispatch(rt: Runtime, request: ApiRequest, company: Company, call: Ca
         if head == "query":
             statement = params.get("query", "") if request.method == "GET" else request.body.decode()
             call.operation = "query"
-            body: Any = services.query_response(company, statement)
+            body: Any = services.query_response(company, statement, include=params.get("include"))
         elif head == "cdc" and request.method == "GET":
             call.operation = "cdc"
             body = services.cdc(
@@ -157,18 +157,9 @@ async def _dispatch(rt: Runtime, request: ApiRequest, company: Company, call: Ca
                 return ApiResponse(
                     200, services.pdf(company, call.entity, parts[1]), call.tid, b"application/pdf"
                 )
-            body = services.read(company, call.entity, parts[1])
-        elif request.method == "GET" and head == "preferences":
-            call.entity, call.operation = "Preferences", "read"
-            body = services.read(company, "Preferences", "1")
-        elif request.method == "POST" and len(parts) == 3 and parts[2].lower() == "send":
-            call.entity, call.operation = services.entity_name(parts[0]), "send"
-            changes: list[Any] = []
-            body = services.send(company, call.entity, parts[1], params.get("sendTo"), changes)
-            rt.emit(company, changes)
-        elif request.method == "POST" and [p.lower() for p in parts] == ["taxservice", "taxcode"]:
-            call.entity, call.operation = "TaxCode", "create"
-            body = services.tax_service(company, services.parse_body(request.body))
+            body = services.read(company, call.entity, parts[1], include=params.get("include"))
+        elif (named := _named(rt, request, company, call, parts)) is not None:
+            body = named
         elif request.method == "POST" and len(parts) == 1:
             return await _write(rt, request, company, call, services.entity_name(parts[0]))
         else:
@@ -178,6 +169,33 @@ async def _dispatch(rt: Runtime, request: ApiRequest, company: Company, call: Ca
     except QboError as error:
         return fault_response(error, call)
     return ok(body, call)
+
+
+def _named(rt: Runtime, request: ApiRequest, company: Company, call: Call, parts: list[str]) -> Any:
+    """The resources with a fixed name (exchangerate, upload, preferences, send, taxservice); else None."""
+    method, head, params = request.method, parts[0].lower() if parts else "", request.params
+    body: Any = None
+    if method == "GET" and head == "exchangerate":
+        call.entity, call.operation = "ExchangeRate", "read"
+        body = services.envelope(company, "ExchangeRate", rates.read(company, params))
+    elif method == "POST" and head == "upload" and len(parts) == 1:
+        call.entity, call.operation = "Attachable", "upload"
+        uploaded: list[Any] = []
+        body = uploads.upload(company, request.content_type, request.body, uploaded)
+        body["time"] = services.envelope(company, "Attachable", {})["time"]
+        rt.emit(company, uploaded)
+    elif method == "GET" and head == "preferences":
+        call.entity, call.operation = "Preferences", "read"
+        body = services.read(company, "Preferences", "1")
+    elif method == "POST" and len(parts) == 3 and parts[2].lower() == "send":
+        call.entity, call.operation = services.entity_name(parts[0]), "send"
+        changes: list[Any] = []
+        body = services.send(company, call.entity, parts[1], params.get("sendTo"), changes)
+        rt.emit(company, changes)
+    elif method == "POST" and [p.lower() for p in parts] == ["taxservice", "taxcode"]:
+        call.entity, call.operation = "TaxCode", "create"
+        body = taxservice.tax_service(company, services.parse_body(request.body))
+    return body
 
 
 async def _write(rt: Runtime, request: ApiRequest, company: Company, call: Call, entity: str) -> ApiResponse:

@@ -26,6 +26,7 @@ class ApiRequest:
     authorization: str
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    content_type: str = ""
 
 
 @dataclass
@@ -50,11 +51,12 @@ def _request(scope: Scope, body: bytes) -> ApiRequest | None:
     realm_id, _, rest = path[len(V3_PREFIX) :].partition("/")
     if not realm_id:
         return None
-    authorization = ""
+    authorization = content_type = ""
     for name, value in scope["headers"]:
         if name == b"authorization":
             authorization = value.decode("latin-1")
-            break
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
     query = scope.get("query_string", b"").decode("latin-1")
     return ApiRequest(
         method=scope["method"],
@@ -65,6 +67,7 @@ def _request(scope: Scope, body: bytes) -> ApiRequest | None:
         authorization=authorization,
         body=body,
         params=dict(parse_qsl(query, keep_blank_values=True)),
+        content_type=content_type,
     )
 
 

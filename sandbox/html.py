@@ -10,7 +10,23 @@ from starlette.responses import HTMLResponse, Response
 
 from sandbox.runtime import Runtime
 
-SHOWN = ("Customer", "Vendor", "Item", "Invoice", "CreditMemo", "Payment", "Bill", "PurchaseOrder")
+SHOWN = (
+    "Customer",
+    "Vendor",
+    "Employee",
+    "Item",
+    "Invoice",
+    "CreditMemo",
+    "Estimate",
+    "Payment",
+    "Deposit",
+    "Bill",
+    "VendorCredit",
+    "PurchaseOrder",
+    "Purchase",
+    "Transfer",
+    "TimeActivity",
+)
 COLUMNS = {
     "Customer": ("Id", "DisplayName", "PrimaryEmailAddr.Address", "Balance", "Active"),
     "Vendor": ("Id", "DisplayName", "Balance", "Active"),
@@ -20,6 +36,13 @@ COLUMNS = {
     "Payment": ("Id", "TxnDate", "CustomerRef.name", "TotalAmt", "UnappliedAmt"),
     "Bill": ("Id", "DocNumber", "TxnDate", "VendorRef.name", "TotalAmt", "Balance"),
     "PurchaseOrder": ("Id", "DocNumber", "TxnDate", "VendorRef.name", "TotalAmt", "POStatus"),
+    "Employee": ("Id", "DisplayName", "Active"),
+    "Estimate": ("Id", "DocNumber", "TxnDate", "CustomerRef.value", "TotalAmt"),
+    "Deposit": ("Id", "TxnDate", "DepositToAccountRef.value", "TotalAmt"),
+    "VendorCredit": ("Id", "TxnDate", "VendorRef.value", "TotalAmt", "Balance"),
+    "Purchase": ("Id", "TxnDate", "PaymentType", "AccountRef.value", "TotalAmt"),
+    "Transfer": ("Id", "TxnDate", "FromAccountRef.value", "ToAccountRef.value", "Amount"),
+    "TimeActivity": ("Id", "TxnDate", "NameOf", "Hours", "Minutes"),
 }
 STYLE = (
     "<style>body{font-family:sans-serif}table{border-collapse:collapse}"

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sandbox import faults, money, store
+from sandbox import faults, money, rates, store
 from sandbox.faults import QboError
-from sandbox.rules import common, links, lists, txns
+from sandbox.rules import banking, common, links, lists, other, txns
 from sandbox.specs import SPECS, Spec
 from sandbox.state import Company
 
@@ -24,6 +24,20 @@ PARTY_FIELD = {
     "Payment": "CustomerRef",
     "Bill": "VendorRef",
     "BillPayment": "VendorRef",
+    "VendorCredit": "VendorRef",
+}
+# Entities whose open Balance is TotalAmt less what was applied to them.
+OPEN_BALANCE = ("Invoice", "CreditMemo", "Bill", "VendorCredit")
+CREDITS = ("CreditMemo", "VendorCredit")
+# [U] A deposited payment may still change its memo fields; these would change the deposit.
+DEPOSITED_FIXED = ("TotalAmt", "DepositToAccountRef", "CustomerRef", "CurrencyRef")
+
+
+SIMPLE_RULES = {
+    "Transfer": banking.prepare_transfer,
+    "CreditCardPayment": banking.prepare_card_payment,
+    "TimeActivity": other.prepare_time,
+    "Attachable": other.prepare_attachable,
 }
 
 
@@ -57,6 +71,8 @@ def create(
     saved = store.insert(company, entity, obj)
     _commit_links(company, spec, saved, plan, changes)
     _settle(company, entity, saved, None)
+    if entity == "CompanyCurrency":
+        rates.record_market_rate(company, saved["Code"])
     changes.append(Change(entity, saved["Id"], "Create"))
     return saved
 
@@ -99,6 +115,10 @@ def update(
         obj["sparse"] = True
     plan = _prepare(company, spec, obj, old, allow_duplicate=allow_duplicate)
     obj.pop("sparse", None)
+    if (entity, old["Id"]) in company.deposited and any(
+        _compared(obj.get(k)) != _compared(old.get(k)) for k in DEPOSITED_FIXED
+    ):
+        raise banking.deposited_error()
     _uncommit_links(company, spec, old, changes)
     saved = store.replace(company, entity, old, obj)
     _commit_links(company, spec, saved, plan, changes)
@@ -115,9 +135,7 @@ def delete(company: Company, entity: str, body: dict[str, Any], *, changes: list
     if not spec.deletable:
         raise faults.unsupported(f"Operation Delete is not supported for {entity}")
     old = current(company, entity, body)
-    common.check_period(company, old.get("TxnDate"))
-    if company.applied.get((entity, old["Id"])):
-        raise faults.business(HAS_APPLIED_TEXT)
+    _check_removable(company, entity, old)
     _uncommit_links(company, spec, old, changes)
     _settle(company, entity, None, old)
     store.remove(company, entity, old)
@@ -132,9 +150,7 @@ def void(
     if spec.void != style:
         raise faults.unsupported(f"Operation Void is not supported for {entity}")
     old = current(company, entity, body)
-    common.check_period(company, old.get("TxnDate"))
-    if company.applied.get((entity, old["Id"])):
-        raise faults.business(HAS_APPLIED_TEXT)
+    _check_removable(company, entity, old)
     _uncommit_links(company, spec, old, changes)
     obj = {k: v for k, v in old.items() if k not in SERVER_FIELDS}
     obj["Line"] = [dict(line) for line in old.get("Line") or ()]
@@ -145,18 +161,44 @@ def void(
     return saved
 
 
+def _compared(value: object) -> object:
+    # A reference is the same whatever name a client sends with its id.
+    return value.get("value") if isinstance(value, dict) else value
+
+
+def _check_removable(company: Company, entity: str, old: dict[str, Any]) -> None:
+    common.check_period(company, old.get("TxnDate"))
+    if company.applied.get((entity, old["Id"])):
+        raise faults.business(HAS_APPLIED_TEXT)
+    if (entity, old["Id"]) in company.deposited:
+        raise banking.deposited_error()
+
+
+def prepare_template(company: Company, spec: Spec, obj: dict[str, Any]) -> None:
+    """A recurring template's rules: those of its transaction, with nothing applied or deposited."""
+    _prepare(company, spec, obj, None, allow_duplicate=True)
+
+
 def _prepare(
     company: Company, spec: Spec, obj: dict[str, Any], old: dict[str, Any] | None, *, allow_duplicate: bool
 ) -> links.Plan:
+    name = spec.name
     if spec.kind == "list":
         lists.prepare(company, spec, obj, old)
-        return []
-    if spec.name in ("Payment", "BillPayment"):
+    elif name in ("Payment", "BillPayment"):
         return links.prepare_payment(company, spec, obj, old)
-    if spec.name == "JournalEntry":
+    elif name == "JournalEntry":
         links.prepare_journal(company, spec, obj, old)
-        return []
-    txns.prepare(company, spec, obj, old, allow_duplicate=allow_duplicate)
+    elif name == "Deposit":
+        return [
+            (kind, txn_id, money.ZERO) for kind, txn_id in banking.prepare_deposit(company, spec, obj, old)
+        ]
+    elif name == "Purchase":
+        banking.prepare_purchase(company, spec, obj, old, allow_duplicate=allow_duplicate)
+    elif name in SIMPLE_RULES:
+        SIMPLE_RULES[name](company, spec, obj, old)
+    else:
+        txns.prepare(company, spec, obj, old, allow_duplicate=allow_duplicate)
     return []
 
 
@@ -164,12 +206,20 @@ def _commit_links(
     company: Company, spec: Spec, saved: dict[str, Any], plan: links.Plan, changes: list[Change]
 ) -> None:
     payer_key = f"{spec.name}:{saved['Id']}"
+    if spec.name == "Deposit":
+        for kind, txn_id, _ in plan:
+            company.deposited[(kind, txn_id)] = payer_key
+        return
     for kind, txn_id, amount in plan:
         company.applied.setdefault((kind, txn_id), {})[payer_key] = amount
         _refresh_target(company, kind, txn_id, changes)
 
 
 def _uncommit_links(company: Company, spec: Spec, old: dict[str, Any], changes: list[Change]) -> None:
+    if spec.name == "Deposit":
+        for key in [k for k, holder in company.deposited.items() if holder == f"Deposit:{old['Id']}"]:
+            del company.deposited[key]
+        return
     if spec.name not in ("Payment", "BillPayment"):
         return
     payer_key = f"{spec.name}:{old['Id']}"
@@ -208,7 +258,7 @@ def _refresh_target(company: Company, kind: str, txn_id: str, changes: list[Chan
 
 
 def _settle_balance(company: Company, entity: str, obj: dict[str, Any]) -> None:
-    if entity not in ("Invoice", "CreditMemo", "Bill", "SalesReceipt", "RefundReceipt"):
+    if entity not in (*OPEN_BALANCE, "SalesReceipt", "RefundReceipt"):
         return
     if entity in ("SalesReceipt", "RefundReceipt"):
         obj["Balance"] = money.ZERO
@@ -234,7 +284,7 @@ def _contribution(entity: str, obj: dict[str, Any] | None) -> Decimal:
         return money.ZERO
     if entity in ("Invoice", "Bill"):
         return Decimal(str(obj.get("Balance", 0)))
-    if entity == "CreditMemo":
+    if entity in CREDITS:
         return -Decimal(str(obj.get("Balance", 0)))
     if entity in ("Payment", "BillPayment"):
         return -Decimal(str(obj.get("UnappliedAmt", 0)))

@@ -6,6 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox import store
+from sandbox.seed_prefs import seed_preferences
+from sandbox.seed_sample import add_sample, item
 from sandbox.state import Company
 
 OFFERING_SKU = {
@@ -83,57 +85,12 @@ PAYMENT_METHODS = (
     ("American Express", "CREDIT_CARD"),
     ("Direct Debit", "NON_CREDIT_CARD"),
 )
-SAMPLE_CUSTOMERS = (
-    "Amy's Bird Sanctuary",
-    "Bill's Windsurf Shop",
-    "Cool Cars",
-    "Diego Rodriguez",
-    "Dukes Basketball Camp",
-    "Dylan Sollfrank",
-    "Freeman Sporting Goods",
-    "Geeta Kalapatapu",
-    "Gevelber Photography",
-    "Jeff's Jalopies",
-    "Kookies by Kathy",
-    "Pye's Cakes",
-    "Red Rock Diner",
-    "Sonnenschein Family Store",
-    "Shara Barnett",
-    "Sushi by Katsuyuki",
-    "Travis Waldron",
-    "Weiskopf Consulting",
-)
-SAMPLE_SUB_CUSTOMERS = {"Freeman Sporting Goods": ("0969 Ocean View Road", "55 Twin Lane")}
-SAMPLE_VENDORS = (
-    "Bob's Burger Joint",
-    "Robertson & Associates",
-    "Books by Bessie",
-    "Brosnahan Insurance Agency",
-    "Cal Telephone",
-    "Computers by Jenni",
-    "Diego's Road Warrior Bodyshop",
-    "Hicks Hardware",
-    "Lee Advertising",
-    "Norton Lumber and Building Materials",
-    "PG&E",
-    "Tania's Nursery",
-)
-SAMPLE_SERVICES = (
-    ("Design", "75"),
-    ("Gardening", "0"),
-    ("Installation", "50"),
-    ("Maintenance & Repair", "0"),
-    ("Pest Control", "35"),
-    ("Sprinklers", "0"),
-    ("Trimming", "35"),
-)
-SAMPLE_NON_INVENTORY = (("Concrete", "0"), ("Sprinkler Heads", "2"), ("Sprinkler Pipes", "4"))
 
 
 def seed_company(company: Company, *, sample: bool) -> None:
     accounts = _accounts(company)
     _company_info(company)
-    _preferences(company)
+    seed_preferences(company)
     _tax(company)
     terms = {
         name: store.insert(
@@ -145,10 +102,10 @@ def seed_company(company: Company, *, sample: bool) -> None:
     for name, kind in PAYMENT_METHODS:
         label = "Cheque" if name == "Check" and company.country != "US" else name
         store.insert(company, "PaymentMethod", {"Name": label, "Type": kind, "Active": True})
-    _item(company, "Services", "Service", "0", accounts["Services"], accounts)
-    _item(company, "Hours", "Service", "0", accounts["Services"], accounts)
+    item(company, "Services", "Service", "0", accounts["Services"], accounts)
+    item(company, "Hours", "Service", "0", accounts["Services"], accounts)
     if sample:
-        _sample(company, accounts)
+        add_sample(company, accounts)
 
 
 def _accounts(company: Company) -> dict[str, dict[str, Any]]:
@@ -209,62 +166,6 @@ def _company_info(company: Company) -> None:
             "NameValue": name_values,
         },
         obj_id=company.realm_id,
-    )
-
-
-def _accounting_prefs(company: Company) -> dict[str, Any]:
-    prefs: dict[str, Any] = {
-        "TrackDepartments": company.track_departments,
-        "DepartmentTerminology": "Location",
-        "ClassTrackingPerTxn": company.class_tracking == "per_transaction",
-        "ClassTrackingPerTxnLine": company.class_tracking == "per_line",
-        "UseAccountNumbers": False,
-        "FirstMonthOfFiscalYear": "January",
-        "CustomerTerminology": "Customers",
-    }
-    if company.book_close_date is not None:
-        prefs["BookCloseDate"] = company.book_close_date.isoformat()
-    return prefs
-
-
-def _preferences(company: Company) -> None:
-    store.insert(
-        company,
-        "Preferences",
-        {
-            "AccountingInfoPrefs": _accounting_prefs(company),
-            "SalesFormsPrefs": {
-                "CustomTxnNumbers": company.custom_txn_numbers,
-                "AllowDiscount": True,
-                "AllowShipping": False,
-                "AllowDeposit": False,
-                "AutoApplyCredit": True,
-                "AutoApplyPayments": True,
-                "UsingPriceLevels": False,
-            },
-            "VendorAndPurchasesPrefs": {"BillableExpenseTracking": True, "TrackingByCustomer": True},
-            "ProductAndServicesPrefs": {
-                "ForSales": True,
-                "ForPurchase": True,
-                "QuantityOnHand": company.edition in ("plus", "advanced"),
-            },
-            "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False},
-            "CurrencyPrefs": {
-                "MultiCurrencyEnabled": company.multicurrency,
-                "HomeCurrency": {"value": company.home_currency},
-            },
-            "OtherPrefs": {
-                "NameValue": [
-                    {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
-                    {
-                        "Name": "ProjectsEnabled",
-                        "Value": str(company.edition in ("plus", "advanced")).lower(),
-                    },
-                    {"Name": "DateFormatMnemonic", "Value": "MMDDYYYY_SEP_SLASH"},
-                ]
-            },
-        },
-        obj_id="1",
     )
 
 
@@ -334,65 +235,3 @@ def _code(company: Company, name: str, rate: dict[str, Any], *, obj_id: str | No
         },
         obj_id=obj_id,
     )
-
-
-def _item(
-    company: Company,
-    name: str,
-    kind: str,
-    price: str,
-    income: dict[str, Any],
-    accounts: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "Name": name,
-        "Type": kind,
-        "UnitPrice": Decimal(price),
-        "Active": True,
-        "Taxable": kind != "Service",
-        "IncomeAccountRef": store.ref(income, "Name"),
-        "ExpenseAccountRef": store.ref(accounts["Cost of Goods Sold"], "Name"),
-        "TrackQtyOnHand": False,
-    }
-    if not company.is_us:
-        code = next(iter(company.table("TaxCode").values()))
-        body["SalesTaxCodeRef"] = body["PurchaseTaxCodeRef"] = store.ref(code, "Name")
-    return store.insert(company, "Item", body)
-
-
-def _person(company: Company, entity: str, name: str, parent: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "DisplayName": name,
-        "PrintOnCheckName": name,
-        "CompanyName": name,
-        "Active": True,
-        "Balance": Decimal("0.00"),
-        "CurrencyRef": {"value": company.home_currency},
-    }
-    if entity == "Customer":
-        body.update(
-            {
-                "BalanceWithJobs": Decimal("0.00"),
-                "Job": parent is not None,
-                "BillWithParent": False,
-                "Taxable": company.is_us,
-                "Level": 0 if parent is None else 1,
-                "IsProject": False,
-            }
-        )
-        if parent is not None:
-            body["ParentRef"] = store.ref(parent)
-    return store.insert(company, entity, body)
-
-
-def _sample(company: Company, accounts: dict[str, dict[str, Any]]) -> None:
-    for name in SAMPLE_CUSTOMERS:
-        parent = _person(company, "Customer", name)
-        for child in SAMPLE_SUB_CUSTOMERS.get(name, ()):
-            _person(company, "Customer", child, parent)
-    for name in SAMPLE_VENDORS:
-        _person(company, "Vendor", name)
-    for name, price in SAMPLE_SERVICES:
-        _item(company, name, "Service", price, accounts["Services"], accounts)
-    for name, price in SAMPLE_NON_INVENTORY:
-        _item(company, name, "NonInventory", price, accounts["Sales of Product Income"], accounts)

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from sandbox.spec_types import BILLABLE as BILLABLE
+from sandbox.spec_types import EXPENSE_LINE_REFS as EXPENSE_LINE_REFS
+from sandbox.spec_types import SALES_ENUMS as SALES_ENUMS
+from sandbox.spec_types import SALES_LINE_REFS as SALES_LINE_REFS
+from sandbox.spec_types import TXN_LENGTHS as TXN_LENGTHS
+from sandbox.spec_types import Spec as Spec
+from sandbox.spec_types import purchase_spec
+from sandbox.specs_more import MORE_SPECS
 
 NAME_LIST_PEOPLE = "people"  # Customer, Vendor and Employee share one DisplayName space (6240)
 
@@ -41,53 +49,6 @@ PERSON_LENGTHS: Mapping[str, int] = {
         )
     },
 }
-TXN_LENGTHS: Mapping[str, int] = {
-    "DocNumber": 21,
-    "PrivateNote": 4000,
-    "CustomerMemo.value": 1000,
-    "BillEmail.Address": 100,
-    "PaymentRefNum": 100,
-    "Memo": 4000,
-}
-SALES_LINE_REFS: Mapping[str, str] = {
-    "Line.SalesItemLineDetail.ItemRef": "Item",
-    "Line.SalesItemLineDetail.ClassRef": "Class",
-    "Line.DiscountLineDetail.DiscountAccountRef": "Account",
-    "Line.DiscountLineDetail.ClassRef": "Class",
-}
-EXPENSE_LINE_REFS: Mapping[str, str] = {
-    "Line.AccountBasedExpenseLineDetail.AccountRef": "Account",
-    "Line.AccountBasedExpenseLineDetail.CustomerRef": "Customer",
-    "Line.AccountBasedExpenseLineDetail.ClassRef": "Class",
-    "Line.ItemBasedExpenseLineDetail.ItemRef": "Item",
-    "Line.ItemBasedExpenseLineDetail.CustomerRef": "Customer",
-    "Line.ItemBasedExpenseLineDetail.ClassRef": "Class",
-}
-SALES_ENUMS: Mapping[str, frozenset[str]] = {
-    "PrintStatus": frozenset({"NotSet", "NeedToPrint", "PrintComplete"}),
-    "EmailStatus": frozenset({"NotSet", "NeedToSend", "EmailSent"}),
-    "GlobalTaxCalculation": frozenset({"TaxExcluded", "TaxInclusive", "NotApplicable"}),
-}
-BILLABLE = frozenset({"Billable", "NotBillable", "HasBeenBilled"})
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    kind: str  # "list" | "txn" | "singleton" | "readonly"
-    required: tuple[str, ...] = ()
-    lengths: Mapping[str, int] = field(default_factory=dict)
-    refs: Mapping[str, str] = field(default_factory=dict)
-    enums: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    name_field: str | None = None
-    name_space: str | None = None
-    doc_numbers: bool = False  # auto-numbered sales-form style DocNumber
-    unique_doc_number: bool = False
-    deletable: bool = False
-    void: str | None = None  # "operation" (operation=void) | "include" (operation=update&include=void)
-    creatable: bool = True
-    updatable: bool = True
-    hierarchical: bool = False
 
 
 def _person(name: str, extra_refs: Mapping[str, str]) -> Spec:
@@ -125,34 +86,6 @@ def _sales(name: str, *, void: str | None, required: tuple[str, ...], extra_refs
         enums=SALES_ENUMS,
         doc_numbers=True,
         unique_doc_number=True,
-        deletable=True,
-        void=void,
-    )
-
-
-def _purchase(name: str, *, void: str | None, required: tuple[str, ...], doc_numbers: bool) -> Spec:
-    refs = {
-        "VendorRef": "Vendor",
-        "APAccountRef": "Account",
-        "SalesTermRef": "Term",
-        "DepartmentRef": "Department",
-        "ClassRef": "Class",
-        **EXPENSE_LINE_REFS,
-    }
-    enums = {
-        "GlobalTaxCalculation": SALES_ENUMS["GlobalTaxCalculation"],
-        "POStatus": frozenset({"Open", "Closed"}),
-        "Line.AccountBasedExpenseLineDetail.BillableStatus": BILLABLE,
-    }
-    return Spec(
-        name,
-        "txn",
-        required=required,
-        lengths=TXN_LENGTHS,
-        refs=refs,
-        enums=enums,
-        doc_numbers=doc_numbers,
-        unique_doc_number=doc_numbers,
         deletable=True,
         void=void,
     )
@@ -269,8 +202,8 @@ SPECS: dict[str, Spec] = {
             deletable=True,
             void="include",
         ),
-        _purchase("Bill", void=None, required=("VendorRef", "Line"), doc_numbers=False),
-        _purchase("PurchaseOrder", void=None, required=("VendorRef", "Line"), doc_numbers=True),
+        purchase_spec("Bill", void=None, required=("VendorRef", "Line"), doc_numbers=False),
+        purchase_spec("PurchaseOrder", void=None, required=("VendorRef", "Line"), doc_numbers=True),
         Spec(
             "BillPayment",
             "txn",
@@ -301,6 +234,7 @@ SPECS: dict[str, Spec] = {
             enums={"Line.JournalEntryLineDetail.PostingType": frozenset({"Debit", "Credit"})},
             deletable=True,
         ),
+        *MORE_SPECS,
     )
 }
 

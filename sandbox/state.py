@@ -70,6 +70,10 @@ class Company:
     replay: dict[str, tuple[float, str, int, bytes]] = field(default_factory=dict)
     # (entity, id) of an invoice/credit memo/bill -> {"Payment:12": amount applied by that payment}
     applied: dict[tuple[str, str], dict[str, Decimal]] = field(default_factory=dict)
+    # (entity, id) of a payment/sales receipt in a deposit -> "Deposit:<id>"
+    deposited: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Attachable id -> the uploaded file's bytes
+    files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def tz(self) -> timezone:

@@ -13,7 +13,7 @@ from sandbox.state import Company
 
 # Which linked transaction types a payment reduces, and in which direction.
 PAYMENT_TARGETS = {"Invoice": Decimal(1), "CreditMemo": Decimal(-1)}
-BILL_PAYMENT_TARGETS = {"Bill": Decimal(1)}
+BILL_PAYMENT_TARGETS = {"Bill": Decimal(1), "VendorCredit": Decimal(-1)}
 # [U] wording for rules Intuit documents without quoting the message.
 OVERPAID_TEXT = "The payment amount applied to {kind} {id} is more than its open balance."
 APPLIED_EXCEEDS_TEXT = "The amount applied to transactions is more than the payment's total amount."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox import faults, money
-from sandbox.rules import common
+from sandbox.rules import common, other
 from sandbox.specs import Spec
 from sandbox.state import Company
 from sandbox.store import index_key
@@ -44,6 +44,8 @@ def prepare(company: Company, spec: Spec, obj: dict[str, Any], old: dict[str, An
         _item(company, obj)
     elif spec.name == "Account":
         _account(obj)
+    elif spec.name == "CompanyCurrency":
+        other.prepare_currency(company, obj, old)
     elif spec.name in ("Class", "Department"):
         _tracked_list(company, spec)
     common.validate_common(company, spec, obj)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox import faults, money, tax
+from sandbox import faults, money, rates, tax
 from sandbox.clock import today
 from sandbox.rules import common
 from sandbox.specs import Spec
@@ -34,6 +34,7 @@ READ_ONLY = (
 )
 # [U] wording for a foreign currency in a company without multicurrency.
 MULTICURRENCY_OFF_TEXT = "Multicurrency is not turned on; transactions must be in the home currency."
+CURRENCY_NOT_ADDED_TEXT = "The currency {code} has not been added to this company's currency list."  # [U]
 DATE_FIELDS = ("TxnDate", "DueDate", "ShipDate", "ExpirationDate", "AcceptedDate")
 
 
@@ -61,8 +62,20 @@ def _currency(company: Company, obj: dict[str, Any], old: dict[str, Any] | None)
     if currency != company.home_currency and not company.multicurrency:
         raise faults.business(MULTICURRENCY_OFF_TEXT, "CurrencyRef")
     obj["CurrencyRef"] = obj.get("CurrencyRef") or {"value": company.home_currency}
+    obj.pop("HomeTotalAmt", None)
     if currency == company.home_currency:
         obj.pop("ExchangeRate", None)
+        return
+    added = any(
+        c.get("Code") == currency and c.get("Active", True) for c in company.table("CompanyCurrency").values()
+    )
+    if not added:
+        raise faults.business(CURRENCY_NOT_ADDED_TEXT.format(code=currency), "CurrencyRef")
+    rate = money.parse(obj.get("ExchangeRate"), "ExchangeRate")
+    if rate is None or rate <= 0:
+        rate = Decimal(str(rates.rate_on(company, currency, str(obj.get("TxnDate") or ""))["Rate"]))
+    obj["ExchangeRate"] = rate
+    obj["HomeTotalAmt"] = money.q2(Decimal(str(obj.get("TotalAmt", 0))) * rate)
 
 
 def _sales_defaults(company: Company, spec: Spec, obj: dict[str, Any]) -> None:
@@ -72,6 +85,14 @@ def _sales_defaults(company: Company, spec: Spec, obj: dict[str, Any]) -> None:
         return
     if spec.name not in SALES_FORMS:
         return
+    if spec.name == "SalesReceipt" and common.is_blank(obj.get("DepositToAccountRef") or {"value": ""}):
+        # Reference §8.9: a sales receipt's money waits in Undeposited Funds until a Deposit.
+        undeposited = next(
+            (a for a in company.table("Account").values() if a.get("AccountSubType") == "UndepositedFunds"),
+            None,
+        )
+        if undeposited is not None:
+            obj["DepositToAccountRef"] = {"value": undeposited["Id"], "name": undeposited["Name"]}
     if obj.get("EmailStatus") == "NeedToSend" and not (obj.get("BillEmail") or {}).get("Address"):
         raise faults.required("BillEmail")
     customer = company.table("Customer").get(str((obj.get("CustomerRef") or {}).get("value")))
@@ -192,16 +213,18 @@ def _sales_line(company: Company, line: dict[str, Any], kind: str, sums: _Sums, 
 
 def _sales_lines(company: Company, obj: dict[str, Any]) -> Decimal:
     no_tax = obj.get("GlobalTaxCalculation") == "NotApplicable"
-    lines: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    discounts: list[dict[str, Any]] = []
     sums = _Sums()
-    for line in obj.get("Line") or ():
-        kind = _detail_type(line, SALES_DETAIL_TYPES)
+    typed = [(line, _detail_type(line, SALES_DETAIL_TYPES)) for line in obj.get("Line") or ()]
+    # QBO answers item lines, then the subtotal, then the discount (taken on that subtotal).
+    for line, kind in sorted(typed, key=lambda pair: pair[1] == "DiscountLineDetail"):
         if kind != "SubTotalLineDetail":  # QBO recomputes the subtotal line itself
             _sales_line(company, line, kind, sums, no_tax=no_tax)
-            lines.append(line)
-    _number_lines(lines)
-    lines.append({"Amount": sums.subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-    obj["Line"] = lines
+            (discounts if kind == "DiscountLineDetail" else items).append(line)
+    _number_lines([*items, *discounts])
+    subtotal = {"Amount": sums.subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}}
+    obj["Line"] = [*items, subtotal, *discounts]
     if company.is_us:
         if sums.discount and obj.get("ApplyTaxAfterDiscount") and sums.subtotal:
             sums.us_taxable -= sums.us_taxable * sums.discount / sums.subtotal
@@ -257,7 +280,15 @@ def void_amounts(obj: dict[str, Any]) -> None:
         for detail in line.values():
             if isinstance(detail, dict) and "Qty" in detail:
                 detail["Qty"] = money.ZERO
-    for name in ("TotalAmt", "Balance", "HomeTotalAmt", "HomeBalance", "UnappliedAmt", "RemainingCredit"):
+    for name in (
+        "TotalAmt",
+        "Amount",
+        "Balance",
+        "HomeTotalAmt",
+        "HomeBalance",
+        "UnappliedAmt",
+        "RemainingCredit",
+    ):
         if name in obj:
             obj[name] = money.ZERO
     if isinstance(obj.get("TxnTaxDetail"), dict):

@@ -83,3 +83,22 @@ async def test_reset_forgets_everything() -> None:
             assert (await client.get("/admin/limits")).json()["per_second"] == 10
     finally:
         stop_sandbox(process)
+
+
+async def test_html_view_shows_the_sample_transactions_and_people(
+    realm: Realm, admin: httpx.AsyncClient
+) -> None:
+    page = (await admin.get(f"/companies/{realm.realm_id}")).text
+
+    for heading in (
+        "Employee",
+        "Estimate",
+        "Deposit",
+        "VendorCredit",
+        "Purchase",
+        "Transfer",
+        "TimeActivity",
+    ):
+        assert f"<h2>{heading}</h2>" in page
+    assert "Emily Platt" in page
+    assert "<td>CreditCard</td>" in page

@@ -226,3 +226,24 @@ async def test_duplicate_delivery_can_be_forced(
     finally:
         await admin.put("/admin/webhooks/settings", json={"duplicate_rate": 0.0})
     assert json.loads(receiver.received[0][1])[0]["id"] == json.loads(receiver.received[1][1])[0]["id"]
+
+
+async def test_new_entities_notify_create_and_void(
+    admin: httpx.AsyncClient, receiver: Receiver, fast_webhooks: None
+) -> None:
+    realm = await hooked_realm(admin, receiver, fmt="cloudevents")
+    body = {"FromAccountRef": {"value": "1"}, "ToAccountRef": {"value": "2"}, "Amount": 5}
+    transfer = (await realm.post("/transfer", body)).json()["Transfer"]
+    await realm.post(
+        "/transfer",
+        {"Id": transfer["Id"], "SyncToken": "0", "sparse": True},
+        operation="update",
+        include="void",
+    )
+    await receiver.wait_for(1)
+    async with asyncio.timeout(10):
+        while len({e["type"] for _, raw in receiver.received for e in json.loads(raw)}) < 2:
+            receiver.arrived.clear()
+            await receiver.arrived.wait()
+    types = [e["type"] for _, raw in receiver.received for e in json.loads(raw)]
+    assert types == ["qbo.transfer.created.v1", "qbo.transfer.voided.v1"]

@@ -117,7 +117,6 @@ def test_non_filterable_property_gives_qbos_validation_error() -> None:
         ("select * from Customer where DisplayName = 'abc", "line 1, column 47"),
         ("select * from Customer where Balance > 1 or Balance < 0", "line 1, column 42"),
         ("select Id from Customer", "line 1, column 8"),
-        ("select * from Customer where Balance != 1", "line 1, column 38"),
         ("select * from Customer where DisplayName = ", "line 1, column 43"),
         ("select * from Customer where DisplayName IN ()", "line 1, column 46"),
         ("select * from Customer maxresults 10 maxresults 10", "line 1, column 38"),
