@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
+from shared import tracing
 from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
 from shared.http import Resources, ops_router
 from shared.logging import configure_logging
@@ -186,6 +187,7 @@ def main(definition: ServiceDefinition, settings_factory: Callable[[], ServiceSe
     args = parser.parse_args()
     settings = settings_factory()
     configure_logging(settings.service_name, settings.log_level)
+    tracing.configure(settings)  # exports spans only when QBB_OTEL_ENABLED
     if args.command == "migrate":
         asyncio.run(migrate_service(definition, settings.database_url))
         return

@@ -20,7 +20,7 @@ BASE, PRODUCTION = K8S / "base", K8S / "overlays" / "production"
 KEDA_CRDS = K8S / "crds" / "keda"
 # Another branch builds the console (services/console, :8095); its Deployment is here already.
 CONSOLE_PORT = 8095
-# Settings read outside the pydantic classes (shared/tracing.py and the OpenTelemetry SDK).
+# Settings read outside the pydantic classes (by the OpenTelemetry SDK and Python itself).
 EXTRA_SETTINGS = {
     "QBB_OTEL_ENABLED",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
