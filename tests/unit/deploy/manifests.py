@@ -21,12 +21,7 @@ KEDA_CRDS = K8S / "crds" / "keda"
 # Another branch builds the console (services/console, :8095); its Deployment is here already.
 CONSOLE_PORT = 8095
 # Settings read outside the pydantic classes (by the OpenTelemetry SDK and Python itself).
-EXTRA_SETTINGS = {
-    "QBB_OTEL_ENABLED",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_SERVICE_NAME",
-    "PYTHONDONTWRITEBYTECODE",
-}
+EXTRA_SETTINGS = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "PYTHONDONTWRITEBYTECODE"}
 # Not SecretStr in the code, but they carry the database's and broker's passwords.
 CREDENTIAL_URLS = {"QBB_DATABASE_URL", "QBB_AMQP_URL"}
 
