@@ -27,6 +27,7 @@ from shared.db import create_engine, create_sessionmaker, migrate, wait_for_data
 from shared.http import Resources, ops_router
 from shared.logging import configure_logging
 from shared.messaging.consumer import Consumer
+from shared.messaging.gauges import Sampler
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.router import Router
 from shared.settings import ServiceSettings
@@ -126,6 +127,7 @@ async def serve(
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         http_task = asyncio.create_task(server.serve(), name="http")
         background = [asyncio.create_task(job(res, deps), name="background") for job in definition.background]
+        background.append(asyncio.create_task(_sampler(definition, res).run(), name="gauges"))
         await _until_listening(server, http_task)
         log.info("service started", extra={"port": settings.http_port})
         if ready is not None:
@@ -142,6 +144,17 @@ async def serve(
         if hasattr(deps, "aclose"):
             await deps.aclose()
     log.info("service stopped")
+
+
+def _sampler(definition: ServiceDefinition, res: Resources) -> Sampler:
+    """Queue depth, dead-letter depth and outbox lag as gauges at ``/metrics``."""
+    return Sampler(
+        connection=res.connection,
+        router=definition.router,
+        sessionmaker=res.sessionmaker,
+        outbox_table=definition.outbox,
+        namespace=res.settings.amqp_namespace,
+    )
 
 
 async def _until_listening(server: uvicorn.Server, http_task: asyncio.Task[None]) -> None:

@@ -64,7 +64,7 @@ def stamp(envelope: Envelope) -> Envelope:
 def consume_span(envelope: Envelope, *, queue: str) -> Iterator[Span]:
     """A CONSUMER span for handling one message, continuing the trace its envelope carries."""
     parent = _propagator.extract(trace_context(envelope))
-    with _tracer().start_as_current_span(
+    with tracer().start_as_current_span(
         f"{queue} process",
         context=parent,
         kind=SpanKind.CONSUMER,
@@ -77,7 +77,7 @@ def consume_span(envelope: Envelope, *, queue: str) -> Iterator[Span]:
 def publish_span(envelope: Envelope) -> Iterator[Span]:
     """A PRODUCER span for relaying one outbox event, a child of the span that staged it."""
     parent = _propagator.extract(trace_context(envelope))
-    with _tracer().start_as_current_span(
+    with tracer().start_as_current_span(
         f"{envelope.type} publish",
         context=parent,
         kind=SpanKind.PRODUCER,
@@ -91,7 +91,8 @@ def mark_failed(reason: str) -> None:
     trace.get_current_span().set_status(Status(StatusCode.ERROR, reason[:500]))
 
 
-def _tracer() -> trace.Tracer:
+def tracer() -> trace.Tracer:
+    """The product's tracer (the no-op one unless ``configure`` installed a provider)."""
     # Looked up at each use, so a provider installed after import (by ``configure``) applies.
     return trace.get_tracer(TRACER_NAME)
 
