@@ -28,21 +28,22 @@ CREDENTIAL_URLS = {"QBB_DATABASE_URL", "QBB_AMQP_URL"}
 
 @dataclass(frozen=True)
 class ServiceFacts:
-    """One service as its code says: port, settings, queues and HTTP paths."""
+    """One service as its code says: port, settings, queues, HTTP paths, whether it has a database."""
 
     name: str
     port: int
     settings: type[ServiceSettings]
     queues: frozenset[str]
     paths: frozenset[str]
+    owns_schema: bool
 
     @property
     def secret_env(self) -> set[str]:
-        """The environment variables of its secret settings."""
+        """The environment variables of its secret settings (and the credential URLs it uses)."""
         names = {
             f"QBB_{n.upper()}" for n, f in self.settings.model_fields.items() if f.annotation is SecretStr
         }
-        return names | CREDENTIAL_URLS
+        return names | CREDENTIAL_URLS if self.owns_schema else names
 
 
 def service_names() -> list[str]:
@@ -53,25 +54,39 @@ def service_names() -> list[str]:
 
 @cache
 def service(name: str) -> ServiceFacts:
-    """What the code of ``services/<name>`` defines; the console before it exists: the base settings."""
-    if not (ROOT / "services" / name / "app.py").exists():
-        return ServiceFacts(
-            name, CONSOLE_PORT, ServiceSettings, frozenset(), frozenset({"/healthz", "/readyz"})
-        )
-    from shared.runtime import create_app
-
+    """What the code of ``services/<name>`` defines (the console before its branch lands: the base)."""
+    package = ROOT / "services" / name
+    if not (package / "app.py").exists():
+        return ServiceFacts(name, CONSOLE_PORT, ServiceSettings, frozenset(), frozenset(_PROBES), False)
     settings_module = importlib.import_module(f"services.{name}.settings")
     settings = next(
         cls
         for _, cls in inspect.getmembers(settings_module, inspect.isclass)
         if issubclass(cls, ServiceSettings) and cls.__module__ == settings_module.__name__
     )
-    definition = importlib.import_module(f"services.{name}.app").DEFINITION
+    port = settings.model_fields["http_port"].default
+    owns_schema = (package / "migrations" / "env.py").exists()
+    definition = getattr(importlib.import_module(f"services.{name}.app"), "DEFINITION", None)
+    if definition is None:  # not on the shared runtime (the console): its routers' paths, no queues
+        return ServiceFacts(name, port, settings, frozenset(), frozenset(_router_paths(package)), owns_schema)
+    from shared.runtime import create_app
+
     # Only the route table is read: no resources are needed.
     paths = create_app(definition, None).openapi()["paths"]  # type: ignore[arg-type]
-    port = settings.model_fields["http_port"].default
     queues = frozenset(s.queue for s in definition.router.subscriptions)
-    return ServiceFacts(name, port, settings, queues, frozenset(paths))
+    return ServiceFacts(name, port, settings, queues, frozenset(paths), owns_schema)
+
+
+_PROBES = ("/healthz", "/readyz")
+
+
+def _router_paths(package: Path) -> set[str]:
+    """The paths of every ``router`` in the package's ``routes*.py`` modules."""
+    paths: set[str] = set()
+    for path in package.glob("routes*.py"):
+        router = getattr(importlib.import_module(f"services.{package.name}.{path.stem}"), "router", None)
+        paths |= {route.path for route in getattr(router, "routes", []) if hasattr(route, "path")}
+    return paths
 
 
 @cache
