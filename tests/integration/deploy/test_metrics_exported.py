@@ -14,14 +14,8 @@ from services.exporter import handlers as exporter_handlers
 from services.mapper import handlers as mapper_handlers
 from services.webhooks import handlers as webhooks_handlers
 from tests.helpers.broker import delete_namespace
+from tests.helpers.observability import EXTERNAL, all_used_metrics, family
 from tests.helpers.running import start_process
-from tests.unit.deploy.test_observability import (
-    EXTERNAL,
-    alert_rules,
-    dashboard_expressions,
-    family,
-    used_metrics,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +60,4 @@ async def test_the_services_serve_every_metric_the_alerts_and_the_dashboard_use(
         await delete_namespace(amqp_url, namespace, routers)
 
     served = {family(f.name) for page in pages for f in text_string_to_metric_families(page)}
-    used = {name for rule in alert_rules() for name in used_metrics(rule["expr"])}
-    used |= {name for expr in dashboard_expressions() for name in used_metrics(expr)}
-    assert {family(name) for name in used} - EXTERNAL - served == set()
+    assert {family(name) for name in all_used_metrics()} - EXTERNAL - served == set()

@@ -7,19 +7,24 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from tests.unit.deploy.manifests import ROOT
+from tests.helpers.observability import (
+    ALERTS,
+    DASHBOARD,
+    EXTERNAL,
+    OBSERVABILITY,
+    ROOT,
+    alert_rules,
+    dashboard_expressions,
+    defined_metrics,
+    family,
+    used_metrics,
+)
 
-OBSERVABILITY = ROOT / "deploy" / "observability"
-ALERTS = OBSERVABILITY / "alerts.yaml"
-DASHBOARD = OBSERVABILITY / "grafana-dashboard.json"
 RUNBOOK = ROOT / "docs" / "runbook.md"
-# Metrics that come from Prometheus itself, not from our code.
-EXTERNAL = {"up"}
 # The alerts the on-call person relies on (issue 16); renaming one must be deliberate.
 REQUIRED_ALERTS = {
     "QbbDeadLetterQueueGrowing",
@@ -31,47 +36,11 @@ REQUIRED_ALERTS = {
     "QbbQboThrottled",
     "QbbConnectionNeedsReauthorization",
 }
-_DEFINITION = re.compile(r"""\b(?:Counter|Histogram|Gauge|Summary)\(\s*["']([a-z_:][a-z0-9_:]*)["']""")
-_SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
 _PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     _PROMTOOL is None,
     reason="promtool not installed: Debian's prometheus package (see deploy/observability/README.md)",
 )
-
-
-def family(name: str) -> str:
-    """A metric's family name: ``qbb_x_total``, ``qbb_x_bucket`` and ``qbb_x`` are all ``qbb_x``."""
-    for suffix in _SUFFIXES:
-        if name.endswith(suffix):
-            return name.removesuffix(suffix)
-    return name
-
-
-def defined_metrics() -> set[str]:
-    """Every metric family ``shared/`` and ``services/`` define with prometheus_client."""
-    found = set()
-    for package in ("shared", "services"):
-        for path in (ROOT / package).rglob("*.py"):
-            found |= {family(m) for m in _DEFINITION.findall(path.read_text())}
-    return found
-
-
-def used_metrics(expression: str) -> set[str]:
-    """The metric names a PromQL expression reads (ours are all ``qbb_*``; plus Prometheus' ``up``)."""
-    without_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expression)
-    names = set(re.findall(r"\bqbb_[a-z0-9_]+", without_strings))
-    names |= {n for n in EXTERNAL if re.search(rf"\b{n}\s*\{{", without_strings)}
-    return names
-
-
-def alert_rules() -> list[dict[str, Any]]:
-    return [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
-
-
-def dashboard_expressions() -> list[str]:
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    return [t["expr"] for p in panels if p["type"] != "row" for t in p["targets"]]
 
 
 def test_the_metric_finder_sees_the_definitions_it_should() -> None:
