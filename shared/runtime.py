@@ -22,10 +22,12 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
+from shared import tracing
 from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
 from shared.http import Resources, ops_router
 from shared.logging import configure_logging
 from shared.messaging.consumer import Consumer
+from shared.messaging.gauges import Sampler
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.router import Router
 from shared.settings import ServiceSettings
@@ -125,6 +127,7 @@ async def serve(
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         http_task = asyncio.create_task(server.serve(), name="http")
         background = [asyncio.create_task(job(res, deps), name="background") for job in definition.background]
+        background.append(asyncio.create_task(_sampler(definition, res).run(), name="gauges"))
         await _until_listening(server, http_task)
         log.info("service started", extra={"port": settings.http_port})
         if ready is not None:
@@ -141,6 +144,17 @@ async def serve(
         if hasattr(deps, "aclose"):
             await deps.aclose()
     log.info("service stopped")
+
+
+def _sampler(definition: ServiceDefinition, res: Resources) -> Sampler:
+    """Queue depth, dead-letter depth and outbox lag as gauges at ``/metrics``."""
+    return Sampler(
+        connection=res.connection,
+        router=definition.router,
+        sessionmaker=res.sessionmaker,
+        outbox_table=definition.outbox,
+        namespace=res.settings.amqp_namespace,
+    )
 
 
 async def _until_listening(server: uvicorn.Server, http_task: asyncio.Task[None]) -> None:
@@ -186,6 +200,7 @@ def main(definition: ServiceDefinition, settings_factory: Callable[[], ServiceSe
     args = parser.parse_args()
     settings = settings_factory()
     configure_logging(settings.service_name, settings.log_level)
+    tracing.configure(settings)  # exports spans only when QBB_OTEL_ENABLED
     if args.command == "migrate":
         asyncio.run(migrate_service(definition, settings.database_url))
         return

@@ -52,6 +52,10 @@ class ServiceSettings(BaseSettings):
     admin_api_key: SecretStr = SecretStr("dev-admin-key")
     internal_token: SecretStr = SecretStr("dev-internal-token")
     shutdown_grace_seconds: float = Field(default=8.0, gt=0, le=30)
+    otel_enabled: bool = Field(
+        default=False,
+        description="Export traces by OTLP (OTEL_EXPORTER_OTLP_ENDPOINT); see shared/tracing.py.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> ServiceSettings:

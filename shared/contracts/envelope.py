@@ -7,10 +7,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 CONTENT_TYPE = "application/cloudevents+json"
 BRIDGE_SOURCE = "qbo-bridge"
+_MAX_TRACE_HEADER = 512
 
 
 class Envelope(BaseModel):
@@ -18,7 +19,8 @@ class Envelope(BaseModel):
 
     Extension attributes (lowercase, per the CloudEvents naming rule): ``tenantid``, ``realmid``,
     ``correlationid`` (the platform event a chain of events started from), ``causationid`` (the
-    event that directly caused this one).
+    event that directly caused this one); ``traceparent`` and ``tracestate``, the W3C trace context
+    of the CloudEvents distributed-tracing extension (``shared/tracing.py``).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -33,8 +35,16 @@ class Envelope(BaseModel):
     realmid: str | None = Field(default=None, max_length=50)
     correlationid: str | None = Field(default=None, max_length=200)
     causationid: str | None = Field(default=None, max_length=200)
+    traceparent: str | None = None
+    tracestate: str | None = None
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("traceparent", "tracestate", mode="before")
+    @classmethod
+    def _drop_unusable_trace_context(cls, value: object) -> str | None:
+        # A broken trace header must never cost the event itself: it is dropped, not refused.
+        return value if isinstance(value, str) and 0 < len(value) <= _MAX_TRACE_HEADER else None
 
     @classmethod
     def new(
@@ -62,6 +72,8 @@ class Envelope(BaseModel):
             realmid=realm_id or (cause.realmid if cause else None),
             correlationid=(cause.correlation_id if cause else None),
             causationid=cause.id if cause else None,
+            traceparent=cause.traceparent if cause else None,
+            tracestate=cause.tracestate if cause else None,
             data=payload,
         )
 

@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import tracing
 from shared.contracts.codec import InvalidMessage, decode_data, decode_envelope
 from shared.contracts.envelope import Envelope
 from shared.errors import PermanentError
@@ -126,7 +127,8 @@ class Consumer:
             realm_id=envelope.realmid,
             queue=sub.queue,
         ):
-            await self._handle(sub, message, envelope, data, attempt)
+            work = self._handle(sub, message, envelope, data, attempt)
+            await tracing.consumed(envelope, queue=sub.queue, work=work)  # a span continuing traceparent
 
     async def _handle(
         self, sub: Subscription, message: AbstractIncomingMessage, envelope: Envelope, data: Any, attempt: int
@@ -234,6 +236,7 @@ class Consumer:
             _copy(message, headers=headers), routing_key=topology.dead_letter_queue_name(queue)
         )
         log.error("message dead-lettered", extra={"reason": reason, "kind": kind, "queue": sub.queue})
+        tracing.mark_failed(reason)
         EVENTS_DEAD_LETTERED.labels(sub.queue, kind).inc()
         EVENTS_CONSUMED.labels(sub.queue, message.type or "unknown", "dead_lettered").inc()
         await message.ack()

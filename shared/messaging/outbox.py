@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import tracing
 from shared.contracts.envelope import CONTENT_TYPE, Envelope
 from shared.db import asyncpg_dsn
 from shared.messaging import topology
@@ -98,6 +99,7 @@ class Outbox:
             cause=self._cause,
             event_id=event_id,
         )
+        envelope = tracing.stamp(envelope)  # carries the current span as the event's trace context
         await self._session.execute(
             self._table.insert().values(
                 message_id=envelope.id,
@@ -187,7 +189,9 @@ class OutboxRelay:
                 return 0
             envelopes = [Envelope.model_validate(row.envelope) for row in rows]
             # A failure rolls back and the batch is sent again; the consumers' inboxes absorb repeats.
-            await asyncio.gather(*(exchange.publish(to_amqp(e), routing_key=e.type) for e in envelopes))
+            await asyncio.gather(
+                *(tracing.published(e, exchange.publish(to_amqp(e), routing_key=e.type)) for e in envelopes)
+            )
             await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
         for envelope in envelopes:
             EVENTS_PUBLISHED.labels(envelope.type).inc()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 
+from shared.qbo import observe
 from shared.qbo.errors import QboThrottled, QboUnauthorized, QboUnavailable, error_for, parse_fault
 from shared.qbo.limits import RealmLimiter
 from shared.qbo.tokens import AccessToken, TokenSource
@@ -218,8 +220,10 @@ class QboClient:
         headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = content_type
-        response = await self._exchange(token.realm_id, method, url, query, headers, data, batch=batch)
-        fault = parse_fault(response.status_code, response.content, response.headers)
+        with observe.qbo_call(token.realm_id, method, path, operation=query.get("operation")) as call:
+            response = await self._exchange(token.realm_id, method, url, query, headers, data, batch=batch)
+            fault = parse_fault(response.status_code, response.content, response.headers)
+            call.finished(response.status_code, response.headers, fault)
         if fault is not None:
             error = error_for(fault)
             if isinstance(error, QboThrottled) and self._limiter is not None:
@@ -242,7 +246,9 @@ class QboClient:
         try:
             if self._limiter is None:
                 return await self._http.request(method, url, params=query, headers=headers, content=data)
+            asked = time.perf_counter()
             async with self._limiter.slot(realm_id, batch=batch):
+                observe.limiter_waited(time.perf_counter() - asked, batch=batch)
                 return await self._http.request(method, url, params=query, headers=headers, content=data)
         except httpx.HTTPError as exc:
             # Once the request may have left, a write may have happened: the caller must look it up.
