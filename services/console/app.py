@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,10 +13,18 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from services.console import routes, routes_sync
-from services.console.backend import Backend, Unavailable
+from services.console.backend import Backend, KeyRefused, Unavailable
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
-from services.console.web import HERE, BadCsrf, Console, SignInRequired, console_of, current_session, page
+from services.console.web import (
+    COOKIE,
+    HERE,
+    BadCsrf,
+    Console,
+    SignInRequired,
+    console_of,
+    page,
+)
 from shared.logging import configure_logging
 
 # The pages load nothing from elsewhere; a strict policy makes an injected script inert.
@@ -50,6 +59,8 @@ def create_app(settings: ConsoleSettings, backend: Backend | None = None) -> Fas
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(BadCsrf, _bad_csrf)
     app.add_exception_handler(Unavailable, _unavailable)
+    app.add_exception_handler(KeyRefused, _key_refused)
+    app.add_exception_handler(httpx.HTTPStatusError, _failed)
     app.middleware("http")(_security_headers)
     return app
 
@@ -67,19 +78,32 @@ async def _to_sign_in(request: Request, _: Exception) -> Response:
     return RedirectResponse("/sign-in", status_code=303)
 
 
-async def _bad_csrf(request: Request, _: Exception) -> HTMLResponse:
+def _error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
     console = console_of(request)
-    session = current_session(request, console)
+    session = console.sessions.get(request.cookies.get(COOKIE))
+    return page(
+        request, console, "error.html", session, status_code=status_code, title=title, message=message
+    )
+
+
+async def _bad_csrf(request: Request, _: Exception) -> HTMLResponse:
     message = "The form was not sent by this page (or the page is stale); nothing was changed."
-    return page(request, console, "error.html", session, status_code=403, title="Refused", message=message)
+    return _error_page(request, 403, "Refused", message)
 
 
 async def _unavailable(request: Request, exc: Exception) -> HTMLResponse:
-    console = console_of(request)
-    session = console.sessions.get(request.cookies.get("qbb_console"))
-    message = f"{exc}; try again in a moment."
-    return page(
-        request, console, "error.html", session, status_code=503, title="Unavailable", message=message
+    return _error_page(request, 503, "Unavailable", f"{exc}; try again in a moment.")
+
+
+async def _key_refused(request: Request, exc: Exception) -> HTMLResponse:
+    message = f"{exc} (revoked, or issued moments ago and not known there yet). Sign in again if it persists."
+    return _error_page(request, 401, "Key refused", message)
+
+
+async def _failed(request: Request, exc: Exception) -> HTMLResponse:
+    status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else 0
+    return _error_page(
+        request, 502, "Service error", f"A service answered HTTP {status}; try again in a moment."
     )
 
 

@@ -19,6 +19,14 @@ class Unavailable(Exception):
         self.service = service
 
 
+class KeyRefused(Exception):
+    """A service no longer (or not yet) takes the session's key: revoked, or not mirrored there yet."""
+
+    def __init__(self, service: Service) -> None:
+        super().__init__(f"the {service} service does not accept this key")
+        self.service = service
+
+
 class Backend:
     """One HTTP client for every service; every call carries the caller's key."""
 
@@ -60,6 +68,8 @@ class Backend:
         answer = await self.call(service, "GET", path, key=key, params=params)
         if answer.status_code == 404:
             return None
+        if answer.status_code == 401:
+            raise KeyRefused(service)
         answer.raise_for_status()
         return answer.json()
 

@@ -60,6 +60,8 @@ def _shown(value: Any) -> str:
         return "yes" if value else "no"
     if value is None or value == "":
         return "—"
+    if isinstance(value, str):
+        return words(value)
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
     return str(value)
