@@ -7,7 +7,9 @@ for (const box of document.querySelectorAll("[data-progress]")) {
     const answer = await fetch(box.dataset.progress, { credentials: "same-origin" });
     if (!answer.ok) return;
     const job = await answer.json();
-    box.querySelector("[data-status]").textContent = job.status;
+    const badge = box.querySelector("[data-status]");
+    badge.textContent = job.status;
+    badge.className = `badge ${job.error ? "bad" : job.done ? "ok" : "info"}`;
     box.querySelector("[data-count]").textContent = `${job.published} objects published`;
     if (job.done) { bar.value = 1; return; }
     setTimeout(tick, 1000);
