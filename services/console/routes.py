@@ -118,12 +118,16 @@ async def connect(request: Request, console: ConsoleDep, session: SessionDep) ->
     return RedirectResponse(answer.json()["authorize_url"], status_code=303)
 
 
-@router.get("/connected")
-async def connected(session: SessionDep, connection_id: str = "", status: str = "") -> RedirectResponse:
-    """Intuit's consent done (auth sends the browser back here) → that connection's page."""
-    tone = "ok" if status == "active" else "warn"
-    target = f"/connections/{connection_id}" if connection_id.isascii() and connection_id else "/connections"
-    return back_to(target, session, tone, f"QuickBooks answered: the connection is {service.words(status)}.")
+@router.get("/connected", response_class=HTMLResponse)
+async def connected(
+    request: Request, console: ConsoleDep, connection_id: str = "", status: str = ""
+) -> Response:
+    """Intuit's consent done (auth sends the browser back here) → on to that connection's page."""
+    # Not a session route: the browser arrives from Intuit, a cross-site chain on which a
+    # SameSite=Strict cookie is not sent. This page's own link (a same-site navigation) carries it.
+    safe = connection_id if connection_id.replace("-", "").isalnum() else ""
+    target = f"/connections/{safe}" if safe else "/connections"
+    return page(request, console, "connected.html", None, target=target, status=service.words(status))
 
 
 async def _connection(console: Console, key: str, connection_id: str) -> service.ConnectionView | None:

@@ -76,3 +76,19 @@ async def sign_in(page: Page, console_url: str, key: str) -> None:
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"{console_url}/connections")
+
+
+async def rejection_recorded(
+    http: httpx.AsyncClient, ends: Endpoints, tenant: Tenant, platform_id: str, *, timeout: float = 20
+) -> dict[str, Any] | None:
+    """The mapper's record of a rejected event (bounded wait); None while its events route is not deployed."""
+    url = f"{ends.mapper}/v1/connections/{tenant.connection_id}/events"
+    async with asyncio.timeout(timeout):
+        while True:
+            answer = await http.get(url, params={"outcome": "rejected"}, headers=tenant.auth_header)
+            if answer.status_code == 404:
+                return None
+            found = [e for e in answer.json()["events"] if e.get("platform_id") == platform_id]
+            if found:
+                return dict(found[0])
+            await asyncio.sleep(0.3)
