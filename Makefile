@@ -13,7 +13,7 @@ install: ## install uv if missing, then the locked dependencies (Python 3.11)
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@uv sync --frozen --quiet
 
-run: install ## migrate, start the sandbox and the four services, print their URLs (Ctrl-C stops)
+run: install ## migrate, start the sandbox, the four services and the console, print their URLs (Ctrl-C stops)
 	@$(PY) -m scripts.stack
 
 test: install lint ## the whole suite on real Postgres, RabbitMQ and the sandbox

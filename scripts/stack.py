@@ -1,5 +1,5 @@
 """``make run``: the local stack — database and broker found (or started), migrations, the sandbox
-with the development app registered, and the four services, each answering ``/readyz``.
+with the development app registered, the four services, each answering ``/readyz``, and the console.
 
 Settings already in the environment (``QBB_*``) override the development defaults below.
 """
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".run"
 SERVICES = {"auth": 8091, "mapper": 8092, "exporter": 8093, "webhooks": 8094}
 SANDBOX_PORT = 8090
+CONSOLE_PORT = 8095
 DEV_CLIENT_ID = "qbo-bridge-dev"
 DEV_DEFAULTS = {
     "QBB_ENVIRONMENT": "development",
@@ -117,7 +118,8 @@ def register_dev_app(env: dict[str, str]) -> None:
 
 
 def busy_ports() -> list[int]:
-    return [p for p in (SANDBOX_PORT, *SERVICES.values()) if answers(f"http://127.0.0.1:{p}")]
+    ports = (SANDBOX_PORT, *SERVICES.values(), CONSOLE_PORT)
+    return [p for p in ports if answers(f"http://127.0.0.1:{p}")]
 
 
 def main() -> None:
@@ -157,12 +159,24 @@ def run_stack(env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
         processes[name] = start(name, ["-m", f"services.{name}"], {**env, "QBB_HTTP_PORT": str(port)})
     for name, port in SERVICES.items():
         wait_until(f"http://127.0.0.1:{port}/readyz", timeout=60, process=processes[name], name=name)
+    processes["console"] = start_console(env)
     return processes
+
+
+def start_console(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The console, once the services it calls answer (its URL settings default to their ports)."""
+    urls = {f"QBB_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in SERVICES.items()}
+    sandbox = {"QBB_SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_PORT}"}
+    console_env = {**urls, **sandbox, **env, "QBB_HTTP_PORT": str(CONSOLE_PORT)}
+    process = start("console", ["-m", "services.console"], console_env)
+    wait_until(f"http://127.0.0.1:{CONSOLE_PORT}/readyz", timeout=30, process=process, name="console")
+    return process
 
 
 def print_urls() -> None:
     lines = [f"  sandbox   http://127.0.0.1:{SANDBOX_PORT}/   (QuickBooks Online emulator; its HTML view)"]
     lines += [f"  {name:<9} http://127.0.0.1:{port}/docs" for name, port in SERVICES.items()]
+    lines += [f"  console   http://127.0.0.1:{CONSOLE_PORT}/   (sign in with an API key or the admin key)"]
     print("qbo-bridge is running (logs in .run/, Ctrl-C stops it):\n" + "\n".join(lines), flush=True)
 
 

@@ -270,10 +270,13 @@ async def list_jobs(
     status: str | None = None,
     since: dt.datetime | None = None,
     object_type: str | None = None,
+    before_seq: int | None = None,
     limit: int = 200,
 ) -> list[RowMapping]:
-    """The sync history of a connection, newest first."""
+    """The sync history of a connection, newest first (``before_seq``: the next page after that job)."""
     query = select(jobs).where(jobs.c.connection_id == connection_id)
+    if before_seq is not None:
+        query = query.where(jobs.c.seq < before_seq)
     if status is not None:
         query = query.where(jobs.c.status == status)
     if since is not None:

@@ -37,6 +37,7 @@ async def list_jobs(
     job_status: Annotated[JobStatus | None, Query(alias="status")] = None,
     since: dt.datetime | None = None,
     object_type: str | None = None,
+    before_seq: Annotated[int | None, Query(ge=1, description="Only jobs older than this seq")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> schemas.JobList:
     """The sync history of a connection → every job with its outcome, newest first."""
@@ -47,6 +48,7 @@ async def list_jobs(
         status=job_status,
         since=since,
         object_type=object_type,
+        before_seq=before_seq,
         limit=limit,
     )
     return schemas.JobList(jobs=[schemas.JobOut.model_validate(dict(r)) for r in rows])

@@ -14,6 +14,9 @@ class JobOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
+    seq: int | None = Field(
+        default=None, description="Order of creation; pass as before_seq for the next page"
+    )
     connection_id: str
     realm_id: str
     object_type: str

@@ -32,6 +32,16 @@ def test_a_service_never_imports_another_service(service: str) -> None:
     assert not offending
 
 
+def test_the_console_imports_no_service_it_calls() -> None:
+    """It reaches the services only over their public HTTP APIs, with the person's own key."""
+    offending = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p, m in imported_modules(ROOT / "services" / "console")
+        if m.startswith(tuple(f"services.{s}" for s in SERVICES))
+    ]
+    assert not offending
+
+
 def test_shared_never_imports_a_service() -> None:
     offending = [
         f"{p.relative_to(ROOT)}: {m}"

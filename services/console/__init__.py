@@ -1,0 +1,1 @@
+"""The console: one web page where operators and tenants see and fix their integration."""
