@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from services.auth.broker_admin import BrokerAdmin
 from services.auth.crypto import TokenCipher
 from services.auth.intuit import IntuitClient
 from services.auth.settings import AuthSettings
@@ -20,12 +21,13 @@ def utc_now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class AuthDeps:
-    """Settings, the token cipher, the Intuit client and the clock."""
+    """Settings, the token cipher, the Intuit client, the broker's user admin and the clock."""
 
     settings: AuthSettings
     cipher: TokenCipher
     intuit: IntuitClient
     http: httpx.AsyncClient
+    broker: BrokerAdmin
     now: Callable[[], dt.datetime] = field(default=utc_now)
 
     async def aclose(self) -> None:
@@ -44,4 +46,5 @@ def build_deps(settings: AuthSettings, *, limiter: RealmLimiter | None = None) -
         cipher=cipher,
         intuit=IntuitClient(http=http, settings=settings, limiter=limiter),
         http=http,
+        broker=BrokerAdmin(http, settings),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from shared.apikeys import make_api_keys_table
+from shared.apikeys import make_api_keys_table, make_platform_tables
 from shared.db import schema_metadata
 from shared.messaging.inbox import make_inbox_table
 from shared.messaging.outbox import make_outbox_table
@@ -15,6 +15,7 @@ metadata = schema_metadata(SCHEMA)
 inbox = make_inbox_table(metadata)
 outbox = make_outbox_table(metadata)
 api_keys = make_api_keys_table(metadata)
+platform_keys, platform_tenants = make_platform_tables(metadata)
 
 
 def _timestamps() -> list[Column[object]]:
@@ -86,4 +87,13 @@ tokens = Table(
     Column("client_id", String(200), nullable=False),
     Column("refreshed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_timestamps(),
+)
+
+platforms = Table(
+    "platforms",
+    metadata,
+    Column("platform_id", String(64), primary_key=True),
+    # The RabbitMQ user the product created for it (namespaced in tests), removed with it.
+    Column("rabbitmq_user", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -10,7 +10,15 @@ from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.models import api_keys, connections, oauth_states, tokens
+from services.auth.models import (
+    api_keys,
+    connections,
+    oauth_states,
+    platform_keys,
+    platform_tenants,
+    platforms,
+    tokens,
+)
 
 # ---------------------------------------------------------------- connections
 
@@ -200,3 +208,44 @@ async def revoke_api_key(session: AsyncSession, *, tenant_id: str, key_id: str) 
         .values(revoked_at=func.now())
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+# ---------------------------------------------------------------- platforms
+
+
+async def insert_platform(
+    session: AsyncSession, *, platform_id: str, rabbitmq_user: str, key_id: str, key_hash: str
+) -> bool:
+    """A new platform and its key; False when the id is taken."""
+    stmt = insert(platforms).values(platform_id=platform_id, rabbitmq_user=rabbitmq_user)
+    created = (
+        await session.execute(stmt.on_conflict_do_nothing().returning(platforms.c.platform_id))
+    ).first()
+    if created is None:
+        return False
+    await session.execute(
+        platform_keys.insert().values(key_id=key_id, platform_id=platform_id, key_hash=key_hash)
+    )
+    return True
+
+
+async def platform_exists(session: AsyncSession, *, platform_id: str) -> bool:
+    found = await session.execute(
+        select(platforms.c.platform_id).where(platforms.c.platform_id == platform_id)
+    )
+    return found.first() is not None
+
+
+async def claim_tenant(session: AsyncSession, *, platform_id: str, tenant_id: str) -> str:
+    """Give ``tenant_id`` to ``platform_id`` unless owned → the owner now (compare to see who won)."""
+    await session.execute(
+        insert(platform_tenants).values(tenant_id=tenant_id, platform_id=platform_id).on_conflict_do_nothing()
+    )
+    return await owner_of_tenant(session, tenant_id=tenant_id) or platform_id
+
+
+async def owner_of_tenant(session: AsyncSession, *, tenant_id: str) -> str | None:
+    found = await session.execute(
+        select(platform_tenants.c.platform_id).where(platform_tenants.c.tenant_id == tenant_id)
+    )
+    return found.scalar_one_or_none()

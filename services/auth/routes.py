@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import Row
 
-from services.auth import events, flows, pages, repository, schemas, service, tokens
+from services.auth import events, flows, pages, platform_routes, repository, schemas, service, tokens
 from services.auth.deps import AuthDeps
 from services.auth.intuit import AccessTokenRejected, IntuitRefused, IntuitUnavailable
 from services.auth.models import api_keys
@@ -132,6 +132,11 @@ async def list_connections(
     caller: CallerDep, session: SessionDep, deps: DepsDep, tenant_id: str | None = None
 ) -> schemas.ConnectionList:
     """The caller's connections (admins: any tenant's, or all)."""
+    if tenant_id is None and caller.platform_id is not None:
+        rows = [
+            r for t in sorted(caller.tenants) for r in await repository.list_connections(session, tenant_id=t)
+        ]
+        return schemas.ConnectionList(connections=[await _out(session, deps, row.id) for row in rows])
     if tenant_id is None and not caller.is_admin:
         tenant_id = caller.tenant_id
     if tenant_id is not None:
@@ -250,3 +255,4 @@ async def revoke_api_key(tenant_id: str, key_id: str, session: SessionDep) -> No
 router.include_router(public)
 router.include_router(internal)
 router.include_router(admin)
+router.include_router(platform_routes.router)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from services.auth import service
+from services.auth import platforms, service
 from shared.contracts.common import Currency, Id
 
 
@@ -87,3 +87,38 @@ class ApiKeyOut(BaseModel):
 class Problem(BaseModel):
     detail: str
     status: str | None = None
+
+
+class PlatformIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform_id: str = Field(pattern=platforms.PLATFORM_ID_PATTERN, description="e.g. acme-billing")
+    tenants: list[Annotated[str, Field(pattern=platforms.TENANT_ID_PATTERN)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+
+
+class PlatformAmqp(BaseModel):
+    url: str = Field(description="The broker with the platform's own user and password (shown once).")
+    ingress_exchange: str
+    egress_exchange: str
+    routing_key_prefix: str
+
+
+class PlatformOut(BaseModel):
+    platform_id: str
+    api_key: str = Field(
+        description="Works on every HTTP route for each of the platform's tenants (shown once)."
+    )
+    amqp: PlatformAmqp
+
+
+class PlatformTenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = Field(pattern=platforms.TENANT_ID_PATTERN)
+
+
+class PlatformTenantOut(BaseModel):
+    platform_id: str
+    tenant_id: str

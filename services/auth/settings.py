@@ -33,6 +33,15 @@ class AuthSettings(QboSettings):
     hard_expiry_warning_days: int = Field(default=60, ge=1)
     supported_countries: tuple[str, ...] = ("US", "GB", "CA", "AU")
     intuit_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # Platforms' RabbitMQ users are made through the management plugin (architecture §5a).
+    rabbitmq_management_url: str = "http://127.0.0.1:15672"
+    rabbitmq_management_user: str = "guest"
+    rabbitmq_management_password: SecretStr = SecretStr("guest")
+    rabbitmq_vhost: str = "/"
+    platform_amqp_url: str = Field(
+        default="",
+        description="The broker as platforms reach it (no credentials); default: QBB_AMQP_URL's host.",
+    )
 
     @model_validator(mode="after")
     def _require_encryption_key_in_production(self) -> AuthSettings:

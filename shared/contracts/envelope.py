@@ -18,7 +18,9 @@ class Envelope(BaseModel):
 
     Extension attributes (lowercase, per the CloudEvents naming rule): ``tenantid``, ``realmid``,
     ``correlationid`` (the platform event a chain of events started from), ``causationid`` (the
-    event that directly caused this one).
+    event that directly caused this one), ``platformid`` (the platform that published the event a
+    chain started from: set by the bridge from the broker-checked routing key or the caller's key,
+    never taken from a platform's body; its outcomes go back to that platform only).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -33,6 +35,7 @@ class Envelope(BaseModel):
     realmid: str | None = Field(default=None, max_length=50)
     correlationid: str | None = Field(default=None, max_length=200)
     causationid: str | None = Field(default=None, max_length=200)
+    platformid: str | None = Field(default=None, max_length=200)
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -62,6 +65,7 @@ class Envelope(BaseModel):
             realmid=realm_id or (cause.realmid if cause else None),
             correlationid=(cause.correlation_id if cause else None),
             causationid=cause.id if cause else None,
+            platformid=cause.platformid if cause else None,
             data=payload,
         )
 
