@@ -143,6 +143,44 @@ class Bus:
         return time.monotonic()
 
 
+class PlatformBus:
+    """A platform on the broker with its own credentials (architecture §5a): it publishes to
+    ingress under its prefix and reads its tenants' outcomes from egress on queues of its own."""
+
+    def __init__(
+        self, connection: AbstractRobustConnection, channel: AbstractChannel, amqp: dict[str, str]
+    ) -> None:
+        self._connection, self._channel, self.amqp = connection, channel, amqp
+
+    @classmethod
+    async def open(cls, amqp: dict[str, str]) -> PlatformBus:
+        """``amqp`` is the ``amqp`` object ``POST auth:/v1/platforms`` answered."""
+        connection = await aio_pika.connect_robust(amqp["url"])
+        channel = await connection.channel(publisher_confirms=True)
+        return cls(connection, channel, amqp)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def publish(self, envelope: Envelope) -> float:
+        """Publish to ingress as ``<platform_id>.<type>`` with a confirm; returns when it was confirmed."""
+        exchange = await self._channel.get_exchange(self.amqp["ingress_exchange"], ensure=False)
+        await exchange.publish(
+            to_amqp(envelope), routing_key=f"{self.amqp['routing_key_prefix']}{envelope.type}"
+        )
+        return time.monotonic()
+
+    async def listen(self, *patterns: str) -> AbstractQueue:
+        """An exclusive queue named under the platform's prefix, bound to egress with
+        ``<platform_id>.<pattern>`` for each pattern (``#`` for everything of its tenants)."""
+        name = f"{self.amqp['queue_prefix']}{uuid.uuid4().hex[:12]}"
+        queue = await self._channel.declare_queue(name, exclusive=True)
+        exchange = await self._channel.get_exchange(self.amqp["egress_exchange"], ensure=False)
+        for pattern in patterns or ("#",):
+            await queue.bind(exchange, routing_key=f"{self.amqp['routing_key_prefix']}{pattern}")
+        return queue
+
+
 async def wait_for(
     queue: AbstractQueue, predicate: Any, *, timeout: float, seen: list[Envelope] | None = None
 ) -> Envelope | None:

@@ -64,6 +64,7 @@ async def register_platform(
             ingress_exchange=f"{namespace}{topology.INGRESS}",
             egress_exchange=f"{namespace}{topology.EGRESS}",
             routing_key_prefix=f"{body.platform_id}.",
+            queue_prefix=f"{namespace}{body.platform_id}.",
         ),
     )
 

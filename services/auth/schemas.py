@@ -103,6 +103,7 @@ class PlatformAmqp(BaseModel):
     ingress_exchange: str
     egress_exchange: str
     routing_key_prefix: str
+    queue_prefix: str = Field(description="Queues the platform declares must be named with this prefix.")
 
 
 class PlatformOut(BaseModel):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from services.mapper import ingest, models, repository, service
+from services.mapper import ingest, models, platforms, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.reference import MIRRORED
-from shared.apikeys import API_KEY_EVENTS, apply_key_event
+from shared.apikeys import API_KEY_EVENTS, apply_key_event, platform_of_tenant
 from shared.connections import CONNECTION_EVENTS, apply_connection_event
 from shared.contracts import PLATFORM_EVENTS, changed_type
 from shared.contracts.bridge import QboEntityChanged
 from shared.contracts.codec import InvalidMessage
 from shared.contracts.common import Contract
 from shared.contracts.envelope import Envelope
+from shared.messaging import inbox
+from shared.messaging.outbox import Outbox
 from shared.messaging.router import Context, Router
 
 log = logging.getLogger(__name__)
@@ -40,15 +42,40 @@ async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[
     await ctx.outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
 
 
+async def _admit(ctx: Context[None]) -> tuple[Envelope, Outbox] | None:
+    """The event and outbox to map with, or None when its publishing platform does not own its tenant."""
+    platform = platforms.publishing_platform(ctx.routing_key, ctx.envelope.type)
+    if platform is None:
+        return ctx.envelope, ctx.outbox
+    # Its outcomes go to the platform that published it, and only to it: stamped here, never from the body.
+    envelope = ctx.envelope.model_copy(update={"platformid": platform})
+    outbox = Outbox(ctx.session, models.outbox, cause=envelope)
+    owner = await platform_of_tenant(ctx.session, models.api_keys, envelope.tenantid)
+    refused = platforms.refusal(platform=platform, owner=owner, tenant_id=envelope.tenantid)
+    if refused is None:
+        return envelope, outbox
+    await ingest.reject(outbox, envelope, envelope.data, refused, connection_id=None)
+    # The refusal must not use up the id of the tenant's real event.
+    await inbox.release(
+        ctx.session, models.inbox, consumer=platforms.INGRESS_QUEUE, message_id=envelope.dedup_key
+    )
+    return None
+
+
 @router.subscribe(
-    queue="mapper.platform-events",
+    queue=platforms.INGRESS_QUEUE,
     routing_keys=PLATFORM_EVENTS,
+    ingress_keys=platforms.ingress_keys(PLATFORM_EVENTS),
     on_give_up=_rejected_after_retries,
     on_invalid=_rejected_as_invalid,
 )
 async def on_platform_event(data: Contract, ctx: Context[None]) -> None:
     """A platform event → qbo.export.requested commands in dependency order, or sync.rejected."""
-    outcome = await ingest.process(ctx.session, ctx.outbox, ctx.envelope, data)
+    admitted = await _admit(ctx)
+    if admitted is None:
+        return
+    envelope, outbox = admitted
+    outcome = await ingest.process(ctx.session, outbox, envelope, data)
     log.info("platform event handled", extra={"outcome": outcome, "event_type": ctx.envelope.type})
 
 

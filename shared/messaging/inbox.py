@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,3 +31,12 @@ async def claim(session: AsyncSession, table: Table, *, consumer: str, message_i
         .returning(table.c.message_id)
     )
     return result.first() is not None
+
+
+async def release(session: AsyncSession, table: Table, *, consumer: str, message_id: str) -> None:
+    """Undo ``claim`` in the caller's transaction, for a message refused without being processed.
+
+    A refusal must not use up an id: another sender naming the same tenant and id (say, a platform
+    that does not own the tenant) would otherwise make the real event a "duplicate".
+    """
+    await session.execute(delete(table).where(table.c.consumer == consumer, table.c.message_id == message_id))
