@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.auth import platforms, repository
+from services.auth import egress_repository, platforms, repository, webhook_rules
 from shared.contracts.common import Contract
 from shared.messaging import topology
 from shared.messaging.router import Context, Router
@@ -17,7 +17,8 @@ router = Router()
 
 @router.subscribe(queue="auth.egress", routing_keys=platforms.EGRESS_ROUTING_KEYS)
 async def on_platform_bound_event(_data: Contract, ctx: Context[Any]) -> None:
-    """sync.* / qbo.payment.received / qbo.<entity>.changed → qbo-bridge.egress for the tenant's platform."""
+    """sync.* / qbo.payment.received / qbo.<entity>.changed → the tenant's platform: its egress
+    routing key and a delivery to each of its webhook endpoints that takes the type."""
     envelope = ctx.envelope
     if envelope.tenantid is None:
         return
@@ -28,3 +29,7 @@ async def on_platform_bound_event(_data: Contract, ctx: Context[Any]) -> None:
         return
     key = platforms.egress_routing_key(target, envelope.tenantid, envelope.type)
     await ctx.outbox.forward(envelope, exchange=topology.EGRESS, routing_key=key)
+    body = envelope.model_dump(mode="json", exclude_none=True)
+    for endpoint in await egress_repository.live_endpoints(ctx.session, platform_id=target):
+        if webhook_rules.wants(endpoint.event_types, envelope.type):
+            await egress_repository.stage_delivery(ctx.session, endpoint_id=endpoint.id, envelope=body)

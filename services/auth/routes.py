@@ -12,7 +12,17 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import Row
 
-from services.auth import events, flows, pages, platform_routes, repository, schemas, service, tokens
+from services.auth import (
+    events,
+    flows,
+    pages,
+    platform_routes,
+    repository,
+    schemas,
+    service,
+    tokens,
+    webhook_routes,
+)
 from services.auth.deps import AuthDeps
 from services.auth.intuit import AccessTokenRejected, IntuitRefused, IntuitUnavailable
 from services.auth.models import api_keys
@@ -256,3 +266,4 @@ router.include_router(public)
 router.include_router(internal)
 router.include_router(admin)
 router.include_router(platform_routes.router)
+router.include_router(webhook_routes.router)

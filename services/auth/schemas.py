@@ -123,3 +123,47 @@ class PlatformTenantIn(BaseModel):
 class PlatformTenantOut(BaseModel):
     platform_id: str
     tenant_id: str
+
+
+class WebhookEndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="Where deliveries are POSTed (http/https).")
+    event_types: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, description="Event types, or patterns such as sync.* and qbo.*.changed."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not service.valid_redirect_after(value):
+            raise ValueError("url must be an absolute http(s) URL")
+        return value
+
+
+class WebhookEndpointOut(BaseModel):
+    endpoint_id: str
+    secret: str = Field(description="The Standard Webhooks signing secret (whsec_…), shown once.")
+
+
+class WebhookAttemptOut(BaseModel):
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    attempted_at: dt.datetime
+
+
+class WebhookDeliveryOut(BaseModel):
+    delivery_id: str
+    event_id: str
+    event_type: str
+    status: str = Field(description="pending, succeeded, or failed (every scheduled attempt failed)")
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    created_at: dt.datetime
+    log: list[WebhookAttemptOut]
+
+
+class WebhookDeliveryList(BaseModel):
+    deliveries: list[WebhookDeliveryOut]

@@ -43,6 +43,20 @@ class AuthSettings(QboSettings):
         description="The broker as platforms reach it (no credentials); default: QBB_AMQP_URL's host.",
     )
 
+    # HTTP egress: the delays between delivery attempts (Standard Webhooks' schedule, ≈ 27 h in
+    # all); after the last one a delivery is "failed" and can still be sent again by hand.
+    webhook_retry_schedule_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _retry_webhooks_for_a_day_in_production(self) -> AuthSettings:
+        if self.environment == "production" and sum(self.webhook_retry_schedule_seconds) < 24 * 3600:
+            raise ValueError(
+                "QBB_WEBHOOK_RETRY_SCHEDULE_SECONDS must add up to at least 24 hours in production"
+            )
+        return self
+
     @model_validator(mode="after")
     def _require_encryption_key_in_production(self) -> AuthSettings:
         if self.environment == "production" and not self.token_encryption_keys.get_secret_value().strip():

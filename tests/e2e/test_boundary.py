@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractQueue
+from standardwebhooks import Webhook
 
 from scripts.journey import (
     PlatformBus,
@@ -32,6 +34,7 @@ from tests.e2e.conftest import Stack
 from tests.e2e.test_journeys import OUTCOMES, entities, invoice, uid
 from tests.helpers.broker import collect
 from tests.helpers.platforms import Platform, Registry, registry
+from tests.helpers.receiver import Received, Receiver, receiving
 
 pytestmark = pytest.mark.e2e
 
@@ -190,7 +193,7 @@ async def test_b_naming_a_tenant_of_a_changes_nothing_and_only_b_hears_the_rejec
     assert invoices == []
 
 
-async def test_a_invoice_lands_and_only_a_hears_that_it_succeeded(
+async def test_a_invoice_lands_and_only_a_hears_that_it_succeeded_over_amqp_and_webhooks(
     stack: Stack, platforms: Registry, amqp_url: str
 ) -> None:
     a, b = await platforms.register(), await platforms.register()
@@ -198,7 +201,11 @@ async def test_a_invoice_lands_and_only_a_hears_that_it_succeeded(
         httpx.AsyncClient(timeout=20) as http,
         platform_bus(a) as bus_a,
         await aio_pika.connect_robust(amqp_url) as service_user,
+        receiving() as receiver,
     ):
+        hooks = {
+            p.platform_id: await _endpoint(http, stack, p, f"{receiver.url}/{p.platform_id}") for p in (a, b)
+        }
         tenant = await connected_tenant(http, stack, a.tenants[0])
         probe = await egress_probe(await service_user.channel(), stack.ends.namespace)
         outcomes = await bus_a.listen(*(f"*.{t}" for t in OUTCOMES))
@@ -215,9 +222,11 @@ async def test_a_invoice_lands_and_only_a_hears_that_it_succeeded(
             timeout=60,
         )
         seen = await collect(probe, count=1000, timeout=3)
+        posted = await _posted(receiver, f"/{a.platform_id}", sent.id, timeout=20)
         invoices = [
             i for i in await entities(http, stack, tenant.realm_id, "Invoice") if i.get("DocNumber") == number
         ]
+        to_b = receiver.at(f"/{b.platform_id}")
 
     assert done is not None
     assert done.type == "sync.succeeded", done.data
@@ -230,6 +239,35 @@ async def test_a_invoice_lands_and_only_a_hears_that_it_succeeded(
     assert keys == {f"{a.prefix}{tenant.tenant_id}.sync.succeeded"}
     assert not any(str(m.routing_key).startswith(b.prefix) for m in seen)
     assert len(invoices) == 1
+    assert posted is not None
+    assert Webhook(hooks[a.platform_id]).verify(posted.body, posted.headers)["id"] == done.id
+    assert to_b == []
+
+
+async def _endpoint(http: httpx.AsyncClient, stack: Stack, platform: Platform, url: str) -> str:
+    answer = await http.post(
+        f"{stack.ends.auth}/v1/platforms/{platform.platform_id}/webhook-endpoints",
+        json={"url": url, "event_types": ["sync.*"]},
+        headers=platform.auth_header,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["secret"])
+
+
+async def _posted(receiver: Receiver, path: str, source_event_id: str, *, timeout: float) -> Received | None:
+    """The webhook delivery to ``path`` of the invoice outcome of ``source_event_id``."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while True:
+                for r in receiver.at(path):
+                    data = json.loads(r.body)
+                    if (
+                        data["data"].get("source_event_id") == source_event_id
+                        and data["data"].get("object_type") == "invoice"
+                    ):
+                        return r
+                await asyncio.sleep(0.1)
+    return None
 
 
 async def test_a_platform_key_acts_on_every_service_for_its_tenants_only(
