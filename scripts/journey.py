@@ -74,13 +74,15 @@ async def create_company(http: httpx.AsyncClient, ends: Endpoints, **overrides: 
     return str(response.json()["realm_id"])
 
 
-async def consent(authorize_url: str, *, realm_id: str, action: str = "connect") -> str:
-    """A person on the consent page: pick the company, press Connect; returns where it redirects."""
-    async with httpx.AsyncClient(timeout=15) as browser:
-        page = await browser.get(authorize_url)
-        page.raise_for_status()
-        form = dict(_HIDDEN.findall(page.text)) | {"realm_id": realm_id, "action": action}
-        submitted = await browser.post(httpx.URL(authorize_url).copy_with(query=None), data=form)
+async def consent(
+    authorize_url: str, *, realm_id: str, browser: httpx.AsyncClient, action: str = "connect"
+) -> str:
+    """A person opens the consent link in ``browser`` (which keeps auth's cookie, as a browser
+    does: the callback needs it), picks the company, presses Connect; returns the callback URL."""
+    page = await browser.get(authorize_url, follow_redirects=True)
+    page.raise_for_status()
+    form = dict(_HIDDEN.findall(page.text)) | {"realm_id": realm_id, "action": action}
+    submitted = await browser.post(page.url.copy_with(query=None), data=form)
     if submitted.status_code != 302:
         raise RuntimeError(f"consent page answered {submitted.status_code}: {submitted.text[:300]}")
     return submitted.headers["location"]
@@ -94,8 +96,9 @@ async def connect_tenant(
         f"{ends.auth}/v1/connections", json={"tenant_id": tenant_id, **body}, headers=ends.admin
     )
     started.raise_for_status()
-    callback = await consent(started.json()["authorize_url"], realm_id=realm_id)
-    answered = await http.get(callback)
+    async with httpx.AsyncClient(timeout=15) as browser:
+        callback = await consent(started.json()["authorize_url"], realm_id=realm_id, browser=browser)
+        answered = await browser.get(callback)
     if answered.status_code != 200:
         raise RuntimeError(f"OAuth callback answered {answered.status_code}: {answered.text[:300]}")
     connection_id = started.json()["connection_id"]

@@ -37,6 +37,7 @@ DEFINITION = runtime.ServiceDefinition(
     outbox=models.outbox,
     router=handlers.router,
     routes=routes.router,
+    private_routes=routes.private_router,
     make_deps=make_deps,
     background=(background.refresher, webhook_sender.sender),
     commands={"reencrypt-tokens": _reencrypt},

@@ -11,6 +11,7 @@ import httpx
 from services.auth.broker_admin import BrokerAdmin
 from services.auth.crypto import TokenCipher
 from services.auth.intuit import IntuitClient
+from services.auth.ratelimit import SlidingWindow
 from services.auth.settings import AuthSettings
 from shared.qbo.limits import RealmLimiter
 
@@ -28,6 +29,7 @@ class AuthDeps:
     intuit: IntuitClient
     http: httpx.AsyncClient
     broker: BrokerAdmin
+    reconnect_limiter: SlidingWindow
     now: Callable[[], dt.datetime] = field(default=utc_now)
 
     async def aclose(self) -> None:
@@ -47,4 +49,5 @@ def build_deps(settings: AuthSettings, *, limiter: RealmLimiter | None = None) -
         intuit=IntuitClient(http=http, settings=settings, limiter=limiter),
         http=http,
         broker=BrokerAdmin(http, settings),
+        reconnect_limiter=SlidingWindow(limit=settings.reconnect_rate_limit_per_minute),
     )

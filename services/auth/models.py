@@ -74,6 +74,9 @@ oauth_states = Table(
     ),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
+    # SHA-256 of the secret in the cookie of the browser that opened the consent link: the
+    # callback needs that cookie, so a leaked authorize URL is useless in another browser.
+    Column("browser_hash", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

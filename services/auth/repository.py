@@ -81,12 +81,26 @@ async def update_connection(session: AsyncSession, *, connection_id: str, **valu
 
 
 async def insert_state(
-    session: AsyncSession, *, state_hash: str, connection_id: str, expires_at: dt.datetime
+    session: AsyncSession,
+    *,
+    state_hash: str,
+    connection_id: str,
+    expires_at: dt.datetime,
+    browser_hash: str | None = None,
 ) -> None:
     await session.execute(
         oauth_states.insert().values(
-            state_hash=state_hash, connection_id=connection_id, expires_at=expires_at
+            state_hash=state_hash,
+            connection_id=connection_id,
+            expires_at=expires_at,
+            browser_hash=browser_hash,
         )
+    )
+
+
+async def bind_browser(session: AsyncSession, *, state_hash: str, browser_hash: str) -> None:
+    await session.execute(
+        update(oauth_states).where(oauth_states.c.state_hash == state_hash).values(browser_hash=browser_hash)
     )
 
 

@@ -33,6 +33,9 @@ class AuthSettings(QboSettings):
     hard_expiry_warning_days: int = Field(default=60, ge=1)
     supported_countries: tuple[str, ...] = ("US", "GB", "CA", "AU")
     intuit_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    reconnect_rate_limit_per_minute: int = Field(
+        default=10, ge=1, description="Calls of /v1/intuit/reconnect per client address and minute."
+    )
     # Platforms' RabbitMQ users are made through the management plugin (architecture §5a).
     rabbitmq_management_url: str = "http://127.0.0.1:15672"
     rabbitmq_management_user: str = "guest"
