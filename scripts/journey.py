@@ -173,15 +173,36 @@ class PlatformBus:
         )
         return time.monotonic()
 
-    async def listen(self, *patterns: str) -> AbstractQueue:
+    async def listen(self, *event_types: str) -> AbstractQueue:
         """An exclusive queue named under the platform's prefix, bound to egress with
-        ``<platform_id>.<pattern>`` for each pattern (``#`` for everything of its tenants)."""
+        ``<platform_id>.*.<type>`` for each type (every tenant's), or ``<platform_id>.#`` for all."""
         name = f"{self.amqp['queue_prefix']}{uuid.uuid4().hex[:12]}"
         queue = await self._channel.declare_queue(name, exclusive=True)
         exchange = await self._channel.get_exchange(self.amqp["egress_exchange"], ensure=False)
-        for pattern in patterns or ("#",):
-            await queue.bind(exchange, routing_key=f"{self.amqp['routing_key_prefix']}{pattern}")
+        prefix = self.amqp["routing_key_prefix"]
+        for key in [f"{prefix}*.{t}" for t in event_types] or [f"{prefix}#"]:
+            await queue.bind(exchange, routing_key=key)
         return queue
+
+
+async def register_platform(
+    http: httpx.AsyncClient, ends: Endpoints, *, platform_id: str, tenants: list[str]
+) -> dict[str, Any]:
+    """What the operator does for a new platform (admin key) → its key and broker credentials."""
+    answer = await http.post(
+        f"{ends.auth}/v1/platforms", json={"platform_id": platform_id, "tenants": tenants}, headers=ends.admin
+    )
+    answer.raise_for_status()
+    registered: dict[str, Any] = answer.json()
+    return registered
+
+
+async def add_tenant(http: httpx.AsyncClient, ends: Endpoints, *, platform_id: str, tenant_id: str) -> None:
+    """The operator gives a tenant to a platform (admin key)."""
+    answer = await http.post(
+        f"{ends.auth}/v1/platforms/{platform_id}/tenants", json={"tenant_id": tenant_id}, headers=ends.admin
+    )
+    answer.raise_for_status()
 
 
 async def wait_for(
