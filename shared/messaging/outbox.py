@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from typing import Any
 
@@ -113,8 +114,9 @@ class Outbox:
 
     async def forward(self, envelope: Envelope, *, exchange: str, routing_key: str) -> None:
         """Stage ``envelope`` as it is (same id) for ``exchange`` under ``routing_key``."""
+        key = f"{exchange}:{routing_key}:{envelope.id}"
         stmt = insert(self._table).values(
-            message_id=f"{exchange}:{routing_key}:{envelope.id}"[:200],
+            message_id=key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest(),
             routing_key=routing_key,
             exchange=exchange,
             envelope=envelope.model_dump(mode="json", exclude_none=True),
