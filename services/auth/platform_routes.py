@@ -15,6 +15,7 @@ from shared.messaging import topology
 
 
 def auth_deps(request: Request) -> AuthDeps:
+    """The service's ``AuthDeps`` (as in ``routes``; kept here so this module stands alone)."""
     deps: AuthDeps = request.app.state.deps
     return deps
 

@@ -8,22 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy import Row
 
 from services.auth import egress_repository, schemas, webhook_rules
-from services.auth.deps import AuthDeps
 from services.auth.models import api_keys
+from services.auth.platform_routes import DepsDep
 from shared.apikeys import Caller, caller_dependency
 from shared.http import SessionDep
 
-
-def auth_deps(request: Request) -> AuthDeps:
-    deps: AuthDeps = request.app.state.deps
-    return deps
-
-
-DepsDep = Annotated[AuthDeps, Depends(auth_deps)]
 CallerDep = Annotated[Caller, Depends(caller_dependency(api_keys))]
 router = APIRouter(tags=["webhook endpoints"])
 BASE = "/v1/platforms/{platform_id}/webhook-endpoints"
