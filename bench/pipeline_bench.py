@@ -20,13 +20,12 @@ import shlex
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import aio_pika
 import httpx
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage
 
 from bench import pipeline_report as report
 from bench.pipeline_baseline import run_baseline
@@ -34,18 +33,17 @@ from bench.pipeline_figures import Sent, bridge_figures
 from bench.pipeline_stack import RunningStack, Sampler, start_stack
 from scripts.journey import (
     DEMO_SETTINGS,
-    Bus,
     Endpoints,
+    PlatformBus,
     Tenant,
     apply_settings,
     connect_tenant,
     create_company,
     event,
+    register_platform,
     until_reference_imported,
 )
 from shared.contracts.envelope import Envelope
-from shared.messaging import topology
-from shared.messaging.outbox import to_amqp
 
 OUTCOMES = ("sync.succeeded", "sync.failed", "sync.rejected")
 CONNECT_PARALLEL = 6
@@ -172,7 +170,7 @@ class Outcomes:
 
 
 async def publish_all(
-    exchange: AbstractExchange,
+    publish: Callable[[Envelope], Awaitable[float]],
     planned: Sequence[tuple[Tenant, str, Envelope]],
     outcomes: Outcomes,
     sc: Scenario,
@@ -185,7 +183,7 @@ async def publish_all(
     async def one(envelope: Envelope) -> None:
         async with gate:
             sent[envelope.id] = time.time()
-            await exchange.publish(to_amqp(envelope), routing_key=envelope.type)
+            await publish(envelope)
             if sc.sequential:
                 await outcomes.until(len(sent), deadline=deadline)
 
@@ -218,23 +216,23 @@ async def measure_bridge(
     planned = plan(sc, tenants, run)
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 1))
     outcomes, sampler = Outcomes(), Sampler(running.processes)
-    bus = await Bus.open(running.amqp_url, ends.namespace)
-    connection = await aio_pika.connect_robust(running.amqp_url)
+    # The benchmark is a platform like any other: its own broker user, ingress in, egress out.
+    platform = await register_platform(
+        http, ends, platform_id=f"bench-{run.lower()}", tenants=[t.tenant_id for t in tenants]
+    )
+    bus = await PlatformBus.open(platform["amqp"])
     sampling = asyncio.create_task(sampler.run())
     try:
         queue = await bus.listen(*OUTCOMES)
         await queue.consume(outcomes.on_message)
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await topology.declare_exchange(channel, ends.namespace)
         deadline = time.monotonic() + sc.timeout_seconds
-        sent = await publish_all(exchange, planned, outcomes, sc, deadline)
+        sent = await publish_all(bus.publish, planned, outcomes, sc, deadline)
         published_at = time.time()
         completed = await outcomes.until(len(planned), deadline=deadline)
     finally:
         sampler.sample()
         busy = sampler.machine_busy()
         sampling.cancel()
-        await connection.close()
         await bus.close()
     records = await asyncio.gather(*(realm_records(http, ends, t, since) for t in tenants))
     figures = bridge_figures(

@@ -18,13 +18,15 @@ import httpx
 from scripts import stack
 from scripts.journey import (
     DEMO_SETTINGS,
-    Bus,
     Endpoints,
+    PlatformBus,
     Tenant,
+    add_tenant,
     apply_settings,
     connect_tenant,
     create_company,
     event,
+    register_platform,
     until_reference_imported,
     wait_for,
 )
@@ -94,7 +96,7 @@ def documents(country: str, code: str) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-async def sync(bus: Bus, outcomes: Any, envelope: Envelope) -> Envelope | None:
+async def sync(bus: PlatformBus, outcomes: Any, envelope: Envelope) -> Envelope | None:
     await bus.publish(envelope)
     object_type = envelope.type.split(".")[0]  # customer, invoice, credit_note, payment
     return await wait_for(
@@ -116,12 +118,22 @@ def describe(outcome: Envelope | None) -> str:
     return f"{outcome.type}: {outcome.data.get('message')}"
 
 
-async def journey(http: httpx.AsyncClient, ends: Endpoints, bus: Bus, country: str, tl: Timeline) -> Tenant:
+async def journey(
+    http: httpx.AsyncClient,
+    ends: Endpoints,
+    bus: PlatformBus,
+    country: str,
+    tl: Timeline,
+    *,
+    platform_id: str,
+) -> Tenant:
     print(f"\n{country} company", flush=True)
     realm = await tl.step("create a sandbox company", lambda: create_company(http, ends, country=country))
+    tenant_id = f"demo-{country.lower()}-{realm}"
+    await add_tenant(http, ends, platform_id=platform_id, tenant_id=tenant_id)
     tenant = await tl.step(
         "connect through the OAuth consent page",
-        lambda: connect_tenant(http, ends, tenant_id=f"demo-{country.lower()}-{realm}", realm_id=realm),
+        lambda: connect_tenant(http, ends, tenant_id=tenant_id, realm_id=realm),
         lambda t: f"connection {t.connection_id} ({t.connection.get('status')})",
     )
     await tl.step(
@@ -159,7 +171,7 @@ def summary(report: dict[str, Any]) -> str:
 
 
 async def payment_in_qbo(
-    http: httpx.AsyncClient, ends: Endpoints, bus: Bus, tenant: Tenant, tl: Timeline
+    http: httpx.AsyncClient, ends: Endpoints, bus: PlatformBus, tenant: Tenant, tl: Timeline
 ) -> None:
     received = await bus.listen("qbo.payment.received")
     invoices = (await http.get(f"{ends.sandbox}/admin/companies/{tenant.realm_id}/entities/Invoice")).json()
@@ -187,12 +199,24 @@ async def payment_in_qbo(
     )
 
 
-async def run(ends: Endpoints, amqp_url: str) -> None:
+async def run(ends: Endpoints) -> None:
     tl = Timeline()
-    bus = await Bus.open(amqp_url)
+    async with httpx.AsyncClient(timeout=30) as http:
+        platform = await tl.step(
+            "register the demo platform (its own RabbitMQ user, confined to its prefix)",
+            lambda: register_platform(http, ends, platform_id=f"demo-{uuid.uuid4().hex[:8]}", tenants=[]),
+            lambda p: (
+                f"{p['platform_id']}: publishes to {p['amqp']['ingress_exchange']} as "
+                f"{p['amqp']['routing_key_prefix']}<type>, reads {p['amqp']['egress_exchange']}"
+            ),
+        )
+    bus = await PlatformBus.open(platform["amqp"])
     try:
         async with httpx.AsyncClient(timeout=30) as http:
-            tenants = [await journey(http, ends, bus, country, tl) for country in ("GB", "US")]
+            tenants = [
+                await journey(http, ends, bus, country, tl, platform_id=platform["platform_id"])
+                for country in ("GB", "US")
+            ]
             print("", flush=True)
             await payment_in_qbo(http, ends, bus, tenants[0], tl)
     finally:
@@ -230,7 +254,7 @@ def main() -> None:
         **{n: f"http://127.0.0.1:{p}" for n, p in stack.SERVICES.items()},
     )
     try:
-        asyncio.run(run(ends, infra.broker.url))
+        asyncio.run(run(ends))
     finally:
         print("\nThe stack keeps running; Ctrl-C stops it.", flush=True)
         stack.supervise(processes)

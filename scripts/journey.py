@@ -74,13 +74,15 @@ async def create_company(http: httpx.AsyncClient, ends: Endpoints, **overrides: 
     return str(response.json()["realm_id"])
 
 
-async def consent(authorize_url: str, *, realm_id: str, action: str = "connect") -> str:
-    """A person on the consent page: pick the company, press Connect; returns where it redirects."""
-    async with httpx.AsyncClient(timeout=15) as browser:
-        page = await browser.get(authorize_url)
-        page.raise_for_status()
-        form = dict(_HIDDEN.findall(page.text)) | {"realm_id": realm_id, "action": action}
-        submitted = await browser.post(httpx.URL(authorize_url).copy_with(query=None), data=form)
+async def consent(
+    authorize_url: str, *, realm_id: str, browser: httpx.AsyncClient, action: str = "connect"
+) -> str:
+    """A person opens the consent link in ``browser`` (which keeps auth's cookie, as a browser
+    does: the callback needs it), picks the company, presses Connect; returns the callback URL."""
+    page = await browser.get(authorize_url, follow_redirects=True)
+    page.raise_for_status()
+    form = dict(_HIDDEN.findall(page.text)) | {"realm_id": realm_id, "action": action}
+    submitted = await browser.post(page.url.copy_with(query=None), data=form)
     if submitted.status_code != 302:
         raise RuntimeError(f"consent page answered {submitted.status_code}: {submitted.text[:300]}")
     return submitted.headers["location"]
@@ -94,8 +96,9 @@ async def connect_tenant(
         f"{ends.auth}/v1/connections", json={"tenant_id": tenant_id, **body}, headers=ends.admin
     )
     started.raise_for_status()
-    callback = await consent(started.json()["authorize_url"], realm_id=realm_id)
-    answered = await http.get(callback)
+    async with httpx.AsyncClient(timeout=15) as browser:
+        callback = await consent(started.json()["authorize_url"], realm_id=realm_id, browser=browser)
+        answered = await browser.get(callback)
     if answered.status_code != 200:
         raise RuntimeError(f"OAuth callback answered {answered.status_code}: {answered.text[:300]}")
     connection_id = started.json()["connection_id"]
@@ -141,6 +144,65 @@ class Bus:
         exchange = await topology.declare_exchange(self._channel, self._namespace)
         await exchange.publish(to_amqp(envelope), routing_key=envelope.type)
         return time.monotonic()
+
+
+class PlatformBus:
+    """A platform on the broker with its own credentials (architecture §5a): it publishes to
+    ingress under its prefix and reads its tenants' outcomes from egress on queues of its own."""
+
+    def __init__(
+        self, connection: AbstractRobustConnection, channel: AbstractChannel, amqp: dict[str, str]
+    ) -> None:
+        self._connection, self._channel, self.amqp = connection, channel, amqp
+
+    @classmethod
+    async def open(cls, amqp: dict[str, str]) -> PlatformBus:
+        """``amqp`` is the ``amqp`` object ``POST auth:/v1/platforms`` answered."""
+        connection = await aio_pika.connect_robust(amqp["url"])
+        channel = await connection.channel(publisher_confirms=True)
+        return cls(connection, channel, amqp)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def publish(self, envelope: Envelope) -> float:
+        """Publish to ingress as ``<platform_id>.<type>`` with a confirm; returns when it was confirmed."""
+        exchange = await self._channel.get_exchange(self.amqp["ingress_exchange"], ensure=False)
+        await exchange.publish(
+            to_amqp(envelope), routing_key=f"{self.amqp['routing_key_prefix']}{envelope.type}"
+        )
+        return time.monotonic()
+
+    async def listen(self, *event_types: str) -> AbstractQueue:
+        """An exclusive queue named under the platform's prefix, bound to egress with
+        ``<platform_id>.*.<type>`` for each type (every tenant's), or ``<platform_id>.#`` for all."""
+        name = f"{self.amqp['queue_prefix']}{uuid.uuid4().hex[:12]}"
+        queue = await self._channel.declare_queue(name, exclusive=True)
+        exchange = await self._channel.get_exchange(self.amqp["egress_exchange"], ensure=False)
+        prefix = self.amqp["routing_key_prefix"]
+        for key in [f"{prefix}*.{t}" for t in event_types] or [f"{prefix}#"]:
+            await queue.bind(exchange, routing_key=key)
+        return queue
+
+
+async def register_platform(
+    http: httpx.AsyncClient, ends: Endpoints, *, platform_id: str, tenants: list[str]
+) -> dict[str, Any]:
+    """What the operator does for a new platform (admin key) → its key and broker credentials."""
+    answer = await http.post(
+        f"{ends.auth}/v1/platforms", json={"platform_id": platform_id, "tenants": tenants}, headers=ends.admin
+    )
+    answer.raise_for_status()
+    registered: dict[str, Any] = answer.json()
+    return registered
+
+
+async def add_tenant(http: httpx.AsyncClient, ends: Endpoints, *, platform_id: str, tenant_id: str) -> None:
+    """The operator gives a tenant to a platform (admin key)."""
+    answer = await http.post(
+        f"{ends.auth}/v1/platforms/{platform_id}/tenants", json={"tenant_id": tenant_id}, headers=ends.admin
+    )
+    answer.raise_for_status()
 
 
 async def wait_for(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -29,6 +31,9 @@ SERVICES = {"auth": 8091, "mapper": 8092, "exporter": 8093, "webhooks": 8094}
 SANDBOX_PORT = 8090
 CONSOLE_PORT = 8095
 DEV_CLIENT_ID = "qbo-bridge-dev"
+DEV_PLATFORM = "dev-platform"
+DEV_TENANT = "dev-tenant"
+DEV_PLATFORM_FILE = RUN_DIR / "dev-platform.json"
 DEV_DEFAULTS = {
     "QBB_ENVIRONMENT": "development",
     "QBB_INTUIT_CLIENT_ID": DEV_CLIENT_ID,
@@ -142,6 +147,7 @@ def main() -> None:
     }
     processes = run_stack(env)
     print_urls()
+    print_platform(register_dev_platform(env))
     supervise(processes)
 
 
@@ -178,6 +184,54 @@ def print_urls() -> None:
     lines += [f"  {name:<9} http://127.0.0.1:{port}/docs" for name, port in SERVICES.items()]
     lines += [f"  console   http://127.0.0.1:{CONSOLE_PORT}/   (sign in with an API key or the admin key)"]
     print("qbo-bridge is running (logs in .run/, Ctrl-C stops it):\n" + "\n".join(lines), flush=True)
+
+
+def register_dev_platform(env: dict[str, str]) -> dict[str, Any] | None:
+    """The development platform (tenant ``dev-tenant``), registered once; its credentials are shown
+    once by auth, so they are kept in ``.run/dev-platform.json`` for the next ``make run``."""
+    answer = httpx.post(
+        f"http://127.0.0.1:{SERVICES['auth']}/v1/platforms",
+        json={"platform_id": DEV_PLATFORM, "tenants": [DEV_TENANT]},
+        headers={"Authorization": f"Bearer {env['QBB_ADMIN_API_KEY']}"},
+        timeout=20,
+    )
+    if answer.status_code == 201:
+        RUN_DIR.mkdir(exist_ok=True)
+        DEV_PLATFORM_FILE.write_text(answer.text)
+        DEV_PLATFORM_FILE.chmod(0o600)
+    elif answer.status_code != 409:
+        print(
+            f"make run: registering the development platform failed "
+            f"({answer.status_code}: {answer.text[:200]}); "
+            "is the RabbitMQ management plugin enabled (`rabbitmq-plugins enable rabbitmq_management`)?",
+            flush=True,
+        )
+        return None
+    if not DEV_PLATFORM_FILE.exists():
+        return None
+    found: dict[str, Any] = json.loads(DEV_PLATFORM_FILE.read_text())
+    return found
+
+
+def print_platform(platform: dict[str, Any] | None) -> None:
+    if platform is None:
+        print(
+            f"  platform  {DEV_PLATFORM} is registered; its credentials are not in {DEV_PLATFORM_FILE}",
+            flush=True,
+        )
+        return
+    amqp = platform["amqp"]
+    print(
+        f"development platform {platform['platform_id']} "
+        f"(tenant {DEV_TENANT}; kept in {DEV_PLATFORM_FILE}):\n"
+        f"  api key   {platform['api_key']}\n"
+        f"  amqp      {amqp['url']}\n"
+        f"  publish   exchange {amqp['ingress_exchange']}, "
+        f"routing key {amqp['routing_key_prefix']}<event type>\n"
+        f"  consume   exchange {amqp['egress_exchange']}, queues named {amqp['queue_prefix']}…, "
+        f"bound to {amqp['routing_key_prefix']}<tenant>.<event type>",
+        flush=True,
+    )
 
 
 def supervise(processes: dict[str, subprocess.Popen[bytes]]) -> None:

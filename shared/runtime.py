@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aio_pika
 import uvicorn
@@ -34,6 +34,8 @@ from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+AppPart = Literal["all", "public", "private"]
+
 
 @dataclass(frozen=True)
 class ServiceDefinition:
@@ -48,6 +50,9 @@ class ServiceDefinition:
     outbox: Table
     router: Router = field(default_factory=Router)
     routes: APIRouter = field(default_factory=APIRouter)
+    # Admin and internal routes: on the main port too, unless ``private_http_port`` is set, when
+    # they are served there only (so only the operator's network reaches them).
+    private_routes: APIRouter = field(default_factory=APIRouter)
     make_deps: Callable[[Resources], Any] = lambda _res: None
     # Other schemas this service needs, migrated before its own: (migrations dir, schema).
     extra_migrations: tuple[tuple[Path, str], ...] = ()
@@ -58,8 +63,11 @@ class ServiceDefinition:
     background: tuple[Callable[[Resources, Any], Coroutine[Any, Any, None]], ...] = ()
 
 
-def create_app(definition: ServiceDefinition, res: Resources, deps: Any = None) -> FastAPI:
-    """The service's FastAPI app: its own routes plus health, readiness and metrics.
+def create_app(
+    definition: ServiceDefinition, res: Resources, deps: Any = None, *, part: AppPart = "all"
+) -> FastAPI:
+    """The service's FastAPI app: its routes (``part``: all, the public ones, or the private ones)
+    plus health, readiness and metrics.
 
     ``deps`` (the ``make_deps`` object) is reachable from routes as ``request.app.state.deps``.
     """
@@ -67,8 +75,31 @@ def create_app(definition: ServiceDefinition, res: Resources, deps: Any = None) 
     app.state.resources = res
     app.state.deps = deps
     app.include_router(ops_router)
-    app.include_router(definition.routes)
+    if part in ("all", "public"):
+        app.include_router(definition.routes)
+    if part in ("all", "private"):
+        app.include_router(definition.private_routes)
     return app
+
+
+def _servers(
+    definition: ServiceDefinition, settings: ServiceSettings, res: Resources, deps: Any
+) -> list[_Server]:
+    """One HTTP server, or two when the private routes have a port of their own."""
+
+    def server(app: FastAPI, host: str, port: int) -> _Server:
+        return _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+
+    if not settings.private_http_port:
+        return [server(create_app(definition, res, deps), settings.http_host, settings.http_port)]
+    return [
+        server(create_app(definition, res, deps, part="public"), settings.http_host, settings.http_port),
+        server(
+            create_app(definition, res, deps, part="private"),
+            settings.private_http_host,
+            settings.private_http_port,
+        ),
+    ]
 
 
 class _Server(uvicorn.Server):
@@ -113,31 +144,27 @@ async def serve(
         database_url=settings.database_url,
         namespace=settings.amqp_namespace,
     )
-    server = _Server(
-        uvicorn.Config(
-            create_app(definition, res, deps),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-        )
-    )
+    servers = _servers(definition, settings, res, deps)
     try:
         await consumer.start()
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        http_task = asyncio.create_task(server.serve(), name="http")
+        http_tasks = [asyncio.create_task(server.serve(), name="http") for server in servers]
         background = [asyncio.create_task(job(res, deps), name="background") for job in definition.background]
         background.append(asyncio.create_task(_sampler(definition, res).run(), name="gauges"))
-        await _until_listening(server, http_task)
-        log.info("service started", extra={"port": settings.http_port})
+        for server, http_task in zip(servers, http_tasks, strict=True):
+            await _until_listening(server, http_task)
+        log.info(
+            "service started", extra={"port": settings.http_port, "private_port": settings.private_http_port}
+        )
         if ready is not None:
             ready.set()
-        await _until_stopped(stop, relay_task, http_task)
+        await _until_stopped(stop, relay_task, *http_tasks)
         await _cancel(background)
         await consumer.stop(grace=settings.shutdown_grace_seconds)
-        server.should_exit = True
+        for server in servers:
+            server.should_exit = True
         relay.stop()
-        await asyncio.wait_for(asyncio.gather(http_task, relay_task, return_exceptions=True), timeout=5)
+        await asyncio.wait_for(asyncio.gather(*http_tasks, relay_task, return_exceptions=True), timeout=5)
     finally:
         await connection.close()
         await engine.dispose()

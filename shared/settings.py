@@ -7,6 +7,7 @@ reads the environment at import time.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,18 @@ def is_placeholder(value: str) -> bool:
     return lowered in PLACEHOLDER_SECRETS or lowered.startswith(_DEV_SECRET_PREFIX) or len(lowered) < 16
 
 
+def credential_problems(*, database_url: str, amqp_url: str) -> list[str]:
+    """What is wrong with the credentials in the database and broker URLs, in words."""
+    problems = []
+    amqp = urlsplit(amqp_url)
+    if (amqp.username or "guest") == "guest" or is_placeholder(unquote(amqp.password or "")):
+        problems.append("QBB_AMQP_URL: the default guest user or a placeholder password")
+    database = urlsplit(database_url)
+    if is_placeholder(unquote(database.password or "")):
+        problems.append("QBB_DATABASE_URL: no password, or a placeholder one")
+    return problems
+
+
 class ServiceSettings(BaseSettings):
     """What every service needs: where the database and broker are, who it is, its secrets."""
 
@@ -44,6 +57,10 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    private_http_host: str = "127.0.0.1"
+    private_http_port: int = Field(
+        default=0, description="When set, admin and internal routes are served on this port only."
+    )
     log_level: str = "INFO"
     prefetch: int = Field(default=32, ge=1, le=1000)
     # Connections per process are pool + as many overflow; Postgres allows 100 by default, shared
@@ -69,6 +86,15 @@ class ServiceSettings(BaseSettings):
                 "set a real random value, e.g. from "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_default_credentials_in_production(self) -> ServiceSettings:
+        if self.environment != "production":
+            return self
+        problems = credential_problems(database_url=self.database_url, amqp_url=self.amqp_url)
+        if problems:
+            raise ValueError("; ".join(problems) + " (production needs real credentials)")
         return self
 
     def _secrets(self) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.auth import background, handlers, models, routes
+from services.auth import background, handlers, models, routes, webhook_sender
 from services.auth.deps import AuthDeps, build_deps
 from services.auth.settings import AuthSettings
 from shared import runtime
@@ -27,7 +27,8 @@ async def _reencrypt(settings: Any) -> None:
 DEFINITION = runtime.ServiceDefinition(
     name="auth",
     description=(
-        "OAuth handshake and connection lifecycle: encrypted tokens, refresh, revoke, company profile."
+        "OAuth handshake and connection lifecycle: encrypted tokens, refresh, revoke, company profile; "
+        "platforms, their tenants and what flows back to them (egress over AMQP and webhooks)."
     ),
     schema=models.SCHEMA,
     metadata=models.metadata,
@@ -36,8 +37,9 @@ DEFINITION = runtime.ServiceDefinition(
     outbox=models.outbox,
     router=handlers.router,
     routes=routes.router,
+    private_routes=routes.private_router,
     make_deps=make_deps,
-    background=(background.refresher,),
+    background=(background.refresher, webhook_sender.sender),
     commands={"reencrypt-tokens": _reencrypt},
     extra_migrations=EXTRA_MIGRATIONS,
 )

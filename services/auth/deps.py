@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from services.auth.broker_admin import BrokerAdmin
 from services.auth.crypto import TokenCipher
 from services.auth.intuit import IntuitClient
+from services.auth.ratelimit import SlidingWindow
 from services.auth.settings import AuthSettings
 from shared.qbo.limits import RealmLimiter
 
@@ -20,12 +22,14 @@ def utc_now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class AuthDeps:
-    """Settings, the token cipher, the Intuit client and the clock."""
+    """Settings, the token cipher, the Intuit client, the broker's user admin and the clock."""
 
     settings: AuthSettings
     cipher: TokenCipher
     intuit: IntuitClient
     http: httpx.AsyncClient
+    broker: BrokerAdmin
+    reconnect_limiter: SlidingWindow
     now: Callable[[], dt.datetime] = field(default=utc_now)
 
     async def aclose(self) -> None:
@@ -44,4 +48,6 @@ def build_deps(settings: AuthSettings, *, limiter: RealmLimiter | None = None) -
         cipher=cipher,
         intuit=IntuitClient(http=http, settings=settings, limiter=limiter),
         http=http,
+        broker=BrokerAdmin(http, settings),
+        reconnect_limiter=SlidingWindow(limit=settings.reconnect_rate_limit_per_minute),
     )

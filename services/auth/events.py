@@ -84,3 +84,13 @@ async def api_key_revoked(session: AsyncSession, *, key_id: str, tenant_id: str)
 
 async def _add(session: AsyncSession, type_: str, data: Any, *, tenant_id: str, realm_id: str | None) -> None:
     await Outbox(session, models.outbox).add(type_, data, tenant_id=tenant_id, realm_id=realm_id)
+
+
+async def platform_registered(session: AsyncSession, *, platform_id: str, key_id: str, key_hash: str) -> None:
+    data = internal.PlatformRegistered(platform_id=platform_id, key_id=key_id, key_hash=key_hash)
+    await Outbox(session, models.outbox).add("platform.registered", data)
+
+
+async def platform_tenant_added(session: AsyncSession, *, platform_id: str, tenant_id: str) -> None:
+    data = internal.PlatformTenantAdded(platform_id=platform_id, tenant_id=tenant_id)
+    await Outbox(session, models.outbox).add("platform.tenant_added", data, tenant_id=tenant_id)

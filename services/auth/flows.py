@@ -10,6 +10,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,13 +65,30 @@ async def start_connect(
     return connection.id, await new_authorize_url(session, deps, connection_id=connection.id)
 
 
+@dataclass(frozen=True, slots=True)
+class BrowserBound:
+    """Where to send the browser, and the cookie that binds the consent to it."""
+
+    intuit_url: str
+    cookie_name: str
+    cookie_value: str
+
+
 async def new_authorize_url(session: AsyncSession, deps: AuthDeps, *, connection_id: str) -> str:
-    """Store a single-use state bound to the connection and build Intuit's URL around it."""
+    """Store a single-use state for the connection → the bridge link that hands it to one browser.
+
+    The link (auth's ``/v1/oauth/start``) sets the browser's cookie, then sends it on to Intuit.
+    """
     state = service.new_state()
     expires_at = deps.now() + dt.timedelta(seconds=deps.settings.state_ttl_seconds)
     await repository.insert_state(
         session, state_hash=service.hash_state(state), connection_id=connection_id, expires_at=expires_at
     )
+    return f"{deps.settings.public_base_url.rstrip('/')}/v1/oauth/start?{urlencode({'state': state})}"
+
+
+async def intuit_url(deps: AuthDeps, *, state: str) -> str:
+    """Intuit's authorization URL around ``state``."""
     endpoint = (await deps.intuit.discovery()).authorization_endpoint
     settings = deps.settings
     return service.authorize_url(
@@ -82,18 +100,69 @@ async def new_authorize_url(session: AsyncSession, deps: AuthDeps, *, connection
     )
 
 
-async def complete_callback(session: AsyncSession, deps: AuthDeps, *, params: dict[str, str]) -> Connected:
-    """Check the state, exchange the code, read the company, activate or block; or refuse."""
-    if params.get("error"):
-        raise CallbackRefused(service.callback_error_message(params["error"]))
-    state_hash = service.hash_state(params.get("state", ""))
+async def open_consent(
+    session: AsyncSession, deps: AuthDeps, *, state: str, cookies: dict[str, str]
+) -> BrowserBound:
+    """The bridge link opened: bind the state to this browser (the first one only) → Intuit."""
+    state_hash = service.hash_state(state)
     stored = await repository.get_state(session, state_hash=state_hash)
-    problem = service.state_problem(
-        service.StoredState(stored.connection_id, stored.expires_at, stored.used_at) if stored else None,
-        now=deps.now(),
-    )
+    problem = service.state_problem(_stored(stored), now=deps.now())
     if problem or stored is None:
         raise CallbackRefused(problem or "unknown state")
+    name = service.browser_cookie_name(state)
+    secret = cookies.get(name, "")
+    if stored.browser_hash is None:
+        secret = service.new_state()
+        await repository.bind_browser(session, state_hash=state_hash, browser_hash=service.hash_state(secret))
+    elif not service.browser_matches(stored.browser_hash, secret):
+        raise CallbackRefused(
+            "This sign-in link was already opened in another browser. Start connecting again."
+        )
+    return BrowserBound(await intuit_url(deps, state=state), name, secret)
+
+
+async def reconnect(session: AsyncSession, deps: AuthDeps, *, realm_id: str) -> BrowserBound:
+    """Intuit's Reconnect URL: a consent bound to this browser for the realm's connection.
+
+    A realm with no (or no single) live connection gets the same answer with a state that is
+    stored nowhere, which the callback refuses: the answer tells nothing about other companies.
+    """
+    found = await repository.live_connections_for_realm(session, realm_id=realm_id) if realm_id else []
+    state, secret = service.new_state(), service.new_state()
+    if len(found) == 1:
+        expires_at = deps.now() + dt.timedelta(seconds=deps.settings.state_ttl_seconds)
+        await repository.insert_state(
+            session,
+            state_hash=service.hash_state(state),
+            connection_id=found[0].id,
+            expires_at=expires_at,
+            browser_hash=service.hash_state(secret),
+        )
+    return BrowserBound(await intuit_url(deps, state=state), service.browser_cookie_name(state), secret)
+
+
+def _stored(stored: Row[Any] | None) -> service.StoredState | None:
+    return service.StoredState(stored.connection_id, stored.expires_at, stored.used_at) if stored else None
+
+
+async def complete_callback(
+    session: AsyncSession, deps: AuthDeps, *, params: dict[str, str], cookies: dict[str, str]
+) -> Connected:
+    """Check the state and the browser's cookie, exchange the code, read the company, activate or
+    block; or refuse (nothing stored)."""
+    if params.get("error"):
+        raise CallbackRefused(service.callback_error_message(params["error"]))
+    state = params.get("state", "")
+    state_hash = service.hash_state(state)
+    stored = await repository.get_state(session, state_hash=state_hash)
+    problem = service.state_problem(_stored(stored), now=deps.now())
+    if problem or stored is None:
+        raise CallbackRefused(problem or "unknown state")
+    if not service.browser_matches(stored.browser_hash, cookies.get(service.browser_cookie_name(state))):
+        raise CallbackRefused(
+            "This sign-in was started in another browser (or its cookie was blocked). "
+            "Open the connect link from your platform again in this browser."
+        )
     code, realm_id = params.get("code", ""), params.get("realmId", "")
     if not code or not realm_id:
         raise CallbackRefused("QuickBooks sent the browser back without a code or company; start again.")

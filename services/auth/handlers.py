@@ -1,7 +1,35 @@
-"""Broker subscriptions of the auth service: none; its commands arrive over its HTTP API."""
+"""Broker subscriptions of the auth service: its commands arrive over its HTTP API; it forwards
+each tenant's outcomes to the tenant's platform (auth owns the platform → tenant table)."""
 
 from __future__ import annotations
 
-from shared.messaging.router import Router
+import logging
+from typing import Any
 
+from services.auth import egress_repository, platforms, repository, webhook_rules
+from shared.contracts.common import Contract
+from shared.messaging import topology
+from shared.messaging.router import Context, Router
+
+log = logging.getLogger(__name__)
 router = Router()
+
+
+@router.subscribe(queue="auth.egress", routing_keys=platforms.EGRESS_ROUTING_KEYS)
+async def on_platform_bound_event(_data: Contract, ctx: Context[Any]) -> None:
+    """sync.* / qbo.payment.received / qbo.<entity>.changed → the tenant's platform: its egress
+    routing key and a delivery to each of its webhook endpoints that takes the type."""
+    envelope = ctx.envelope
+    if envelope.tenantid is None:
+        return
+    owner = await repository.owner_of_tenant(ctx.session, tenant_id=envelope.tenantid)
+    target = platforms.egress_platform(announced=envelope.platformid, owner=owner)
+    if target is None:
+        log.debug("no platform for the tenant; not forwarded", extra={"event_type": envelope.type})
+        return
+    key = platforms.egress_routing_key(target, envelope.tenantid, envelope.type)
+    await ctx.outbox.forward(envelope, exchange=topology.EGRESS, routing_key=key)
+    body = envelope.model_dump(mode="json", exclude_none=True)
+    for endpoint in await egress_repository.live_endpoints(ctx.session, platform_id=target):
+        if webhook_rules.wants(endpoint.event_types, envelope.type):
+            await egress_repository.stage_delivery(ctx.session, endpoint_id=endpoint.id, envelope=body)

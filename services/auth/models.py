@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Table, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from shared.apikeys import make_api_keys_table
+from shared.apikeys import make_api_keys_table, make_platform_tables
 from shared.db import schema_metadata
 from shared.messaging.inbox import make_inbox_table
 from shared.messaging.outbox import make_outbox_table
@@ -15,6 +28,7 @@ metadata = schema_metadata(SCHEMA)
 inbox = make_inbox_table(metadata)
 outbox = make_outbox_table(metadata)
 api_keys = make_api_keys_table(metadata)
+platform_keys, platform_tenants = make_platform_tables(metadata)
 
 
 def _timestamps() -> list[Column[object]]:
@@ -60,6 +74,9 @@ oauth_states = Table(
     ),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
+    # SHA-256 of the secret in the cookie of the browser that opened the consent link: the
+    # callback needs that cookie, so a leaked authorize URL is useless in another browser.
+    Column("browser_hash", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -86,4 +103,68 @@ tokens = Table(
     Column("client_id", String(200), nullable=False),
     Column("refreshed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     *_timestamps(),
+)
+
+platforms = Table(
+    "platforms",
+    metadata,
+    Column("platform_id", String(64), primary_key=True),
+    # The RabbitMQ user the product created for it (namespaced in tests), removed with it.
+    Column("rabbitmq_user", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# HTTP egress (architecture §5a): a platform's endpoints, each delivery, and a row per attempt.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("platform_id", String(64), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", JSONB, nullable=False),
+    # The signing secret (whsec_…), encrypted like the tokens: it must be read back to sign.
+    Column("secret_ciphertext", Text, nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    *_timestamps(),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "endpoint_id",
+        UUID(as_uuid=False),
+        ForeignKey("auth.webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("event_id", String(200), nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("envelope", JSONB, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, succeeded, failed (gave up)
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    *_timestamps(),
+    # One delivery per event and endpoint: a redelivered event adds nothing.
+    Index("uq_webhook_deliveries_endpoint_id_event_id", "endpoint_id", "event_id", unique=True),
+    Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "delivery_id",
+        UUID(as_uuid=False),
+        ForeignKey("auth.webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

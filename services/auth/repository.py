@@ -10,7 +10,15 @@ from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.models import api_keys, connections, oauth_states, tokens
+from services.auth.models import (
+    api_keys,
+    connections,
+    oauth_states,
+    platform_keys,
+    platform_tenants,
+    platforms,
+    tokens,
+)
 
 # ---------------------------------------------------------------- connections
 
@@ -93,12 +101,26 @@ async def clear_status_reason(session: AsyncSession, *, connection_id: str, reas
 
 
 async def insert_state(
-    session: AsyncSession, *, state_hash: str, connection_id: str, expires_at: dt.datetime
+    session: AsyncSession,
+    *,
+    state_hash: str,
+    connection_id: str,
+    expires_at: dt.datetime,
+    browser_hash: str | None = None,
 ) -> None:
     await session.execute(
         oauth_states.insert().values(
-            state_hash=state_hash, connection_id=connection_id, expires_at=expires_at
+            state_hash=state_hash,
+            connection_id=connection_id,
+            expires_at=expires_at,
+            browser_hash=browser_hash,
         )
+    )
+
+
+async def bind_browser(session: AsyncSession, *, state_hash: str, browser_hash: str) -> None:
+    await session.execute(
+        update(oauth_states).where(oauth_states.c.state_hash == state_hash).values(browser_hash=browser_hash)
     )
 
 
@@ -220,3 +242,44 @@ async def revoke_api_key(session: AsyncSession, *, tenant_id: str, key_id: str) 
         .values(revoked_at=func.now())
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+# ---------------------------------------------------------------- platforms
+
+
+async def insert_platform(
+    session: AsyncSession, *, platform_id: str, rabbitmq_user: str, key_id: str, key_hash: str
+) -> bool:
+    """A new platform and its key; False when the id is taken."""
+    stmt = insert(platforms).values(platform_id=platform_id, rabbitmq_user=rabbitmq_user)
+    created = (
+        await session.execute(stmt.on_conflict_do_nothing().returning(platforms.c.platform_id))
+    ).first()
+    if created is None:
+        return False
+    await session.execute(
+        platform_keys.insert().values(key_id=key_id, platform_id=platform_id, key_hash=key_hash)
+    )
+    return True
+
+
+async def platform_exists(session: AsyncSession, *, platform_id: str) -> bool:
+    found = await session.execute(
+        select(platforms.c.platform_id).where(platforms.c.platform_id == platform_id)
+    )
+    return found.first() is not None
+
+
+async def claim_tenant(session: AsyncSession, *, platform_id: str, tenant_id: str) -> str:
+    """Give ``tenant_id`` to ``platform_id`` unless owned → the owner now (compare to see who won)."""
+    await session.execute(
+        insert(platform_tenants).values(tenant_id=tenant_id, platform_id=platform_id).on_conflict_do_nothing()
+    )
+    return await owner_of_tenant(session, tenant_id=tenant_id) or platform_id
+
+
+async def owner_of_tenant(session: AsyncSession, *, tenant_id: str) -> str | None:
+    found = await session.execute(
+        select(platform_tenants.c.platform_id).where(platform_tenants.c.tenant_id == tenant_id)
+    )
+    return found.scalar_one_or_none()

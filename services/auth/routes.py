@@ -12,7 +12,17 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import Row
 
-from services.auth import events, flows, pages, repository, schemas, service, tokens
+from services.auth import (
+    events,
+    flows,
+    pages,
+    platform_routes,
+    repository,
+    schemas,
+    service,
+    tokens,
+    webhook_routes,
+)
 from services.auth.deps import AuthDeps
 from services.auth.intuit import AccessTokenRejected, IntuitRefused, IntuitUnavailable
 from services.auth.models import api_keys
@@ -30,6 +40,8 @@ DepsDep = Annotated[AuthDeps, Depends(auth_deps)]
 CallerDep = Annotated[Caller, Depends(caller_dependency(api_keys))]
 
 router = APIRouter()
+# Admin and internal routes: served on QBB_PRIVATE_HTTP_PORT alone when it is set.
+private_router = APIRouter()
 public = APIRouter(tags=["connections"])
 internal = APIRouter(tags=["internal"], dependencies=[Depends(require_internal)])
 admin = APIRouter(tags=["api keys"], dependencies=[Depends(require_admin)])
@@ -110,11 +122,39 @@ async def connect(
     return schemas.ConnectResponse(connection_id=connection_id, authorize_url=url)
 
 
+@public.get("/v1/oauth/start", response_class=HTMLResponse, response_model=None)
+async def oauth_start(request: Request, session: SessionDep, deps: DepsDep, state: str = "") -> Response:
+    """The consent link handed out → this browser's cookie set, then on to Intuit (or a 400 page)."""
+    try:
+        bound = await flows.open_consent(session, deps, state=state, cookies=dict(request.cookies))
+    except flows.CallbackRefused as refused:
+        return pages.refused(refused.message, status_code=refused.status_code)
+    except IntuitUnavailable as exc:
+        raise _unavailable(exc) from None
+    return _to_intuit(deps, bound)
+
+
+def _to_intuit(deps: AuthDeps, bound: flows.BrowserBound) -> Response:
+    answer = RedirectResponse(bound.intuit_url, status_code=status.HTTP_302_FOUND)
+    answer.set_cookie(
+        bound.cookie_name,
+        bound.cookie_value,
+        max_age=deps.settings.state_ttl_seconds,
+        path="/v1/oauth",
+        httponly=True,
+        samesite="lax",  # sent on Intuit's top-level redirect back to the callback, not cross-site posts
+        secure=deps.settings.public_base_url.startswith("https://"),
+    )
+    return answer
+
+
 @public.get("/v1/oauth/callback", response_class=HTMLResponse)
 async def oauth_callback(request: Request, session: SessionDep, deps: DepsDep) -> Response:
     """Intuit sends the browser back here → connect (or refuse with a page and a 400)."""
     try:
-        done = await flows.complete_callback(session, deps, params=dict(request.query_params))
+        done = await flows.complete_callback(
+            session, deps, params=dict(request.query_params), cookies=dict(request.cookies)
+        )
     except flows.CallbackRefused as refused:
         return pages.refused(refused.message, status_code=refused.status_code)
     if done.redirect_after:
@@ -132,6 +172,11 @@ async def list_connections(
     caller: CallerDep, session: SessionDep, deps: DepsDep, tenant_id: str | None = None
 ) -> schemas.ConnectionList:
     """The caller's connections (admins: any tenant's, or all)."""
+    if tenant_id is None and caller.platform_id is not None:
+        rows = [
+            r for t in sorted(caller.tenants) for r in await repository.list_connections(session, tenant_id=t)
+        ]
+        return schemas.ConnectionList(connections=[await _out(session, deps, row.id) for row in rows])
     if tenant_id is None and not caller.is_admin:
         tenant_id = caller.tenant_id
     if tenant_id is not None:
@@ -189,16 +234,17 @@ async def intuit_disconnect() -> HTMLResponse:
 
 
 @public.get("/v1/intuit/reconnect", response_model=None)
-async def intuit_reconnect(session: SessionDep, deps: DepsDep, realmId: str = "") -> Response:
-    """Intuit's Reconnect URL → a fresh consent for the company's connection."""
-    found = await repository.live_connections_for_realm(session, realm_id=realmId) if realmId else []
-    if len(found) != 1:
-        return pages.refused("Reconnect from your platform's QuickBooks settings.", status_code=404)
+async def intuit_reconnect(
+    request: Request, session: SessionDep, deps: DepsDep, realmId: str = ""
+) -> Response:
+    """Intuit's Reconnect URL → a consent bound to this browser (the same answer for any realm)."""
+    if not deps.reconnect_limiter.allow(request.client.host if request.client else "?", now=deps.now()):
+        return pages.refused("Too many attempts; wait a minute and try again.", status_code=429)
     try:
-        url = await flows.new_authorize_url(session, deps, connection_id=found[0].id)
+        bound = await flows.reconnect(session, deps, realm_id=realmId)
     except IntuitUnavailable as exc:
         raise _unavailable(exc) from None
-    return RedirectResponse(url, status_code=status.HTTP_302_FOUND)
+    return _to_intuit(deps, bound)
 
 
 def _not_usable(exc: tokens.ConnectionNotUsable) -> JSONResponse:
@@ -248,5 +294,7 @@ async def revoke_api_key(tenant_id: str, key_id: str, session: SessionDep) -> No
 
 
 router.include_router(public)
-router.include_router(internal)
-router.include_router(admin)
+router.include_router(webhook_routes.router)
+private_router.include_router(internal)
+private_router.include_router(admin)
+private_router.include_router(platform_routes.router)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from services.auth import service
+from services.auth import platforms, service
 from shared.contracts.common import Currency, Id
 
 
@@ -87,3 +87,83 @@ class ApiKeyOut(BaseModel):
 class Problem(BaseModel):
     detail: str
     status: str | None = None
+
+
+class PlatformIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform_id: str = Field(pattern=platforms.PLATFORM_ID_PATTERN, description="e.g. acme-billing")
+    tenants: list[Annotated[str, Field(pattern=platforms.TENANT_ID_PATTERN)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+
+
+class PlatformAmqp(BaseModel):
+    url: str = Field(description="The broker with the platform's own user and password (shown once).")
+    ingress_exchange: str
+    egress_exchange: str
+    routing_key_prefix: str
+    queue_prefix: str = Field(description="Queues the platform declares must be named with this prefix.")
+
+
+class PlatformOut(BaseModel):
+    platform_id: str
+    api_key: str = Field(
+        description="Works on every HTTP route for each of the platform's tenants (shown once)."
+    )
+    amqp: PlatformAmqp
+
+
+class PlatformTenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = Field(pattern=platforms.TENANT_ID_PATTERN)
+
+
+class PlatformTenantOut(BaseModel):
+    platform_id: str
+    tenant_id: str
+
+
+class WebhookEndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="Where deliveries are POSTed (http/https).")
+    event_types: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, description="Event types, or patterns such as sync.* and qbo.*.changed."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not service.valid_redirect_after(value):
+            raise ValueError("url must be an absolute http(s) URL")
+        return value
+
+
+class WebhookEndpointOut(BaseModel):
+    endpoint_id: str
+    secret: str = Field(description="The Standard Webhooks signing secret (whsec_…), shown once.")
+
+
+class WebhookAttemptOut(BaseModel):
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    attempted_at: dt.datetime
+
+
+class WebhookDeliveryOut(BaseModel):
+    delivery_id: str
+    event_id: str
+    event_type: str
+    status: str = Field(description="pending, succeeded, or failed (every scheduled attempt failed)")
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    created_at: dt.datetime
+    log: list[WebhookAttemptOut]
+
+
+class WebhookDeliveryList(BaseModel):
+    deliveries: list[WebhookDeliveryOut]

@@ -27,6 +27,22 @@ def hash_state(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
+BROWSER_COOKIE_PREFIX = "qbb_oauth_"
+
+
+def browser_cookie_name(state: str) -> str:
+    """The cookie that binds one consent to the browser that opened its link (one per state, so
+    two consents in one browser do not overwrite each other)."""
+    return BROWSER_COOKIE_PREFIX + hash_state(state)[:16]
+
+
+def browser_matches(browser_hash: str | None, cookie: str | None) -> bool:
+    """Whether the callback comes from the browser the consent link was opened in."""
+    if not browser_hash or not cookie:
+        return False
+    return secrets.compare_digest(browser_hash, hash_state(cookie))
+
+
 @dataclass(frozen=True, slots=True)
 class StoredState:
     connection_id: str

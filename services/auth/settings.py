@@ -33,6 +33,32 @@ class AuthSettings(QboSettings):
     hard_expiry_warning_days: int = Field(default=60, ge=1)
     supported_countries: tuple[str, ...] = ("US", "GB", "CA", "AU")
     intuit_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    reconnect_rate_limit_per_minute: int = Field(
+        default=10, ge=1, description="Calls of /v1/intuit/reconnect per client address and minute."
+    )
+    # Platforms' RabbitMQ users are made through the management plugin (architecture §5a).
+    rabbitmq_management_url: str = "http://127.0.0.1:15672"
+    rabbitmq_management_user: str = "guest"
+    rabbitmq_management_password: SecretStr = SecretStr("guest")
+    rabbitmq_vhost: str = "/"
+    platform_amqp_url: str = Field(
+        default="",
+        description="The broker as platforms reach it (no credentials); default: QBB_AMQP_URL's host.",
+    )
+
+    # HTTP egress: the delays between delivery attempts (Standard Webhooks' schedule, ≈ 27 h in
+    # all); after the last one a delivery is "failed" and can still be sent again by hand.
+    webhook_retry_schedule_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _retry_webhooks_for_a_day_in_production(self) -> AuthSettings:
+        if self.environment == "production" and sum(self.webhook_retry_schedule_seconds) < 24 * 3600:
+            raise ValueError(
+                "QBB_WEBHOOK_RETRY_SCHEDULE_SECONDS must add up to at least 24 hours in production"
+            )
+        return self
 
     @model_validator(mode="after")
     def _require_encryption_key_in_production(self) -> AuthSettings:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from services.mapper import ingest, models, repository, service
+from services.mapper import ingest, models, platforms, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.reference import MIRRORED
 from services.mapper.settings import MapperSettings
-from shared.apikeys import API_KEY_EVENTS, apply_key_event
+from shared.apikeys import API_KEY_EVENTS, apply_key_event, platform_of_tenant
 from shared.connections import CONNECTION_EVENTS, apply_connection_event
 from shared.contracts import PLATFORM_EVENTS, changed_type
 from shared.contracts.bridge import QboEntityChanged
@@ -17,6 +17,7 @@ from shared.contracts.common import Contract
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import ReferenceImported
 from shared.errors import RetryableError
+from shared.messaging.outbox import Outbox
 from shared.messaging.router import Context, Router
 
 log = logging.getLogger(__name__)
@@ -45,17 +46,39 @@ async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[
     await ctx.outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
 
 
+async def _admit(ctx: Context[MapperSettings]) -> tuple[Envelope, Outbox] | None:
+    """The event and outbox to map with, or None when its publishing platform does not own its tenant."""
+    platform = platforms.publishing_platform(ctx.routing_key, ctx.envelope.type)
+    if platform is None:
+        return ctx.envelope, ctx.outbox
+    # Its outcomes go to the platform that published it, and only to it: stamped here, never from the body.
+    envelope = ctx.envelope.model_copy(update={"platformid": platform})
+    outbox = Outbox(ctx.session, models.outbox, cause=envelope)
+    owner = await platform_of_tenant(ctx.session, models.api_keys, envelope.tenantid)
+    refused = platforms.refusal(platform=platform, owner=owner, tenant_id=envelope.tenantid)
+    if refused is None:
+        return envelope, outbox
+    # The refusal forgets the id (see ingest.reject): it must not use up the tenant's real event.
+    await ingest.reject(ctx.session, outbox, envelope, envelope.data, refused, connection_id=None)
+    return None
+
+
 @router.subscribe(
-    queue="mapper.platform-events",
+    queue=platforms.INGRESS_QUEUE,
     routing_keys=PLATFORM_EVENTS,
+    ingress_keys=platforms.ingress_keys(PLATFORM_EVENTS),
     on_give_up=_rejected_after_retries,
     on_invalid=_rejected_as_invalid,
 )
 async def on_platform_event(data: Contract, ctx: Context[MapperSettings]) -> None:
     """A platform event → qbo.export.requested commands in dependency order, sync.rejected, or held
-    until its company's lists are imported."""
+    until its company's lists are imported; refused when its platform does not own its tenant."""
+    admitted = await _admit(ctx)
+    if admitted is None:
+        return
+    envelope, outbox = admitted
     wait = ctx.deps.reference_wait_seconds if ctx.deps is not None else 0.0
-    outcome = await ingest.process(ctx.session, ctx.outbox, ctx.envelope, data, wait_seconds=wait)
+    outcome = await ingest.process(ctx.session, outbox, envelope, data, wait_seconds=wait)
     log.info("platform event handled", extra={"outcome": outcome, "event_type": ctx.envelope.type})
 
 

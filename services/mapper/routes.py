@@ -48,7 +48,8 @@ def _for_caller(envelope: Envelope, caller: Caller) -> Envelope:
         raise InvalidMessage(
             "not a platform event", [Problem("$.type", f"must be one of {', '.join(PLATFORM_EVENTS)}")]
         )
-    return envelope.model_copy(update={"tenantid": tenant})
+    # ``platformid`` decides where the outcomes go, so it comes from the key, never from the body.
+    return envelope.model_copy(update={"tenantid": tenant, "platformid": caller.platform_id})
 
 
 @router.post(
@@ -107,7 +108,7 @@ async def put_settings(
             tenant_id=connection.tenant_id,
             settings=body,
             expected_version=expected,
-            changed_by="admin" if caller.is_admin else caller.tenant_id,
+            changed_by=caller.name,
         )
     except repository.VersionConflict as exc:
         raise HTTPException(

@@ -16,7 +16,7 @@ from sqlalchemy import (
     func,
 )
 
-from shared.apikeys import make_api_keys_table
+from shared.apikeys import make_api_keys_table, make_platform_tables
 from shared.connections import make_connections_table
 from shared.db import schema_metadata
 from shared.messaging.inbox import make_inbox_table
@@ -28,6 +28,7 @@ inbox = make_inbox_table(metadata)
 outbox = make_outbox_table(metadata)
 connections = make_connections_table(metadata)
 api_keys = make_api_keys_table(metadata)
+platform_keys, platform_tenants = make_platform_tables(metadata)
 
 # One row per webhook body, stored before Intuit gets its 200; a replayed body hits the unique key.
 deliveries = Table(

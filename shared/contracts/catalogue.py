@@ -86,6 +86,10 @@ def _rows() -> list[EventType]:
         ),
         EventType("tenant.api_key_issued", i.ApiKeyIssued, "internal", "A tenant API key was issued"),
         EventType("tenant.api_key_revoked", i.ApiKeyRevoked, "internal", "A tenant API key was revoked"),
+        EventType("platform.registered", i.PlatformRegistered, "internal", "A platform was registered"),
+        EventType(
+            "platform.tenant_added", i.PlatformTenantAdded, "internal", "A tenant now belongs to a platform"
+        ),
     ]
     rows += [
         EventType(changed_type(e), b.QboEntityChanged, "bridge", f"A {e} changed in QuickBooks")

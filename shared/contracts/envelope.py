@@ -20,7 +20,10 @@ class Envelope(BaseModel):
     Extension attributes (lowercase, per the CloudEvents naming rule): ``tenantid``, ``realmid``,
     ``correlationid`` (the platform event a chain of events started from), ``causationid`` (the
     event that directly caused this one); ``traceparent`` and ``tracestate``, the W3C trace context
-    of the CloudEvents distributed-tracing extension (``shared/tracing.py``).
+    of the CloudEvents distributed-tracing extension (``shared/tracing.py``); ``platformid`` (the
+    platform that published the event a chain started from: set by the bridge from the
+    broker-checked routing key or the caller's key, never taken from a platform's body; its
+    outcomes go back to that platform only).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -37,6 +40,7 @@ class Envelope(BaseModel):
     causationid: str | None = Field(default=None, max_length=200)
     traceparent: str | None = None
     tracestate: str | None = None
+    platformid: str | None = Field(default=None, max_length=200)
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -74,6 +78,7 @@ class Envelope(BaseModel):
             causationid=cause.id if cause else None,
             traceparent=cause.traceparent if cause else None,
             tracestate=cause.tracestate if cause else None,
+            platformid=cause.platformid if cause else None,
             data=payload,
         )
 

@@ -114,3 +114,18 @@ class ApiKeyIssued(Contract):
 class ApiKeyRevoked(Contract):
     key_id: Id
     tenant_id: Id
+
+
+class PlatformRegistered(Contract):
+    """``platform.registered``: the operator registered a platform; services mirror its key's hash."""
+
+    platform_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    key_id: Id
+    key_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the platform key, hex")
+
+
+class PlatformTenantAdded(Contract):
+    """``platform.tenant_added``: a tenant now belongs to a platform (its key may act for it)."""
+
+    platform_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    tenant_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")

@@ -30,6 +30,9 @@ from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_RETRIED
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-qbb-attempt"
+# A retry reaches the queue again through the default exchange with a new routing key; the key it
+# was first published with (a platform's broker-checked prefix) travels in this header.
+ROUTING_KEY_HEADER = "x-qbb-routing-key"
 
 
 class Consumer:
@@ -92,6 +95,7 @@ class Consumer:
             routing_keys=sub.routing_keys,
             retry_delays=sub.retry_delays,
             namespace=self._namespace,
+            ingress_keys=sub.ingress_keys,
         )
 
     def _callback(self, sub: Subscription) -> Any:
@@ -135,7 +139,7 @@ class Consumer:
     ) -> None:
         started = time.perf_counter()
         try:
-            outcome = await self._run_handler(sub, envelope, data, attempt)
+            outcome = await self._run_handler(sub, message, envelope, data, attempt)
         except PermanentError as exc:
             await self._give_up(sub, message, envelope, reason=f"{exc.code}: {exc.message}", attempt=attempt)
             return
@@ -148,12 +152,17 @@ class Consumer:
         EVENTS_CONSUMED.labels(sub.queue, envelope.type, outcome).inc()
         await message.ack()
 
-    async def _run_handler(self, sub: Subscription, envelope: Envelope, data: Any, attempt: int) -> str:
+    async def _run_handler(
+        self, sub: Subscription, message: AbstractIncomingMessage, envelope: Envelope, data: Any, attempt: int
+    ) -> str:
         async with self._sessionmaker() as session, session.begin():
             if not await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=envelope.dedup_key):
                 return "duplicate"
             outbox = Outbox(session, self._outbox, cause=envelope)
-            await sub.handler(data, Context(envelope, session, outbox, self._deps, attempt))
+            ctx = Context(
+                envelope, session, outbox, self._deps, attempt, _routing_key(message), message.user_id
+            )
+            await sub.handler(data, ctx)
         return "handled"
 
     async def _retry_or_give_up(
@@ -170,7 +179,14 @@ class Consumer:
             return
         delay = sub.retry_delays[attempt - 1]
         queue = topology.queue_name(sub.queue, self._namespace)
-        retry = _copy(message, headers={ATTEMPT_HEADER: attempt + 1, "x-qbb-last-error": reason[:1000]})
+        retry = _copy(
+            message,
+            headers={
+                ATTEMPT_HEADER: attempt + 1,
+                "x-qbb-last-error": reason[:1000],
+                ROUTING_KEY_HEADER: _routing_key(message),
+            },
+        )
         assert self._default_exchange is not None
         # Confirmed before the ack: a crash in between duplicates the message (the inbox absorbs
         # it) but never loses it.
@@ -252,6 +268,13 @@ def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any]) -> Messa
         delivery_mode=message.delivery_mode,
         headers={**(message.headers or {}), **headers},
     )
+
+
+def _routing_key(message: AbstractIncomingMessage) -> str:
+    kept = (message.headers or {}).get(ROUTING_KEY_HEADER)
+    if isinstance(kept, bytes):
+        kept = kept.decode()
+    return str(kept) if kept else (message.routing_key or "")
 
 
 def _describe(exc: BaseException) -> str:

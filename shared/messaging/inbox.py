@@ -39,5 +39,8 @@ async def release(session: AsyncSession, table: Table, *, consumer: str, message
     For an event the consumer refused for a reason the sender can fix (a setting, a mapping):
     the refusal tells the platform to send it again, and a resend with the same id must not be
     taken for a duplicate.
+
+    Also for a message refused without being processed: another sender naming the same tenant
+    and id (a platform that does not own the tenant) must not make the real event a duplicate.
     """
     await session.execute(delete(table).where(table.c.consumer == consumer, table.c.message_id == message_id))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from typing import Any
 
 import asyncpg
 from aio_pika import DeliveryMode, Message
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
@@ -29,7 +30,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import tracing
@@ -49,6 +50,9 @@ def make_outbox_table(metadata: MetaData) -> Table:
         Column("id", BigInteger, Identity(), primary_key=True),
         Column("message_id", String(200), nullable=False, unique=True),
         Column("routing_key", String(200), nullable=False),
+        # Where the row goes: NULL is the internal events exchange; otherwise a named exchange of
+        # ``topology`` (e.g. the platforms' egress), namespaced by the relay like the events one.
+        Column("exchange", String(200), nullable=True),
         Column("envelope", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Index("ix_outbox_messages_created_at", "created_at"),
@@ -107,9 +111,24 @@ class Outbox:
                 envelope=envelope.model_dump(mode="json", exclude_none=True),
             )
         )
+        await self._notify()
+        return envelope
+
+    async def forward(self, envelope: Envelope, *, exchange: str, routing_key: str) -> None:
+        """Stage ``envelope`` as it is (same id) for ``exchange`` under ``routing_key``."""
+        key = f"{exchange}:{routing_key}:{envelope.id}"
+        stmt = insert(self._table).values(
+            message_id=key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest(),
+            routing_key=routing_key,
+            exchange=exchange,
+            envelope=envelope.model_dump(mode="json", exclude_none=True),
+        )
+        await self._session.execute(stmt.on_conflict_do_nothing())
+        await self._notify()
+
+    async def _notify(self) -> None:
         # Delivered only if the transaction commits; Postgres folds repeats within one transaction.
         await self._session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(self._table)})
-        return envelope
 
 
 class OutboxRelay:
@@ -135,11 +154,13 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until ``stop()``; then drain what is committed and return."""
         channel = await self._connection.channel(publisher_confirms=True)
-        exchange = await topology.declare_exchange(channel, self._namespace)
+        exchanges = _Exchanges(
+            channel, await topology.declare_exchange(channel, self._namespace), self._namespace
+        )
         listener = await self._listen()
         try:
             while True:
-                sent = await self._relay_once(exchange)
+                sent = await self._relay_once(exchanges)
                 if self._stopping and sent == 0:
                     return
                 if sent < self._batch_size and not self._stopping:
@@ -165,21 +186,21 @@ class OutboxRelay:
             log.warning("outbox relay cannot LISTEN; polling only", extra={"table": str(self._table)})
             return None
 
-    async def _relay_once(self, exchange: AbstractExchange) -> int:
+    async def _relay_once(self, exchanges: _Exchanges) -> int:
         try:
-            return await self.publish_batch(exchange)
+            return await self.publish_batch(exchanges)
         except Exception:
             log.exception("outbox relay batch failed; retrying shortly")
             await asyncio.sleep(1.0)
             return 0
 
-    async def publish_batch(self, exchange: AbstractExchange) -> int:
+    async def publish_batch(self, exchanges: _Exchanges) -> int:
         """Publish up to ``batch_size`` rows (confirmed by the broker), then delete them."""
         t = self._table
         async with self._sessionmaker() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(t.c.id, t.c.envelope)
+                    select(t.c.id, t.c.envelope, t.c.exchange, t.c.routing_key)
                     .order_by(t.c.id)
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
@@ -188,11 +209,33 @@ class OutboxRelay:
             if not rows:
                 return 0
             envelopes = [Envelope.model_validate(row.envelope) for row in rows]
+            targets = [await exchanges.target(row.exchange) for row in rows]
             # A failure rolls back and the batch is sent again; the consumers' inboxes absorb repeats.
             await asyncio.gather(
-                *(tracing.published(e, exchange.publish(to_amqp(e), routing_key=e.type)) for e in envelopes)
+                *(
+                    tracing.published(
+                        e, target.publish(to_amqp(e), routing_key=row.routing_key if row.exchange else e.type)
+                    )
+                    for target, e, row in zip(targets, envelopes, rows, strict=True)
+                )
             )
             await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
         for envelope in envelopes:
             EVENTS_PUBLISHED.labels(envelope.type).inc()
         return len(rows)
+
+
+class _Exchanges:
+    """The events exchange and, declared on first use, the other exchanges outbox rows name."""
+
+    def __init__(self, channel: AbstractChannel, events: AbstractExchange, namespace: str) -> None:
+        self._channel, self.events, self._namespace = channel, events, namespace
+        self._named: dict[str, AbstractExchange] = {}
+
+    async def target(self, name: str | None) -> AbstractExchange:
+        """Where a row goes: the events exchange for ``None``, else the exchange ``name``."""
+        if name is None:
+            return self.events
+        if name not in self._named:
+            self._named[name] = await topology.declare_named_exchange(self._channel, name, self._namespace)
+        return self._named[name]

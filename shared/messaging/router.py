@@ -19,13 +19,20 @@ DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
 
 @dataclass(frozen=True, slots=True)
 class Context(Generic[DepsT]):
-    """What a handler gets besides its typed data: the envelope, its transaction, the outbox."""
+    """What a handler gets besides its typed data: the envelope, its transaction, the outbox.
+
+    ``routing_key`` is the key the message was first published with (kept across retries) and
+    ``user_id`` its AMQP user-id property (RabbitMQ refuses one that is not the publisher's
+    user); both are empty outside a delivery (give-up and invalid hooks).
+    """
 
     envelope: Envelope
     session: AsyncSession
     outbox: Outbox
     deps: DepsT
     attempt: int
+    routing_key: str = ""
+    user_id: str | None = None
 
 
 Handler = Callable[[Any, Context[Any]], Awaitable[None]]
@@ -50,6 +57,8 @@ class Subscription:
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     on_give_up: GiveUpHook | None = None
     on_invalid: InvalidHook | None = None
+    # Routing keys bound on the platforms' ingress exchange too (e.g. ``*.invoice.approved``).
+    ingress_keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -66,6 +75,7 @@ class Router:
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         on_give_up: GiveUpHook | None = None,
         on_invalid: InvalidHook | None = None,
+        ingress_keys: Sequence[str] = (),
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine as the handler of ``queue``."""
         if any(s.queue == queue for s in self.subscriptions):
@@ -73,7 +83,15 @@ class Router:
 
         def register(handler: Handler) -> Handler:
             self.subscriptions.append(
-                Subscription(queue, tuple(routing_keys), handler, tuple(retry_delays), on_give_up, on_invalid)
+                Subscription(
+                    queue,
+                    tuple(routing_keys),
+                    handler,
+                    tuple(retry_delays),
+                    on_give_up,
+                    on_invalid,
+                    tuple(ingress_keys),
+                )
             )
             return handler
 

@@ -7,11 +7,18 @@ declaration goes through here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 EXCHANGE = "qbo-bridge.events"
+# The platforms' side of the broker (architecture §5a): they publish to ingress with routing key
+# ``<platform_id>.<event type>`` and read egress ``<platform_id>.<tenant_id>.<event type>``; their
+# RabbitMQ users may touch nothing else (``qbo-bridge.events`` is for the services' users only).
+INGRESS = "qbo-bridge.ingress"
+EGRESS = "qbo-bridge.egress"
+PLATFORM_EXCHANGES = (INGRESS, EGRESS)
 # Crash-loop backstop: a message that kills its consumer this many times goes to the DLQ.
 DELIVERY_LIMIT = 20
 
@@ -64,6 +71,27 @@ async def declare_exchange(channel: AbstractChannel, namespace: str = "") -> Abs
     )
 
 
+async def declare_named_exchange(
+    channel: AbstractChannel, name: str, namespace: str = ""
+) -> AbstractExchange:
+    """``qbo-bridge.events``, ``.ingress`` or ``.egress`` (durable topics) in ``namespace``.
+
+    Ingress keeps what no queue takes in ``qbo-bridge.unrouted`` like the events exchange; egress
+    drops what no platform queue is bound for (a platform reads only what it subscribed to).
+    """
+    if name == EXCHANGE:
+        return await declare_exchange(channel, namespace)
+    if name not in PLATFORM_EXCHANGES:
+        raise ValueError(f"unknown exchange {name!r}")
+    arguments: dict[str, Any] = {}
+    if name == INGRESS:
+        await declare_exchange(channel, namespace)  # declares the unrouted exchange too
+        arguments = {"alternate-exchange": unrouted_name(namespace)}
+    return await channel.declare_exchange(
+        f"{namespace}{name}", ExchangeType.TOPIC, durable=True, arguments=arguments
+    )
+
+
 async def declare_consumer_queue(
     channel: AbstractChannel,
     *,
@@ -71,8 +99,10 @@ async def declare_consumer_queue(
     routing_keys: Sequence[str],
     retry_delays: Sequence[float],
     namespace: str = "",
+    ingress_keys: Sequence[str] = (),
 ) -> AbstractQueue:
-    """A durable quorum queue bound to ``routing_keys``, its delay queues and its dead-letter queue."""
+    """A durable quorum queue bound to ``routing_keys`` (and ``ingress_keys`` on the ingress
+    exchange), its delay queues and its dead-letter queue."""
     exchange = await declare_exchange(channel, namespace)
     dlq = dead_letter_queue_name(queue)
     await channel.declare_queue(dlq, durable=True, arguments={"x-queue-type": "quorum"})
@@ -88,6 +118,10 @@ async def declare_consumer_queue(
     )
     for key in routing_keys:
         await main.bind(exchange, routing_key=key)
+    if ingress_keys:
+        ingress = await declare_named_exchange(channel, INGRESS, namespace)
+        for key in ingress_keys:
+            await main.bind(ingress, routing_key=key)
     for delay in retry_delays:
         # Expired messages dead-letter back to the consumer queue through the default exchange.
         await channel.declare_queue(

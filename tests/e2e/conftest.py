@@ -17,6 +17,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from scripts.journey import Bus, Endpoints
+from shared.messaging import topology
+from tests.helpers.broker import broker_channel
 from tests.helpers.infra import fresh_database, new_namespace
 from tests.helpers.sandbox import free_port
 
@@ -146,6 +148,14 @@ async def stack(
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        await _delete_exchanges(amqp_url, e2e_namespace)
+
+
+async def _delete_exchanges(amqp_url: str, namespace: str) -> None:
+    """The stack's exchanges (its queues expire by the test policy once unused)."""
+    async with broker_channel(amqp_url) as (_, channel):
+        for name in (topology.EXCHANGE, topology.UNROUTED, *topology.PLATFORM_EXCHANGES):
+            await channel.exchange_delete(f"{namespace}{name}")
 
 
 @pytest.fixture

@@ -78,6 +78,8 @@ async def delete_namespace(amqp_url: str, namespace: str, routers: Iterable[Rout
                 for name in names:
                     await channel.queue_delete(name)
         await channel.exchange_delete(topology.exchange_name(namespace))
+        for name in topology.PLATFORM_EXCHANGES:
+            await channel.exchange_delete(f"{namespace}{name}")
         await channel.queue_delete(topology.unrouted_name(namespace))
         await channel.exchange_delete(topology.unrouted_name(namespace))
 

@@ -137,13 +137,15 @@ async def start_connect(auth: Auth, tenant_id: str, **body: Any) -> dict[str, An
     return started
 
 
-async def consent(authorize_url: str, *, realm_id: str, action: str = "connect") -> str:
-    """What a person does on the sandbox's consent page; returns the callback URL it redirects to."""
-    async with httpx.AsyncClient(timeout=10) as browser:
-        page = await browser.get(authorize_url)
-        assert page.status_code == 200, page.text
-        form = dict(_HIDDEN.findall(page.text)) | {"realm_id": realm_id, "action": action}
-        submitted = await browser.post(httpx.URL(authorize_url).copy_with(query=None), data=form)
+async def consent(
+    authorize_url: str, *, realm_id: str, browser: httpx.AsyncClient, action: str = "connect"
+) -> str:
+    """What a person does with the consent link in ``browser`` (which keeps auth's cookie, as a
+    browser does): open it, pick the company, press Connect; returns the callback URL."""
+    page = await browser.get(authorize_url, follow_redirects=True)
+    assert page.status_code == 200, page.text
+    form = dict(_HIDDEN.findall(page.text)) | {"realm_id": realm_id, "action": action}
+    submitted = await browser.post(page.url.copy_with(query=None), data=form)
     assert submitted.status_code == 302, submitted.text
     return submitted.headers["location"]
 
@@ -151,7 +153,7 @@ async def consent(authorize_url: str, *, realm_id: str, action: str = "connect")
 async def connect(auth: Auth, tenant_id: str, realm_id: str, **body: Any) -> tuple[str, httpx.Response]:
     """The whole browser flow; returns the connection id and the callback's answer."""
     started = await start_connect(auth, tenant_id, **body)
-    callback = await consent(started["authorize_url"], realm_id=realm_id)
+    callback = await consent(started["authorize_url"], realm_id=realm_id, browser=auth.http)
     return started["connection_id"], await auth.http.get(callback)
 
 

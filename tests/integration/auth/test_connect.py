@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -70,7 +71,7 @@ async def test_browser_flow_connects_and_shows_the_company_profile(auth: Auth, a
 async def test_callback_redirects_to_redirect_after_with_the_outcome(auth: Auth) -> None:
     realm_id = await new_company(auth)
     started = await start_connect(auth, tenant(), redirect_after="https://platform.example/qbo?x=1")
-    callback = await consent(started["authorize_url"], realm_id=realm_id)
+    callback = await consent(started["authorize_url"], realm_id=realm_id, browser=auth.http)
 
     answer = await auth.http.get(callback)
 
@@ -82,7 +83,7 @@ async def test_callback_redirects_to_redirect_after_with_the_outcome(auth: Auth)
 async def test_cancel_on_the_consent_page_gets_a_400_page_and_stores_nothing(auth: Auth) -> None:
     realm_id = await new_company(auth)
     started = await start_connect(auth, tenant())
-    callback = await consent(started["authorize_url"], realm_id=realm_id, action="cancel")
+    callback = await consent(started["authorize_url"], realm_id=realm_id, browser=auth.http, action="cancel")
 
     answer = await auth.http.get(callback)
 
@@ -100,7 +101,7 @@ async def test_cancel_on_the_consent_page_gets_a_400_page_and_stores_nothing(aut
 async def test_a_replayed_state_is_refused(auth: Auth) -> None:
     realm_id = await new_company(auth)
     started = await start_connect(auth, tenant())
-    callback = await consent(started["authorize_url"], realm_id=realm_id)
+    callback = await consent(started["authorize_url"], realm_id=realm_id, browser=auth.http)
     assert (await auth.http.get(callback)).status_code == 200
     before = await stored(auth, started["connection_id"])
 
@@ -114,7 +115,7 @@ async def test_a_replayed_state_is_refused(auth: Auth) -> None:
 async def test_an_expired_state_is_refused_and_stores_nothing(auth: Auth) -> None:
     realm_id = await new_company(auth)
     started = await start_connect(auth, tenant())
-    callback = await consent(started["authorize_url"], realm_id=realm_id)
+    callback = await consent(started["authorize_url"], realm_id=realm_id, browser=auth.http)
     async with auth.engine.begin() as conn:
         await conn.execute(
             text(
@@ -137,7 +138,7 @@ async def test_an_unknown_altered_or_missing_state_is_refused_and_stores_nothing
 ) -> None:
     realm_id = await new_company(auth)
     started = await start_connect(auth, tenant())
-    callback = await consent(started["authorize_url"], realm_id=realm_id)
+    callback = await consent(started["authorize_url"], realm_id=realm_id, browser=auth.http)
     query = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
     if attack == "unknown":
         query["state"] = "x" * 43
@@ -156,3 +157,35 @@ async def test_an_unknown_altered_or_missing_state_is_refused_and_stores_nothing
         "tokens": 0,
         "used_states": 0,
     }
+
+
+async def test_a_callback_without_the_browsers_cookie_is_refused_and_stores_nothing(auth: Auth) -> None:
+    realm_id = await new_company(auth)
+    started = await start_connect(auth, tenant())
+    async with httpx.AsyncClient(timeout=10) as victim, httpx.AsyncClient(timeout=10) as intruder:
+        callback = await consent(started["authorize_url"], realm_id=realm_id, browser=victim)
+        stolen = await intruder.get(callback)
+        still = await stored(auth, started["connection_id"])
+        own = await victim.get(callback)
+
+    assert stolen.status_code == 400
+    assert "another browser" in stolen.text
+    assert still == {"status": "pending", "realm_id": None, "tokens": 0, "used_states": 0}
+    assert own.status_code == 200
+
+
+async def test_the_consent_link_binds_the_first_browser_with_an_httponly_lax_cookie(auth: Auth) -> None:
+    started = await start_connect(auth, tenant())
+    async with httpx.AsyncClient(timeout=10) as first, httpx.AsyncClient(timeout=10) as second:
+        opened = await first.get(started["authorize_url"])
+        again = await first.get(started["authorize_url"])
+        elsewhere = await second.get(started["authorize_url"])
+    cookie = opened.headers["set-cookie"].lower()
+
+    assert started["authorize_url"].startswith(f"{auth.url}/v1/oauth/start?state=")
+    assert opened.status_code == 302
+    assert "state=" in opened.headers["location"]
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert again.status_code == 302
+    assert elsewhere.status_code == 400

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -165,7 +168,7 @@ async def test_intuits_reconnect_url_brings_a_flagged_connection_back(auth: Auth
     flagged = await shown(auth, connection_id)
 
     start = await auth.http.get("/v1/intuit/reconnect", params={"realmId": realm_id})
-    callback = await consent(start.headers["location"], realm_id=realm_id)
+    callback = await consent(start.headers["location"], realm_id=realm_id, browser=auth.http)
     answer = await auth.http.get(callback)
 
     assert flagged["status"] == "reauthorization_required"
@@ -176,11 +179,28 @@ async def test_intuits_reconnect_url_brings_a_flagged_connection_back(auth: Auth
     assert (await access_token(auth, connection_id)).status_code == 200
 
 
-async def test_intuits_reconnect_url_for_an_unknown_company_says_where_to_go(auth: Auth) -> None:
-    answer = await auth.http.get("/v1/intuit/reconnect", params={"realmId": "4620816365000000000"})
+async def test_intuits_reconnect_url_answers_alike_for_any_company_and_is_rate_limited(auth: Auth) -> None:
+    _, realm_id, _ = await connected(auth)
+    async with (
+        httpx.AsyncClient(base_url=auth.url, timeout=10) as known_browser,
+        httpx.AsyncClient(base_url=auth.url, timeout=10) as unknown_browser,
+    ):
+        known = await known_browser.get("/v1/intuit/reconnect", params={"realmId": realm_id})
+        unknown = await unknown_browser.get("/v1/intuit/reconnect", params={"realmId": "4620816365000000000"})
+        callback = await consent(unknown.headers["location"], realm_id=realm_id, browser=unknown_browser)
+        refused = await unknown_browser.get(callback)
+        limit = auth.settings.reconnect_rate_limit_per_minute
+        burst = [(await unknown_browser.get("/v1/intuit/reconnect")).status_code for _ in range(limit)]
 
-    assert answer.status_code == 404
-    assert "Reconnect from your platform" in answer.text
+    def shape(answer: httpx.Response) -> tuple[int, str, list[str]]:
+        location = urlsplit(answer.headers["location"])
+        return answer.status_code, location.path, sorted(parse_qs(location.query))
+
+    assert shape(known) == shape(unknown)
+    assert "set-cookie" in known.headers
+    assert "set-cookie" in unknown.headers
+    assert refused.status_code == 400
+    assert 429 in burst
 
 
 async def test_intuits_disconnect_url_shows_a_page(auth: Auth) -> None:

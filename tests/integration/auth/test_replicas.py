@@ -116,7 +116,7 @@ async def _connect(cluster: Cluster, http: httpx.AsyncClient) -> tuple[str, str,
     started = await http.post(
         f"{cluster.urls[0]}/v1/connections", json={"tenant_id": tenant()}, headers=ADMIN
     )
-    callback = await consent(started.json()["authorize_url"], realm_id=realm_id)
+    callback = await consent(started.json()["authorize_url"], realm_id=realm_id, browser=http)
     assert (await http.get(callback)).status_code == 200
     return started.json()["connection_id"], realm_id, callback
 

@@ -8,6 +8,10 @@ from pydantic import SecretStr, ValidationError
 from shared.settings import ServiceSettings
 
 STRONG = SecretStr("k" * 8 + "Zq3vR9pLmN2x")
+REAL_URLS = {
+    "database_url": "postgresql+asyncpg://qbb:Hs8dk2LqPz0vWm4nR7@db:5432/qbo_bridge",
+    "amqp_url": "amqp://qbb-mapper:Xq7vLp2Rk9sTn4wZ8m@broker:5672/",
+}
 
 
 def test_a_deployment_that_says_nothing_is_production_and_refuses_the_placeholders() -> None:
@@ -40,8 +44,26 @@ def test_production_refuses_each_kind_of_placeholder(weak: str) -> None:
 
 
 def test_production_accepts_real_secrets() -> None:
-    settings = ServiceSettings(environment="production", admin_api_key=STRONG, internal_token=STRONG)
+    settings = ServiceSettings.model_validate(
+        {"environment": "production", "admin_api_key": STRONG, "internal_token": STRONG, **REAL_URLS}
+    )
     assert settings.environment == "production"
+
+
+@pytest.mark.parametrize(
+    ("field", "url", "named"),
+    [
+        ("amqp_url", "amqp://guest:guest@127.0.0.1:5672/", "QBB_AMQP_URL"),
+        ("amqp_url", "amqp://guest:Xq7vLp2Rk9sTn4wZ8m@broker:5672/", "QBB_AMQP_URL"),
+        ("amqp_url", "amqp://qbb:changeme@broker:5672/", "QBB_AMQP_URL"),
+        ("database_url", "postgresql+asyncpg://postgres@127.0.0.1:5432/qbo_bridge", "QBB_DATABASE_URL"),
+        ("database_url", "postgresql+asyncpg://postgres:postgres@db/qbo_bridge", "QBB_DATABASE_URL"),
+    ],
+)
+def test_production_refuses_default_broker_and_database_credentials(field: str, url: str, named: str) -> None:
+    values = {"environment": "production", "admin_api_key": STRONG, "internal_token": STRONG, **REAL_URLS}
+    with pytest.raises(ValidationError, match=named):
+        ServiceSettings.model_validate({**values, field: url})
 
 
 def test_secrets_never_show_in_the_settings_repr() -> None:

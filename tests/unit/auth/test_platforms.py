@@ -1,0 +1,41 @@
+"""The broker grant that confines a platform, and where its outcomes go."""
+
+from __future__ import annotations
+
+import re
+
+from services.auth import platforms
+
+
+def test_the_grant_confines_a_platform_to_its_prefix() -> None:
+    grant = platforms.broker_grant("acme", "t123.")
+    configure, write, read = (re.compile(p) for p in (grant.configure, grant.write, grant.read))
+
+    assert grant.user == "t123.acme"
+    assert configure.match("t123.acme.outcomes")
+    assert not configure.match("t123.acmex.outcomes")
+    assert not configure.match("t123.qbo-bridge.egress")
+    assert write.match("t123.qbo-bridge.ingress")
+    assert not write.match("t123.qbo-bridge.events")
+    assert not write.match("t123.qbo-bridge.egress")
+    assert read.match("t123.qbo-bridge.egress")
+    assert not read.match("t123.qbo-bridge.events")
+    assert not read.match("t123.other.q")
+    ingress_write, _ = grant.topic["t123.qbo-bridge.ingress"]
+    _, egress_read = grant.topic["t123.qbo-bridge.egress"]
+    assert re.match(ingress_write, "acme.invoice.approved")
+    assert not re.match(ingress_write, "other.invoice.approved")
+    assert re.match(egress_read, "acme.#")
+    assert not re.match(egress_read, "#")
+
+
+def test_the_platforms_url_carries_its_own_credentials() -> None:
+    url = platforms.amqp_url_for("amqp://guest:guest@broker:5672/", user="acme", password="p/w")
+    assert url == "amqp://acme:p%2Fw@broker:5672/"
+
+
+def test_outcomes_go_to_the_publishing_platform_else_the_owner() -> None:
+    assert platforms.egress_platform(announced="b", owner="a") == "b"
+    assert platforms.egress_platform(announced=None, owner="a") == "a"
+    assert platforms.egress_platform(announced=None, owner=None) is None
+    assert platforms.egress_routing_key("a", "t1", "sync.succeeded") == "a.t1.sync.succeeded"
