@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
+from shared.contracts.codec import Limits
 from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
 from shared.http import Resources, ops_router
 from shared.logging import configure_logging
@@ -103,6 +104,7 @@ async def serve(
         deps=deps,
         namespace=settings.amqp_namespace,
         prefetch=settings.prefetch,
+        limits=Limits(max_bytes=settings.max_message_bytes),
     )
     relay = OutboxRelay(
         sessionmaker=res.sessionmaker,
