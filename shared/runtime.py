@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy import MetaData, Table
 
 from shared.contracts.codec import Limits
 from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
-from shared.http import Resources, ops_router
+from shared.http import BodyLimit, Resources, ops_router
 from shared.logging import configure_logging
 from shared.messaging.consumer import Consumer
 from shared.messaging.outbox import OutboxRelay
@@ -55,10 +55,12 @@ class ServiceDefinition:
     # Long-running work beside the consumers (e.g. refreshing tokens ahead of expiry): called with
     # the resources and the ``make_deps`` object; cancelled at shutdown; handles its own errors.
     background: tuple[Callable[[Resources, Any], Coroutine[Any, Any, None]], ...] = ()
+    # Request-body limits of routes that take more (or less) than ``max_body_bytes``: path prefix → bytes.
+    body_limits: Callable[[Any], Mapping[str, int]] = lambda _settings: {}
 
 
 def create_app(definition: ServiceDefinition, res: Resources, deps: Any = None) -> FastAPI:
-    """The service's FastAPI app: its own routes plus health, readiness and metrics.
+    """The service's FastAPI app: its own routes plus health, readiness and metrics, bodies limited.
 
     ``deps`` (the ``make_deps`` object) is reachable from routes as ``request.app.state.deps``.
     """
@@ -67,6 +69,9 @@ def create_app(definition: ServiceDefinition, res: Resources, deps: Any = None) 
     app.state.deps = deps
     app.include_router(ops_router)
     app.include_router(definition.routes)
+    app.add_middleware(
+        BodyLimit, max_bytes=res.settings.max_body_bytes, overrides=definition.body_limits(res.settings)
+    )
     return app
 
 

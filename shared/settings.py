@@ -52,6 +52,11 @@ class ServiceSettings(BaseSettings):
     admin_api_key: SecretStr = SecretStr("dev-admin-key")
     internal_token: SecretStr = SecretStr("dev-internal-token")
     shutdown_grace_seconds: float = Field(default=8.0, gt=0, le=30)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body; over it → 413, before parsing.",
+    )
     max_message_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest message body a consumer reads; over it → DLQ."
     )
