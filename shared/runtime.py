@@ -117,6 +117,9 @@ async def serve(
         table=definition.outbox,
         database_url=settings.database_url,
         namespace=settings.amqp_namespace,
+        max_message_bytes=settings.max_message_bytes,
+        publish_timeout=settings.publish_timeout_seconds,
+        max_failures=settings.outbox_max_publish_failures,
     )
     server = _Server(
         uvicorn.Config(
