@@ -79,7 +79,8 @@ class Run:
     sent: dict[str, tuple[Tenant, dict[str, Any]]] = field(default_factory=dict)
     duplicates: int = 0
     faults: Counter[str] = field(default_factory=Counter)
-    outcomes: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    # event id → {(object_type, platform_id, outcome type): {outcome envelope ids}}
+    outcomes: dict[str, dict[tuple[str, str, str], set[str]]] = field(default_factory=dict)
     http_statuses: Counter[int] = field(default_factory=Counter)
     last_fault_at: float = 0.0
     last_outcome_at: float = 0.0
@@ -225,7 +226,9 @@ async def bad_input(run: Run, bus: Bus, http: httpx.AsyncClient, ends: Endpoints
                 run.http_statuses[answer.status_code] += 1
                 break
             except httpx.TransportError:
-                await asyncio.sleep(2)  # the mapper may be down (we kill it): try again
+                await asyncio.sleep(5)  # the mapper may be down (we kill it): try again
+        else:
+            run.http_statuses[0] += 1  # no answer: the mapper was down all three times
 
 
 async def collect_outcomes(run: Run, queue: Any) -> None:
@@ -235,14 +238,24 @@ async def collect_outcomes(run: Run, queue: Any) -> None:
             envelope = Envelope.model_validate_json(message.body)
             source = str(envelope.data.get("source_event_id", ""))
             if source in run.sent:
-                run.outcomes.setdefault(source, set()).add((envelope.id, envelope.type))
+                key = (
+                    str(envelope.data.get("object_type")),
+                    str(envelope.data.get("platform_id")),
+                    envelope.type,
+                )
+                run.outcomes.setdefault(source, {}).setdefault(key, set()).add(envelope.id)
                 run.last_outcome_at = time.monotonic()
+
+
+def _invoice_outcomes(run: Run, event_id: str) -> list[str]:
+    """The outcome types the invoice of ``event_id`` got (its customer's outcomes aside)."""
+    return [t for (kind, _, t) in run.outcomes.get(event_id, {}) if kind == "invoice"]
 
 
 async def until_all_outcomes(run: Run, timeout: float) -> None:
     try:
         async with asyncio.timeout(timeout):
-            while len(run.outcomes) < len(run.sent):  # noqa: ASYNC110 - polled state, bounded
+            while sum(1 for e in run.sent if _invoice_outcomes(run, e)) < len(run.sent):  # noqa: ASYNC110 - polled state, bounded
                 await asyncio.sleep(0.5)
     except TimeoutError:
         pass
@@ -252,9 +265,14 @@ async def oracle(
     run: Run, http: httpx.AsyncClient, ends: Endpoints, amqp_url: str, database_url: str
 ) -> dict[str, Any]:
     """Compare the sandbox, the queues and the outboxes with what was sent."""
-    kinds = Counter(t for found in run.outcomes.values() for _, t in found)
-    lost = [e for e in run.sent if e not in run.outcomes]
-    doubled_outcomes = [e for e, found in run.outcomes.items() if len(found) > 1]
+    kinds = Counter(t for e in run.sent for t in _invoice_outcomes(run, e))
+    lost = [e for e in run.sent if not _invoice_outcomes(run, e)]
+    # Doubled: one object given two outcomes, or one outcome announced under two event ids.
+    doubled_outcomes = [
+        e
+        for e, found in run.outcomes.items()
+        if len(_invoice_outcomes(run, e)) > 1 or any(len(ids) > 1 for ids in found.values())
+    ]
     by_realm: dict[str, list[dict[str, Any]]] = {}
     for tenant, _ in run.sent.values():
         if tenant.realm_id not in by_realm:
@@ -264,7 +282,7 @@ async def oracle(
     numbers = {data["number"] for _, data in run.sent.values()}
     for event_id, (tenant, data) in run.sent.items():
         found = [i for i in by_realm[tenant.realm_id] if i.get("DocNumber") == data["number"]]
-        succeeded = any(t == "sync.succeeded" for _, t in run.outcomes.get(event_id, set()))
+        succeeded = "sync.succeeded" in _invoice_outcomes(run, event_id)
         if succeeded and not found:
             missing_objects.append(event_id)
         if len(found) > 1:

@@ -41,7 +41,7 @@ def markdown(f: dict[str, Any]) -> str:
     rows = [
         ("events sent (distinct ids)", f["events"]),
         ("sent twice (same id)", f["duplicates_sent"]),
-        ("outcomes", ", ".join(f"{k} x{v}" for k, v in sorted(f["outcomes"].items()))),
+        ("invoice outcomes", ", ".join(f"{k} x{v}" for k, v in sorted(f["outcomes"].items()))),
         ("lost (no outcome)", f["lost"]),
         ("doubled outcomes", f["doubled_outcomes"]),
         ("succeeded but missing in QBO", f["missing_in_qbo"]),
@@ -50,7 +50,7 @@ def markdown(f: dict[str, Any]) -> str:
         ("in QBO but never sent", f["unexpected_in_qbo"]),
         ("faults", faults),
         ("bad input kinds (broker and POST /v1/events)", ", ".join(f["bad_input"]["kinds"])),
-        ("POST /v1/events answers to bad input", statuses),
+        ("POST /v1/events answers to bad input (0 = no answer, mapper down)", statuses),
         ("dead letters", dead),
         ("dead letters without a reason", f["dead_letters"]["without_reason"]),
         ("left in consumer queues", f["left_in_queues"]),
