@@ -188,10 +188,12 @@ async def publish(bus: Bus, envelope: Envelope) -> None:
 async def kill_services(
     run: Run, stack_proc: subprocess.Popen[bytes], until: float, rng: random.Random
 ) -> None:
-    """SIGKILL a random service every 5-15 s until ``until``."""
+    """SIGKILL a service every 5-15 s until ``until``: each in turn, in a seeded order."""
+    order = rng.sample(KILLABLE, len(KILLABLE))
+    turn = 0
     while time.monotonic() < until:
-        await asyncio.sleep(rng.uniform(5, 15))
-        name = rng.choice(KILLABLE)
+        await asyncio.sleep(rng.uniform(5, 12))
+        name, turn = order[turn % len(order)], turn + 1
         for child in psutil.Process(stack_proc.pid).children():
             if f"services.{name}" in " ".join(child.cmdline()):
                 child.send_signal(signal.SIGKILL)
