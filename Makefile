@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := uv run --frozen python
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-stress lint format migrate contract sandbox demo bench bench-quick bench-sandbox clean
+.PHONY: help install run test test-stress lint format migrate contract sandbox demo bench bench-quick bench-sandbox chaos clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench: install ## the full benchmark; results under bench/results/
 
 bench-quick: install ## a one-minute benchmark
 	@$(PY) -m bench.pipeline_bench --quick
+
+chaos: install ## faults and bad input against a stack of its own (≤ 10 min); figures under bench/results/chaos.*
+	@$(PY) -m bench.chaos
 
 bench-sandbox: install ## the sandbox's own throughput
 	@$(PY) bench/sandbox_bench.py

@@ -1,7 +1,10 @@
 """``make run``: the local stack — database and broker found (or started), migrations, the sandbox
 with the development app registered, the four services, each answering ``/readyz``, and the console.
 
-Settings already in the environment (``QBB_*``) override the development defaults below.
+Settings already in the environment (``QBB_*``) override the development defaults below. A child
+that dies is started again after a short backoff (1 s, doubling to 30 s; back to 1 s once it has
+run a minute), with a line saying which and its exit code. ``--base-port`` moves the whole stack
+(sandbox on it, the services on the next four) so a second stack can run beside the first.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +30,66 @@ from shared.infra import Found, answers, docker_engine_answers, find_broker, fin
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".run"
-SERVICES = {"auth": 8091, "mapper": 8092, "exporter": 8093, "webhooks": 8094}
-SANDBOX_PORT = 8090
-CONSOLE_PORT = 8095
+SERVICE_NAMES = ("auth", "mapper", "exporter", "webhooks")
 DEV_CLIENT_ID = "qbo-bridge-dev"
 DEV_PLATFORM = "dev-platform"
 DEV_TENANT = "dev-tenant"
 DEV_PLATFORM_FILE = RUN_DIR / "dev-platform.json"
-DEV_DEFAULTS = {
-    "QBB_ENVIRONMENT": "development",
-    "QBB_INTUIT_CLIENT_ID": DEV_CLIENT_ID,
-    "QBB_INTUIT_CLIENT_SECRET": "dev-client-secret-for-the-sandbox",
-    "QBB_WEBHOOK_VERIFIER_TOKEN": "dev-webhook-verifier-token",
-    "QBB_ADMIN_API_KEY": "dev-admin-key",
-    "QBB_INTERNAL_TOKEN": "dev-internal-token",
-    "QBB_INTUIT_DISCOVERY_URL": f"http://127.0.0.1:{SANDBOX_PORT}/.well-known/openid_sandbox_configuration",
-    "QBB_QBO_API_BASE": f"http://127.0.0.1:{SANDBOX_PORT}",
-    "QBB_AUTH_INTERNAL_URL": f"http://127.0.0.1:{SERVICES['auth']}",
-    "QBB_PUBLIC_BASE_URL": f"http://127.0.0.1:{SERVICES['auth']}",
-}
+RESTART_BACKOFF = (1.0, 30.0)  # first delay, longest delay
+STABLE_SECONDS = 60.0  # a child up this long starts its backoff again from the first delay
+READY_TIMEOUT = 120.0  # per service; a loaded machine migrates and starts slowly
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where the stack listens: the sandbox on ``sandbox``, the services on the next four ports."""
+
+    sandbox: int = 8090
+
+    @property
+    def services(self) -> dict[str, int]:
+        return {name: self.sandbox + 1 + i for i, name in enumerate(SERVICE_NAMES)}
+
+    @property
+    def console(self) -> int:
+        return self.sandbox + 1 + len(SERVICE_NAMES)
+
+
+def dev_defaults(ports: Ports) -> dict[str, str]:
+    """The development settings of a stack on ``ports``."""
+    sandbox, auth = f"http://127.0.0.1:{ports.sandbox}", f"http://127.0.0.1:{ports.services['auth']}"
+    return {
+        "QBB_ENVIRONMENT": "development",
+        "QBB_INTUIT_CLIENT_ID": DEV_CLIENT_ID,
+        "QBB_INTUIT_CLIENT_SECRET": "dev-client-secret-for-the-sandbox",
+        "QBB_WEBHOOK_VERIFIER_TOKEN": "dev-webhook-verifier-token",
+        "QBB_ADMIN_API_KEY": "dev-admin-key",
+        "QBB_INTERNAL_TOKEN": "dev-internal-token",
+        "QBB_INTUIT_DISCOVERY_URL": f"{sandbox}/.well-known/openid_sandbox_configuration",
+        "QBB_QBO_API_BASE": sandbox,
+        "QBB_AUTH_INTERNAL_URL": auth,
+        "QBB_PUBLIC_BASE_URL": auth,
+    }
+
+
+DEFAULT_PORTS = Ports()
+SERVICES = DEFAULT_PORTS.services
+SANDBOX_PORT = DEFAULT_PORTS.sandbox
+CONSOLE_PORT = DEFAULT_PORTS.console
+DEV_DEFAULTS = dev_defaults(DEFAULT_PORTS)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a child was started, so that it can be started again."""
+
+    args: list[str]
+    env: dict[str, str]
+    ports: Ports = field(default=DEFAULT_PORTS)
+
+
+# name → how it was started (filled by ``start``; read by ``supervise`` to restart a child).
+LAUNCHES: dict[str, Launch] = {}
 
 
 @dataclass
@@ -83,15 +127,20 @@ async def ensure_database(url: str) -> None:
 
 async def migrate_all(url: str) -> None:
     """Every service's Alembic migrations, as each service does at start."""
-    for name in SERVICES:
+    for name in SERVICE_NAMES:
         await migrate(migrations_dir=ROOT / "services" / name / "migrations", database_url=url, schema=name)
 
 
-def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    name: str, args: list[str], env: dict[str, str], ports: Ports = DEFAULT_PORTS
+) -> subprocess.Popen[bytes]:
     """A child process whose output goes to ``.run/<name>.log``."""
     RUN_DIR.mkdir(exist_ok=True)
-    log = (RUN_DIR / f"{name}.log").open("ab")
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    LAUNCHES[name] = Launch(args, env, ports)
+    with (RUN_DIR / f"{name}.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def wait_until(url: str, *, timeout: float, process: subprocess.Popen[bytes], name: str) -> None:
@@ -109,88 +158,110 @@ def wait_until(url: str, *, timeout: float, process: subprocess.Popen[bytes], na
     sys.exit(f"make run: {name} not ready at {url} after {timeout:.0f} s; see .run/{name}.log")
 
 
-def register_dev_app(env: dict[str, str]) -> None:
+def register_dev_app(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> None:
     """The development app in the sandbox: redirect to auth, webhooks to the webhooks service."""
     body = {
         "client_id": env["QBB_INTUIT_CLIENT_ID"],
         "client_secret": env["QBB_INTUIT_CLIENT_SECRET"],
         "redirect_uris": [f"{env['QBB_PUBLIC_BASE_URL']}/v1/oauth/callback"],
-        "webhook_url": f"http://127.0.0.1:{SERVICES['webhooks']}/v1/webhooks/qbo",
+        "webhook_url": f"http://127.0.0.1:{ports.services['webhooks']}/v1/webhooks/qbo",
         "webhook_verifier_token": env["QBB_WEBHOOK_VERIFIER_TOKEN"],
         "webhook_format": "cloudevents",
     }
-    httpx.post(f"http://127.0.0.1:{SANDBOX_PORT}/admin/apps", json=body, timeout=10).raise_for_status()
+    httpx.post(f"http://127.0.0.1:{ports.sandbox}/admin/apps", json=body, timeout=10).raise_for_status()
 
 
-def busy_ports() -> list[int]:
-    ports = (SANDBOX_PORT, *SERVICES.values(), CONSOLE_PORT)
-    return [p for p in ports if answers(f"http://127.0.0.1:{p}")]
+def busy_ports(ports: Ports = DEFAULT_PORTS) -> list[int]:
+    every = (ports.sandbox, *ports.services.values(), ports.console)
+    return [p for p in every if answers(f"http://127.0.0.1:{p}")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make run")
     parser.add_argument("--migrate-only", action="store_true")
+    parser.add_argument(
+        "--base-port", type=int, default=DEFAULT_PORTS.sandbox, help="sandbox port; services +1..+4"
+    )
     args = parser.parse_args()
+    ports = Ports(args.base_port)
     infra = find_infra()
     asyncio.run(ensure_database(infra.database.url))
     asyncio.run(migrate_all(infra.database.url))
     if args.migrate_only:
-        print(f"migrated: {', '.join(SERVICES)} ({infra.database.origin} database)")
+        print(f"migrated: {', '.join(SERVICE_NAMES)} ({infra.database.origin} database)")
         return
-    if busy := busy_ports():
+    if busy := busy_ports(ports):
         sys.exit(f"make run: ports {busy} are already in use; stop what runs there (an earlier `make run`?)")
     env = {
-        **DEV_DEFAULTS,
+        **dev_defaults(ports),
         **os.environ,
         "QBB_DATABASE_URL": infra.database.url,
         "QBB_AMQP_URL": infra.broker.url,
     }
-    processes = run_stack(env)
-    print_urls()
-    print_platform(register_dev_platform(env))
+    processes = run_stack(env, ports)
+    print_urls(ports)
+    print_platform(register_dev_platform(env, ports))
     supervise(processes)
 
 
-def run_stack(env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
-    sandbox = start("sandbox", ["-m", "sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT)], env)
-    wait_until(
-        f"http://127.0.0.1:{SANDBOX_PORT}/.well-known/openid_sandbox_configuration",
-        timeout=30,
-        process=sandbox,
-        name="sandbox",
-    )
-    register_dev_app(env)
-    processes = {"sandbox": sandbox}
-    for name, port in SERVICES.items():
-        processes[name] = start(name, ["-m", f"services.{name}"], {**env, "QBB_HTTP_PORT": str(port)})
-    for name, port in SERVICES.items():
-        wait_until(f"http://127.0.0.1:{port}/readyz", timeout=60, process=processes[name], name=name)
-    processes["console"] = start_console(env)
+def run_stack(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> dict[str, subprocess.Popen[bytes]]:
+    """The sandbox and the four services, each answering; if one fails, the others are stopped."""
+    processes = {"sandbox": start_sandbox(env, ports)}
+    try:
+        for name, port in ports.services.items():
+            service_env = {**env, "QBB_HTTP_PORT": str(port)}
+            processes[name] = start(name, ["-m", f"services.{name}"], service_env, ports)
+        for name, port in ports.services.items():
+            wait_until(
+                f"http://127.0.0.1:{port}/readyz", timeout=READY_TIMEOUT, process=processes[name], name=name
+            )
+        processes["console"] = start_console(env, ports)
+    except BaseException:
+        stop_all(processes)
+        raise
     return processes
 
 
-def start_console(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_console(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> subprocess.Popen[bytes]:
     """The console, once the services it calls answer (its URL settings default to their ports)."""
-    urls = {f"QBB_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in SERVICES.items()}
-    sandbox = {"QBB_SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_PORT}"}
-    console_env = {**urls, **sandbox, **env, "QBB_HTTP_PORT": str(CONSOLE_PORT)}
-    process = start("console", ["-m", "services.console"], console_env)
-    wait_until(f"http://127.0.0.1:{CONSOLE_PORT}/readyz", timeout=30, process=process, name="console")
+    urls = {f"QBB_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.services.items()}
+    sandbox = {"QBB_SANDBOX_URL": f"http://127.0.0.1:{ports.sandbox}"}
+    console_env = {**urls, **sandbox, **env, "QBB_HTTP_PORT": str(ports.console)}
+    process = start("console", ["-m", "services.console"], console_env, ports)
+    wait_until(f"http://127.0.0.1:{ports.console}/readyz", timeout=30, process=process, name="console")
     return process
 
 
-def print_urls() -> None:
-    lines = [f"  sandbox   http://127.0.0.1:{SANDBOX_PORT}/   (QuickBooks Online emulator; its HTML view)"]
-    lines += [f"  {name:<9} http://127.0.0.1:{port}/docs" for name, port in SERVICES.items()]
-    lines += [f"  console   http://127.0.0.1:{CONSOLE_PORT}/   (sign in with an API key or the admin key)"]
+def start_sandbox(env: dict[str, str], ports: Ports) -> subprocess.Popen[bytes]:
+    """The sandbox, answering, with the development app registered (again, after a restart)."""
+    args = ["-m", "sandbox", "--host", "127.0.0.1", "--port", str(ports.sandbox)]
+    sandbox = start("sandbox", args, env, ports)
+    try:
+        wait_until(
+            f"http://127.0.0.1:{ports.sandbox}/.well-known/openid_sandbox_configuration",
+            timeout=30,
+            process=sandbox,
+            name="sandbox",
+        )
+        register_dev_app(env, ports)
+    except BaseException:
+        sandbox.kill()
+        raise
+    return sandbox
+
+
+def print_urls(ports: Ports = DEFAULT_PORTS) -> None:
+    lines = [f"  sandbox   http://127.0.0.1:{ports.sandbox}/   (QuickBooks Online emulator; its HTML view)"]
+    lines += [f"  {name:<9} http://127.0.0.1:{port}/docs" for name, port in ports.services.items()]
+    lines += [f"  console   http://127.0.0.1:{ports.console}/   (sign in with an API key or the admin key)"]
     print("qbo-bridge is running (logs in .run/, Ctrl-C stops it):\n" + "\n".join(lines), flush=True)
 
 
-def register_dev_platform(env: dict[str, str]) -> dict[str, Any] | None:
+def register_dev_platform(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> dict[str, Any] | None:
     """The development platform (tenant ``dev-tenant``), registered once; its credentials are shown
     once by auth, so they are kept in ``.run/dev-platform.json`` for the next ``make run``."""
     answer = httpx.post(
-        f"http://127.0.0.1:{SERVICES['auth']}/v1/platforms",
+        f"http://127.0.0.1:{ports.services['auth']}/v1/platforms",
         json={"platform_id": DEV_PLATFORM, "tenants": [DEV_TENANT]},
         headers={"Authorization": f"Bearer {env['QBB_ADMIN_API_KEY']}"},
         timeout=20,
@@ -235,7 +306,7 @@ def print_platform(platform: dict[str, Any] | None) -> None:
 
 
 def supervise(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    """Wait for Ctrl-C or a child's death, then stop every child with SIGTERM."""
+    """Until Ctrl-C or SIGTERM: start again any child that dies (after a backoff); then stop them all."""
     stop = False
 
     def _stop(*_: object) -> None:
@@ -244,17 +315,65 @@ def supervise(processes: dict[str, subprocess.Popen[bytes]]) -> None:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    while not stop and all(p.poll() is None for p in processes.values()):
-        time.sleep(0.5)
-    for name, process in processes.items():
-        if process.poll() is not None and not stop:
-            print(f"{name} exited with {process.returncode}; see .run/{name}.log", flush=True)
-        process.send_signal(signal.SIGTERM)
+    restarts = _Restarts()
+    while not stop:
+        for name in list(processes):
+            processes[name] = restarts.check(name, processes[name])
+        time.sleep(0.2)
+    stop_all(processes)
+
+
+def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every child still running; SIGKILL one that has not exited 15 s later."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
     for process in processes.values():
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@dataclass
+class _Restarts:
+    """Per child: when it started, its next backoff, and when a dead one is due to start again."""
+
+    started: dict[str, float] = field(default_factory=dict)
+    delay: dict[str, float] = field(default_factory=dict)
+    due: dict[str, float] = field(default_factory=dict)
+
+    def check(self, name: str, process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        now = time.monotonic()
+        self.started.setdefault(name, now)
+        if name in self.due:
+            return self._restart(name, process) if now >= self.due[name] else process
+        code = process.poll()
+        if code is None:
+            if now - self.started[name] >= STABLE_SECONDS:
+                self.delay.pop(name, None)
+            return process
+        first, longest = RESTART_BACKOFF
+        delay = min(longest, self.delay[name] * 2) if name in self.delay else first
+        self.delay[name], self.due[name] = delay, now + delay
+        print(f"{name} exited with {code}; restarting in {delay:.0f} s (see .run/{name}.log)", flush=True)
+        return process
+
+    def _restart(self, name: str, old: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        launch = LAUNCHES[name]
+        del self.due[name]
+        self.started[name] = time.monotonic()
+        try:
+            if name == "sandbox":  # its state starts empty; the development app is registered again
+                process = start_sandbox(launch.env, launch.ports)
+            else:
+                process = start(name, launch.args, launch.env, launch.ports)
+        except (SystemExit, OSError, httpx.HTTPError) as exc:
+            print(f"{name} could not be started again ({exc}); trying later", flush=True)
+            self.due[name] = time.monotonic() + self.delay.get(name, RESTART_BACKOFF[0])
+            return old
+        print(f"{name} restarted (pid {process.pid})", flush=True)
+        return process
 
 
 if __name__ == "__main__":

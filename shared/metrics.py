@@ -8,6 +8,9 @@ EVENTS_CONSUMED = Counter(
     "qbb_events_consumed_total", "Messages taken from a queue, by outcome", ["queue", "type", "outcome"]
 )
 EVENTS_PUBLISHED = Counter("qbb_events_published_total", "Events published by the outbox relay", ["type"])
+OUTBOX_QUARANTINED = Counter(
+    "qbb_outbox_quarantined_total", "Outbox rows set aside because they cannot be published", ["kind"]
+)
 EVENTS_RETRIED = Counter("qbb_events_retried_total", "Messages scheduled for a delayed retry", ["queue"])
 EVENTS_DEAD_LETTERED = Counter(
     "qbb_events_dead_lettered_total", "Messages moved to a dead-letter queue", ["queue", "kind"]

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +23,9 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
 from shared import tracing
+from shared.contracts.codec import Limits
 from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
-from shared.http import Resources, ops_router
+from shared.http import BodyLimit, Resources, ops_router
 from shared.logging import configure_logging
 from shared.messaging.consumer import Consumer
 from shared.messaging.gauges import Sampler
@@ -61,13 +62,15 @@ class ServiceDefinition:
     # Long-running work beside the consumers (e.g. refreshing tokens ahead of expiry): called with
     # the resources and the ``make_deps`` object; cancelled at shutdown; handles its own errors.
     background: tuple[Callable[[Resources, Any], Coroutine[Any, Any, None]], ...] = ()
+    # Request-body limits of routes that take more (or less) than ``max_body_bytes``: path prefix → bytes.
+    body_limits: Callable[[Any], Mapping[str, int]] = lambda _settings: {}
 
 
 def create_app(
     definition: ServiceDefinition, res: Resources, deps: Any = None, *, part: AppPart = "all"
 ) -> FastAPI:
     """The service's FastAPI app: its routes (``part``: all, the public ones, or the private ones)
-    plus health, readiness and metrics.
+    plus health, readiness and metrics, bodies limited.
 
     ``deps`` (the ``make_deps`` object) is reachable from routes as ``request.app.state.deps``.
     """
@@ -79,6 +82,9 @@ def create_app(
         app.include_router(definition.routes)
     if part in ("all", "private"):
         app.include_router(definition.private_routes)
+    app.add_middleware(
+        BodyLimit, max_bytes=res.settings.max_body_bytes, overrides=definition.body_limits(res.settings)
+    )
     return app
 
 
@@ -136,6 +142,7 @@ async def serve(
         deps=deps,
         namespace=settings.amqp_namespace,
         prefetch=settings.prefetch,
+        limits=Limits(max_bytes=settings.max_message_bytes),
     )
     relay = OutboxRelay(
         sessionmaker=res.sessionmaker,
@@ -143,6 +150,9 @@ async def serve(
         table=definition.outbox,
         database_url=settings.database_url,
         namespace=settings.amqp_namespace,
+        max_message_bytes=settings.max_message_bytes,
+        publish_timeout=settings.publish_timeout_seconds,
+        max_failures=settings.outbox_max_publish_failures,
     )
     servers = _servers(definition, settings, res, deps)
     try:

@@ -73,6 +73,20 @@ class ServiceSettings(BaseSettings):
         default=False,
         description="Export traces by OTLP (OTEL_EXPORTER_OTLP_ENDPOINT); see shared/tracing.py.",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body; over it → 413, before parsing.",
+    )
+    publish_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    outbox_max_publish_failures: int = Field(
+        default=5, ge=1, description="Failed publishes of one outbox row before it is quarantined."
+    )
+    max_message_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest message a consumer reads (over it → DLQ) or the relay publishes.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> ServiceSettings:

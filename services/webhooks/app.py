@@ -22,6 +22,7 @@ DEFINITION = runtime.ServiceDefinition(
     routes=routes.router,
     make_deps=build_deps,
     extra_migrations=EXTRA_MIGRATIONS,
+    body_limits=lambda settings: {"/v1/webhooks/qbo": settings.webhook_max_body_bytes},
     background=(processing.run_processor, processing.run_housekeeping, catchup.run_cdc, catchup.run_imports),
 )
 

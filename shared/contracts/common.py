@@ -6,7 +6,15 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 
 def _money(value: Any) -> Any:
@@ -24,21 +32,65 @@ def _money(value: Any) -> Any:
     return value
 
 
+# QBO stores amounts as decimals of up to 15 digits, 10 before the point ("10.5 format"); money
+# amounts carry cents at most. Prices, quantities and rates may carry more places.
+MAX_INTEGER_DIGITS = 10
+MONEY_PLACES = 2
+PRICE_PLACES = 10
+
+
+def _bounded(places: int) -> Any:
+    def check(value: Decimal) -> Decimal:
+        if not value.is_finite():
+            raise ValueError(f'"{value}" is not a finite amount')
+        if value.adjusted() >= MAX_INTEGER_DIGITS:
+            shown = str(value)[:40]
+            raise ValueError(f'"{shown}" is too large; at most {MAX_INTEGER_DIGITS} digits before the point')
+        if _places(value) > places:
+            raise ValueError(f'"{value}" has more than {places} decimal places')
+        return value
+
+    return AfterValidator(check)
+
+
+def _places(value: Decimal) -> int:
+    """Decimal places that matter ("1.50" has 1), computed exactly (no context rounding)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    if exponent >= 0:
+        return 0
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    return max(0, -exponent - (len(digits) - len(significant)))
+
+
 _DECIMAL_STRING = WithJsonSchema(
     {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["100.00"]}, mode="validation"
 )
 Money = Annotated[
     Decimal,
     BeforeValidator(_money),
+    _bounded(MONEY_PLACES),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
     _DECIMAL_STRING,
 ]
-"""A decimal amount, given and serialised as a string ("100.00")."""
+"""A decimal amount, given and serialised as a string ("100.00"); cents at most, as QBO stores it."""
+
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    _bounded(PRICE_PLACES),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    _DECIMAL_STRING,
+]
+"""A unit price or exchange rate: like ``Money`` but with up to 10 decimal places."""
 
 NonNegativeMoney = Annotated[Money, Field(ge=0)]
 Quantity = Annotated[
     Decimal,
     BeforeValidator(_money),
+    _bounded(PRICE_PLACES),
     PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
     _DECIMAL_STRING,
 ]

@@ -7,7 +7,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from shared.contracts.common import Contract, Currency, Id, IsoDate, Money, NonNegativeMoney, Quantity, Text
+from shared.contracts.common import (
+    Contract,
+    Currency,
+    Id,
+    IsoDate,
+    Money,
+    NonNegativeMoney,
+    Price,
+    Quantity,
+    Text,
+)
 
 
 class Address(Contract):
@@ -66,7 +76,7 @@ class ItemUpserted(Contract):
     name: str | None = Field(default=None, max_length=100)
     type: Literal["service", "non_inventory", "inventory"] = "service"
     description: Text | None = None
-    unit_price: Money | None = None
+    unit_price: Price | None = None
     income_account: str | None = Field(default=None, max_length=100)
     expense_account: str | None = Field(default=None, max_length=100)
 
@@ -75,7 +85,7 @@ class SalesLine(Contract):
     description: Text | None = None
     item_code: str | None = Field(default=None, max_length=100)
     quantity: Quantity | None = Field(default=None, ge=0)
-    unit_price: Money | None = None
+    unit_price: Price | None = None
     amount: Money
     discount: NonNegativeMoney | None = None
     tax_rate: str | None = Field(default=None, max_length=100)
@@ -91,7 +101,7 @@ class SalesDocument(Contract):
     due_date: IsoDate | None = None
     payment_terms_days: int | None = Field(default=None, ge=0, le=999)
     currency: Currency | None = None
-    exchange_rate: Money | None = Field(default=None, gt=0)
+    exchange_rate: Price | None = Field(default=None, gt=0)
     customer: CustomerData
     lines: list[SalesLine] = Field(min_length=1, max_length=750)
     tax_inclusive: bool = False
@@ -176,7 +186,7 @@ class PurchaseLine(Contract):
     item_code: str | None = Field(default=None, max_length=100)
     account: str | None = Field(default=None, max_length=100)
     quantity: Quantity | None = Field(default=None, ge=0)
-    unit_price: Money | None = None
+    unit_price: Price | None = None
     amount: Money
     tax_rate: str | None = Field(default=None, max_length=100)
     class_: str | None = Field(default=None, alias="class", max_length=100)
@@ -189,7 +199,7 @@ class PurchaseDocument(Contract):
     issue_date: IsoDate
     due_date: IsoDate | None = None
     currency: Currency | None = None
-    exchange_rate: Money | None = Field(default=None, gt=0)
+    exchange_rate: Price | None = Field(default=None, gt=0)
     lines: list[PurchaseLine] = Field(min_length=1, max_length=750)
     tax_inclusive: bool = False
     memo: Text | None = None

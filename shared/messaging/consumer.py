@@ -3,6 +3,10 @@
 Failures are sorted where they happen: an undecodable or invalid message goes to the dead-letter
 queue at once; a ``PermanentError`` too; anything else is retried after a growing delay and goes
 to the dead-letter queue after the last attempt. Every dead-lettered message carries its reason.
+Anything unforeseen on the way (a bug, a broken header) dead-letters the message too (kind
+``error``), so no message ever holds a prefetch slot without an outcome; a message the broker has
+redelivered ``CRASH_LOOP_DELIVERIES`` times (it kept killing its consumer) is set aside before its
+handler runs again (kind ``crash_loop``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import tracing
-from shared.contracts.codec import InvalidMessage, decode_data, decode_envelope
+from shared.contracts.catalogue import CATALOGUE
+from shared.contracts.codec import (
+    DEFAULT_LIMITS,
+    InvalidMessage,
+    Limits,
+    Problem,
+    decode_data,
+    decode_envelope,
+)
 from shared.contracts.envelope import Envelope
 from shared.errors import PermanentError
 from shared.logging import log_context
@@ -33,6 +45,8 @@ ATTEMPT_HEADER = "x-qbb-attempt"
 # A retry reaches the queue again through the default exchange with a new routing key; the key it
 # was first published with (a platform's broker-checked prefix) travels in this header.
 ROUTING_KEY_HEADER = "x-qbb-routing-key"
+
+DELIVERY_COUNT_HEADER = "x-delivery-count"  # set by quorum queues on redelivery
 
 
 class Consumer:
@@ -49,10 +63,11 @@ class Consumer:
         deps: Any = None,
         namespace: str = "",
         prefetch: int = 32,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._connection, self._router, self._sessionmaker = connection, router, sessionmaker
         self._inbox, self._outbox, self._deps = inbox_table, outbox_table, deps
-        self._namespace, self._prefetch = namespace, prefetch
+        self._namespace, self._prefetch, self._limits = namespace, prefetch, limits
         self._channel: AbstractChannel | None = None
         self._default_exchange: AbstractExchange | None = None
         self._tags: list[tuple[Any, str]] = []
@@ -105,25 +120,44 @@ class Consumer:
             self._in_flight.add(task)
             try:
                 await self._process(sub, message)
+            except Exception as exc:  # noqa: BLE001 - every failure must end in an outcome
+                await self._last_resort(sub, message, exc)
             finally:
                 self._in_flight.discard(task)
 
         return on_message
 
-    async def _process(self, sub: Subscription, message: AbstractIncomingMessage) -> None:
+    async def _last_resort(self, sub: Subscription, message: AbstractIncomingMessage, exc: Exception) -> None:
+        """An exception outside the sorted paths: dead-letter with it; if even that fails, requeue."""
+        log.error("message handling failed unexpectedly", exc_info=exc, extra={"queue": sub.queue})
         try:
-            envelope = decode_envelope(message.body)
-        except InvalidMessage as exc:
-            await self._dead_letter(sub, message, reason=str(exc), kind="invalid")
+            await self._dead_letter(sub, message, reason=_describe(exc), kind="error")
+        except Exception:
+            log.exception("dead-lettering failed; returning the message to its queue")
+            try:
+                await message.nack(requeue=True)
+            except Exception:
+                log.warning("cannot return the message; the broker redelivers it", exc_info=True)
+
+    async def _process(self, sub: Subscription, message: AbstractIncomingMessage) -> None:
+        deliveries = _delivery_count(message)
+        if deliveries >= topology.CRASH_LOOP_DELIVERIES:
+            reason = f"delivered {deliveries + 1} times without an outcome (it may crash its consumer)"
+            await self._dead_letter(sub, message, reason=reason, kind="crash_loop", attempts=deliveries + 1)
             return
         try:
-            data = decode_data(envelope)
+            envelope = decode_envelope(message.body, self._limits)
+            attempt = _attempt(message, max_attempt=len(sub.retry_delays) + 1)
+        except InvalidMessage as exc:
+            await self._dead_letter(sub, message, reason=str(exc), kind=exc.kind)
+            return
+        try:
+            data = decode_data(envelope, self._limits)
         except InvalidMessage as exc:
             if sub.on_invalid is not None:
                 await self._record_invalid(sub, envelope, exc)
             await self._dead_letter(sub, message, reason=str(exc), kind="invalid")
             return
-        attempt = int(message.headers.get(ATTEMPT_HEADER, 1) or 1)  # type: ignore[arg-type]
         with log_context(
             event_id=envelope.id,
             correlation_id=envelope.correlation_id,
@@ -254,7 +288,7 @@ class Consumer:
         log.error("message dead-lettered", extra={"reason": reason, "kind": kind, "queue": sub.queue})
         tracing.mark_failed(reason)
         EVENTS_DEAD_LETTERED.labels(sub.queue, kind).inc()
-        EVENTS_CONSUMED.labels(sub.queue, message.type or "unknown", "dead_lettered").inc()
+        EVENTS_CONSUMED.labels(sub.queue, _type_label(message.type), "dead_lettered").inc()
         await message.ack()
 
 
@@ -275,6 +309,33 @@ def _routing_key(message: AbstractIncomingMessage) -> str:
     if isinstance(kept, bytes):
         kept = kept.decode()
     return str(kept) if kept else (message.routing_key or "")
+
+
+def _type_label(type_: str | None) -> str:
+    """A metric label from the AMQP ``type`` property: a catalogue type or "unknown", never free text."""
+    return type_ if type_ is not None and type_ in CATALOGUE else "unknown"
+
+
+def _delivery_count(message: AbstractIncomingMessage) -> int:
+    """How many times the broker delivered ``message`` before (0 on the first delivery)."""
+    value = (message.headers or {}).get(DELIVERY_COUNT_HEADER, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _attempt(message: AbstractIncomingMessage, *, max_attempt: int) -> int:
+    """The ``x-qbb-attempt`` header (1 when absent); anything but an integer in range is refused."""
+    value = (message.headers or {}).get(ATTEMPT_HEADER)
+    if value is None:
+        return 1
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or len(text) > 6 or not 1 <= int(text) <= max_attempt:
+        shown = text[:40]
+        raise InvalidMessage(
+            "broken header", [Problem(ATTEMPT_HEADER, f"{shown!r} is not an attempt number 1..{max_attempt}")]
+        )
+    return int(text)
 
 
 def _describe(exc: BaseException) -> str:

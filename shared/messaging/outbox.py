@@ -10,25 +10,30 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from aio_pika import DeliveryMode, Message
+from aio_pika import DeliveryMode, Message, RobustChannel
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from pydantic import BaseModel
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
     Identity,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
+    Text,
     delete,
     func,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,7 +42,7 @@ from shared import tracing
 from shared.contracts.envelope import CONTENT_TYPE, Envelope
 from shared.db import asyncpg_dsn
 from shared.messaging import topology
-from shared.metrics import EVENTS_PUBLISHED
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_QUARANTINED
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,10 @@ def make_outbox_table(metadata: MetaData) -> Table:
         Column("exchange", String(200), nullable=True),
         Column("envelope", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # Publishing failures so far, and where a row that can never be published is set aside.
+        Column("publish_failures", Integer, nullable=False, server_default=text("0")),
+        Column("quarantined_at", DateTime(timezone=True), nullable=True),
+        Column("quarantine_reason", Text, nullable=True),
         Index("ix_outbox_messages_created_at", "created_at"),
     )
 
@@ -131,8 +140,19 @@ class Outbox:
         await self._session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(self._table)})
 
 
+# Failures of the broker or the network rather than of one message.
+_BROKER_ERRORS = (TimeoutError, ConnectionError, OSError, AMQPError, ChannelInvalidStateError)
+
+
 class OutboxRelay:
-    """Moves committed outbox rows to the exchange; several replicas never take the same rows."""
+    """Moves committed outbox rows to the exchange; several replicas never take the same rows.
+
+    A row that cannot be published never blocks the rows behind it: one over ``max_message_bytes``
+    or not a valid envelope is quarantined at once; one whose publishing fails ``max_failures``
+    times while other rows get through is quarantined then. Quarantined rows stay in the table
+    (``quarantined_at``, ``quarantine_reason``) for an operator, are logged and counted. Every
+    publish waits at most ``publish_timeout`` seconds for the broker's confirm.
+    """
 
     def __init__(
         self,
@@ -144,16 +164,21 @@ class OutboxRelay:
         namespace: str = "",
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        max_message_bytes: int = 1024 * 1024,
+        publish_timeout: float = 10.0,
+        max_failures: int = 5,
     ) -> None:
         self._sessionmaker, self._connection, self._table = sessionmaker, connection, table
         self._dsn, self._namespace = asyncpg_dsn(database_url), namespace
         self._batch_size, self._poll_interval = batch_size, poll_interval
+        self._max_bytes, self._timeout, self._max_failures = max_message_bytes, publish_timeout, max_failures
         self._wake = asyncio.Event()
         self._stopping = False
+        self._channel: AbstractChannel | None = None
 
     async def run(self) -> None:
         """Relay until ``stop()``; then drain what is committed and return."""
-        channel = await self._connection.channel(publisher_confirms=True)
+        channel = self._channel = await self._connection.channel(publisher_confirms=True)
         exchanges = _Exchanges(
             channel, await topology.declare_exchange(channel, self._namespace), self._namespace
         )
@@ -188,19 +213,27 @@ class OutboxRelay:
 
     async def _relay_once(self, exchanges: _Exchanges) -> int:
         try:
-            return await self.publish_batch(exchanges)
+            sent = await self.publish_batch(exchanges)
         except Exception:
             log.exception("outbox relay batch failed; retrying shortly")
+            sent = -1
+        if sent < 0:  # nothing got through: the broker, not a row; wait a little
             await asyncio.sleep(1.0)
             return 0
+        return sent
 
     async def publish_batch(self, exchanges: _Exchanges) -> int:
-        """Publish up to ``batch_size`` rows (confirmed by the broker), then delete them."""
+        """Publish up to ``batch_size`` rows (each confirmed by the broker), then delete them.
+
+        Returns how many rows were settled (published or quarantined), or -1 when rows were
+        waiting but none could be published (a broker problem; nothing is charged to the rows).
+        """
         t = self._table
         async with self._sessionmaker() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(t.c.id, t.c.envelope, t.c.exchange, t.c.routing_key)
+                    select(t.c.id, t.c.envelope, t.c.exchange, t.c.routing_key, t.c.publish_failures)
+                    .where(t.c.quarantined_at.is_(None))
                     .order_by(t.c.id)
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
@@ -208,21 +241,102 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            envelopes = [Envelope.model_validate(row.envelope) for row in rows]
-            targets = [await exchanges.target(row.exchange) for row in rows]
-            # A failure rolls back and the batch is sent again; the consumers' inboxes absorb repeats.
-            await asyncio.gather(
-                *(
-                    tracing.published(
-                        e, target.publish(to_amqp(e), routing_key=row.routing_key if row.exchange else e.type)
-                    )
-                    for target, e, row in zip(targets, envelopes, rows, strict=True)
+            ready, refused = self._prepare(rows)
+            failed = await self._publish(exchanges, ready, {row.id: row for row in rows})
+            published = [row_id for row_id in ready if row_id not in failed]
+            # A broker-side failure is the row's own only when others got through in the same pass.
+            own = {i: reason for i, (reason, mine) in failed.items() if mine or published}
+            if failed and not (published or refused or own):
+                log.warning("outbox relay: no row could be published", extra={"error": str(failed)[:500]})
+                return -1
+            await self._settle(session, rows, published, own, refused)
+        for row_id in published:
+            EVENTS_PUBLISHED.labels(ready[row_id].type).inc()
+        return len(published) + len(refused)
+
+    def _prepare(self, rows: Sequence[Any]) -> tuple[dict[int, Envelope], dict[int, tuple[str, str]]]:
+        """Rows as envelopes to publish, and the rows that can never be published with (kind, reason)."""
+        ready: dict[int, Envelope] = {}
+        refused: dict[int, tuple[str, str]] = {}
+        for row in rows:
+            try:
+                envelope = Envelope.model_validate(row.envelope)
+            except ValidationError as exc:
+                refused[row.id] = ("invalid", f"not a valid envelope: {exc}"[:2000])
+                continue
+            size = len(envelope.to_json_bytes())
+            if size > self._max_bytes:
+                refused[row.id] = ("too_large", f"{size} bytes; the limit is {self._max_bytes}")
+                continue
+            ready[row.id] = envelope
+        return ready, refused
+
+    async def _publish(
+        self, exchanges: _Exchanges, ready: dict[int, Envelope], rows: dict[int, Any]
+    ) -> dict[int, tuple[str, bool]]:
+        """Publish concurrently; failures again one at a time. Returns row id → (error, the row's own?).
+
+        An error raised before the broker is involved (say, a header AMQP cannot encode) is the
+        row's own; a broker or network error (or a timeout) stops the pass, charged to nobody.
+        """
+        results = await asyncio.gather(
+            *(self._publish_one(exchanges, e, rows[i]) for i, e in ready.items()), return_exceptions=True
+        )
+        failed = [row_id for row_id, r in zip(ready, results, strict=True) if isinstance(r, BaseException)]
+        errors: dict[int, tuple[str, bool]] = {}
+        # One bad message can close the channel under the others; alone, each tells its own story.
+        for n, row_id in enumerate(failed):
+            try:
+                await self._publish_one(exchanges, ready[row_id], rows[row_id])
+            except Exception as exc:  # noqa: BLE001 - sorted below
+                reason, mine = f"{type(exc).__name__}: {exc}"[:2000], not isinstance(exc, _BROKER_ERRORS)
+                errors[row_id] = (reason, mine)
+                if not mine:
+                    errors.update({rest: (reason, False) for rest in failed[n + 1 :]})
+                    break
+        return errors
+
+    async def _publish_one(self, exchanges: _Exchanges, envelope: Envelope, row: Any) -> None:
+        """One row to its exchange (the events exchange, or the one it names, with its routing key)."""
+        async with asyncio.timeout(self._timeout):
+            if isinstance(self._channel, RobustChannel):
+                await self._channel.ready()  # a channel the broker closed is being restored
+            target = await exchanges.target(row.exchange)
+            key = row.routing_key if row.exchange else envelope.type
+            await tracing.published(envelope, target.publish(to_amqp(envelope), routing_key=key))
+
+    async def _settle(
+        self,
+        session: AsyncSession,
+        rows: Sequence[Any],
+        published: list[int],
+        failed: dict[int, str],
+        refused: dict[int, tuple[str, str]],
+    ) -> None:
+        t = self._table
+        if published:
+            await session.execute(delete(t).where(t.c.id.in_(published)))
+        failures = {row.id: row.publish_failures + 1 for row in rows if row.id in failed}
+        for row_id, count in failures.items():
+            if count >= self._max_failures:
+                refused[row_id] = ("publish_failed", f"{count} failed publishes; last: {failed[row_id]}")
+            else:
+                await session.execute(update(t).where(t.c.id == row_id).values(publish_failures=count))
+        for row_id, (kind, reason) in refused.items():
+            await session.execute(
+                update(t)
+                .where(t.c.id == row_id)
+                .values(
+                    quarantined_at=func.now(),
+                    quarantine_reason=f"{kind}: {reason}",
+                    publish_failures=failures.get(row_id, 0),
                 )
             )
-            await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
-        for envelope in envelopes:
-            EVENTS_PUBLISHED.labels(envelope.type).inc()
-        return len(rows)
+            log.error(
+                "outbox row quarantined",
+                extra={"table": str(t), "row_id": row_id, "kind": kind, "reason": reason},
+            )
+            OUTBOX_QUARANTINED.labels(kind).inc()
 
 
 class _Exchanges:

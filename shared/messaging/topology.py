@@ -21,6 +21,9 @@ EGRESS = "qbo-bridge.egress"
 PLATFORM_EXCHANGES = (INGRESS, EGRESS)
 # Crash-loop backstop: a message that kills its consumer this many times goes to the DLQ.
 DELIVERY_LIMIT = 20
+# The consumer sets such a message aside itself, with a reason, one delivery before the broker
+# would (the broker's dead-lettering carries only its x-death header).
+CRASH_LOOP_DELIVERIES = DELIVERY_LIMIT - 1
 
 
 UNROUTED = "qbo-bridge.unrouted"

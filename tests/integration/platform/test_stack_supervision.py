@@ -1,0 +1,138 @@
+"""``make run`` (scripts.stack) starts again a service that dies, saying so with its exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from scripts.stack import Ports
+from services.auth.handlers import router as auth_router
+from services.exporter.handlers import router as exporter_router
+from services.mapper.handlers import router as mapper_router
+from services.webhooks.handlers import router as webhooks_router
+from tests.helpers.broker import delete_namespace
+from tests.helpers.running import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _free_base_port() -> int:
+    """A port with the next four free too (the stack's sandbox and four services)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + 4 < 65536 and all(_free(base + i) for i in range(5)):
+            return base
+    raise RuntimeError("no five consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _ready(client: httpx.AsyncClient, url: str, *, timeout: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    if (await client.get(url, timeout=2)).status_code == 200:
+                        return True
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.3)
+    except TimeoutError:
+        return False
+
+
+def _start_stack(ports: Ports, env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
+    """``make run`` on ``ports``, its output in ``output``."""
+    with output.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scripts.stack", "--base-port", str(ports.sandbox)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _started(output: Path, *, timeout: float) -> bool:
+    """Wait (bounded) for the stack to say every process answers."""
+    try:
+        async with asyncio.timeout(timeout):
+            while "qbo-bridge is running" not in await asyncio.to_thread(output.read_text):
+                await asyncio.sleep(0.3)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _stop(stack: subprocess.Popen[bytes]) -> int:
+    """SIGTERM the stack (it stops its children); if it hangs, kill it and what it started."""
+    children = psutil.Process(stack.pid).children(recursive=True)
+    stack.send_signal(signal.SIGTERM)
+    try:
+        return stack.wait(40)
+    except subprocess.TimeoutExpired:
+        for child in children:
+            child.kill()
+        stack.kill()
+        return stack.wait(10)
+
+
+def _child(stack: psutil.Process, module: str) -> psutil.Process:
+    children = stack.children()
+    found = [p for p in children if module in " ".join(p.cmdline())]
+    assert found, f"no {module} among {[' '.join(p.cmdline()) for p in children]}"
+    return found[0]
+
+
+async def test_a_service_killed_with_sigkill_is_restarted_and_answers_readyz_again(
+    database_url: str, amqp_url: str, namespace: str, tmp_path: Path
+) -> None:
+    ports = Ports(_free_base_port())
+    env = {
+        **os.environ,
+        "QBB_DATABASE_URL": database_url,
+        "QBB_AMQP_URL": amqp_url,
+        "QBB_AMQP_NAMESPACE": namespace,
+        "QBB_LOG_LEVEL": "WARNING",
+    }
+    output = tmp_path / "stack.out"
+    stack = _start_stack(ports, env, output)
+    mapper = f"http://127.0.0.1:{ports.services['mapper']}/readyz"
+    try:
+        async with httpx.AsyncClient() as client:
+            assert await _started(output, timeout=240), output.read_text()[-3000:]
+            assert await _ready(client, mapper, timeout=10)
+            killed = _child(psutil.Process(stack.pid), "services.mapper")
+            killed.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(killed.wait, 10)
+            back = await _ready(client, mapper, timeout=150)
+            replacement = _child(psutil.Process(stack.pid), "services.mapper")
+    finally:
+        code = await asyncio.to_thread(_stop, stack)
+        await delete_namespace(
+            amqp_url, namespace, [auth_router, mapper_router, exporter_router, webhooks_router]
+        )
+    said = output.read_text()
+    assert back, said[-3000:]
+    assert replacement.pid != killed.pid
+    assert "mapper exited with -9; restarting in 1 s" in said
+    assert f"mapper restarted (pid {replacement.pid})" in said
+    assert code == 0
