@@ -212,6 +212,43 @@ async def events_until(
     raise AssertionError("queue ended")
 
 
+async def take_until(
+    queue: AbstractQueue, match: Callable[[Envelope], bool], *, timeout: float
+) -> tuple[Envelope, list[Envelope]]:
+    """Take messages off ``queue`` until one matches (bounded); the queue stays usable afterwards.
+
+    ``get`` rather than a consumer: cancelling a consumer deletes an auto-delete queue.
+    """
+    seen: list[Envelope] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await queue.get(no_ack=True, fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            seen.append(Envelope.model_validate_json(message.body))
+            if match(seen[-1]):
+                return seen[-1], seen
+
+
+async def left_in(queue: AbstractQueue) -> list[Envelope]:
+    """What is in ``queue`` now; after ``outbox_drained``, everything the service published."""
+    left: list[Envelope] = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        left.append(Envelope.model_validate_json(message.body))
+    return left
+
+
+async def outbox_drained(s: Stack, timeout: float = 30) -> None:
+    """Until the relay has published (broker-confirmed, so routed) everything staged so far."""
+    rows = select(func.count()).select_from(models.outbox)
+
+    async def empty() -> bool:
+        return bool(await s.scalar(rows) == 0)
+
+    await wait_until(empty, timeout=timeout)
+
+
 def legacy_body(realm_id: str, *entities: dict[str, str]) -> bytes:
     return json.dumps(
         {"eventNotifications": [{"realmId": realm_id, "dataChangeEvent": {"entities": list(entities)}}]}
