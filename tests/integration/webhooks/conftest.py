@@ -167,12 +167,26 @@ class Stack:
             headers={"intuit-signature": sign(body, token), "content-type": "application/json", **headers},
         )
 
-    async def outcome(self, realm_id: str, entity: str, qbo_id: str, timeout: float = 20) -> str:
-        """``status:outcome`` of the newest change row of one object once handled, waited for (bounded)."""
+    async def outcome(
+        self,
+        realm_id: str,
+        entity: str,
+        qbo_id: str,
+        timeout: float = 20,
+        *,
+        occurred_at: dt.datetime | None = None,
+    ) -> str:
+        """``status:outcome`` of the newest change row of one object once handled, waited for (bounded).
+
+        ``occurred_at`` picks the change of one notification (its ``lastUpdated``): without it, a
+        notification just posted may not be a row yet, and the answer would be an earlier one's.
+        """
         c = models.changes
         stmt = select(c.c.status, c.c.outcome).where(
             c.c.realm_id == realm_id, c.c.entity == entity, c.c.qbo_id == qbo_id
         )
+        if occurred_at is not None:
+            stmt = stmt.where(c.c.occurred_at == occurred_at)
 
         async def found() -> str | None:
             async with self.engine.connect() as conn:

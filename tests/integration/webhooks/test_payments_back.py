@@ -64,21 +64,6 @@ async def _caught_up(s: Stack, connection_id: str) -> None:
     await wait_until(ran, timeout=60)
 
 
-async def _handled(s: Stack, realm_id: str, qbo_id: str) -> str:
-    """``status:outcome`` of the re-sent notification's change, once handled (bounded)."""
-    c = models.changes
-    mine = select(c.c.status, c.c.outcome).where(
-        c.c.realm_id == realm_id, c.c.qbo_id == qbo_id, c.c.occurred_at == dt.datetime.fromisoformat(RESENT)
-    )
-
-    async def done() -> str | None:
-        async with s.engine.connect() as conn:
-            row = (await conn.execute(mine)).first()
-        return f"{row.status}:{row.outcome}" if row and row.status != "pending" else None
-
-    return str(await wait_until(done, timeout=30))
-
-
 async def _nothing_more_for(s: Stack, probe: AbstractQueue, qbo_id: object) -> list[Envelope]:
     await outbox_drained(s)
     return [e for e in await left_in(probe) if _of(qbo_id)(e)]
@@ -100,7 +85,8 @@ async def test_a_redelivered_webhook_and_cdc_seeing_the_same_version_make_one_ev
         # Intuit sends the notification again (another lastUpdated: not a byte-identical replay).
         again = {"name": "Payment", "id": str(payment["Id"]), "operation": "Create", "lastUpdated": RESENT}
         assert (await s.post_webhook(legacy_body(realm_id, again))).json()["status"] == "stored"
-        assert await _handled(s, realm_id, str(payment["Id"])) == "done:stale"
+        resent_at = dt.datetime.fromisoformat(RESENT)
+        assert await s.outcome(realm_id, "Payment", str(payment["Id"]), occurred_at=resent_at) == "done:stale"
         await _caught_up(s, connection_id)  # CDC returns the same version
 
         assert first.id == expected_id(tenant_id, realm_id, str(payment["Id"]), "0")
