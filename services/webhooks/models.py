@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.apikeys import make_api_keys_table, make_platform_tables
 from shared.connections import make_connections_table
@@ -102,6 +103,18 @@ document_links = Table(
     Column("qbo_id", String(50), primary_key=True),
     Column("platform_id", String(200), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The last ``qbo.payment.received`` reported per payment: a deletion (which QBO reports with the
+# id alone) is announced against it, with the documents it had been applied to.
+payment_reports = Table(
+    "payment_reports",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("entity", String(50), primary_key=True),
+    Column("qbo_id", String(50), primary_key=True),
+    Column("payload", JSONB, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Per connection: CDC has seen everything changed before ``changed_since``.

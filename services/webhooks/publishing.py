@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.webhooks import models, repository, service
 from services.webhooks.repository import AnyRow
-from shared.contracts.bridge import QboEntityChanged
+from shared.contracts.bridge import QboEntityChanged, QboPaymentReceived
 from shared.contracts.catalogue import changed_type
 from shared.messaging.outbox import Outbox
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 CHANGES_REPORTED = Counter(
     "qbb_webhooks_changes_total", "QBO changes seen, by how they ended", ["entity", "outcome"]
 )
-_PAYMENT_OPERATIONS = frozenset({"Create", "Update"})
+_PAYMENT_OPERATIONS = frozenset({"Create", "Update", "Void"})
 
 
 async def report_object(
@@ -64,7 +64,9 @@ async def report_object(
         )
         await outbox.add(changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id)
         if operation in _PAYMENT_OPERATIONS:
-            await _report_payment(session, outbox, conn=conn, entity=entity, entity_data=entity_data)
+            await _report_payment(
+                session, outbox, conn=conn, entity=entity, entity_data=entity_data, operation=operation
+            )
     return _counted(entity, outcome)
 
 
@@ -90,9 +92,10 @@ async def report_deletion(
             connection_id=conn.connection_id,
             realm_id=realm_id,
         )
-        await Outbox(session, models.outbox).add(
-            changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id
-        )
+        outbox = Outbox(session, models.outbox)
+        await outbox.add(changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id)
+        if entity in service.PAYMENT_LINKS:
+            await _report_payment_deleted(session, outbox, conn=conn, entity=entity, qbo_id=qbo_id)
     return _counted(entity, "published")
 
 
@@ -109,18 +112,64 @@ async def _is_own(
 
 
 async def _report_payment(
-    session: AsyncSession, outbox: Outbox, *, conn: AnyRow, entity: str, entity_data: Mapping[str, Any]
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    conn: AnyRow,
+    entity: str,
+    entity_data: Mapping[str, Any],
+    operation: str,
 ) -> None:
     documents = service.linked_document_ids(entity, entity_data)
-    if not documents:
+    qbo_id = str(entity_data.get("Id"))
+    previous = await repository.payment_report(
+        session, connection_id=conn.connection_id, entity=entity, qbo_id=qbo_id
+    )
+    if not documents and previous is None:
         return
     document_entity = service.PAYMENT_LINKS[entity][0]
     known = await repository.platform_ids(
         session, connection_id=conn.connection_id, entity=document_entity, qbo_ids=documents
     )
-    payment = service.payment_received(entity, entity_data, known, connection_id=conn.connection_id)
+    payment = service.payment_received(
+        entity, entity_data, known, connection_id=conn.connection_id, operation=operation, previous=previous
+    )
     if payment is not None:
-        await outbox.add("qbo.payment.received", payment, tenant_id=conn.tenant_id, realm_id=conn.realm_id)
+        await _stage_payment(session, outbox, conn=conn, entity=entity, payment=payment)
+
+
+async def _report_payment_deleted(
+    session: AsyncSession, outbox: Outbox, *, conn: AnyRow, entity: str, qbo_id: str
+) -> None:
+    """A payment reported before is gone: say so, against the documents it was applied to."""
+    previous = await repository.payment_report(
+        session, connection_id=conn.connection_id, entity=entity, qbo_id=qbo_id
+    )
+    if previous is not None:  # never reported (our own write, or applied to nothing): nothing to undo
+        await _stage_payment(
+            session, outbox, conn=conn, entity=entity, payment=service.payment_deleted(previous)
+        )
+
+
+async def _stage_payment(
+    session: AsyncSession, outbox: Outbox, *, conn: AnyRow, entity: str, payment: QboPaymentReceived
+) -> None:
+    event_id = service.payment_event_id(
+        tenant_id=conn.tenant_id,
+        realm_id=conn.realm_id,
+        entity=entity,
+        payment=payment,
+    )
+    await outbox.add(
+        "qbo.payment.received", payment, tenant_id=conn.tenant_id, realm_id=conn.realm_id, event_id=event_id
+    )
+    await repository.save_payment_report(
+        session,
+        connection_id=conn.connection_id,
+        entity=entity,
+        qbo_id=payment.qbo_id,
+        payload=payment.model_dump(mode="json", exclude_none=True),
+    )
 
 
 def _counted(entity: str, outcome: str) -> str:

@@ -285,6 +285,33 @@ async def platform_ids(
     return {row.qbo_id: row.platform_id for row in await session.execute(stmt)}
 
 
+async def save_payment_report(
+    session: AsyncSession, *, connection_id: str, entity: str, qbo_id: str, payload: dict[str, Any]
+) -> None:
+    """Remember the last ``qbo.payment.received`` reported for a payment."""
+    stmt = insert(models.payment_reports).values(
+        connection_id=connection_id, entity=entity, qbo_id=qbo_id, payload=payload
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "entity", "qbo_id"],
+            set_={"payload": payload, "reported_at": func.now()},
+        )
+    )
+
+
+async def payment_report(
+    session: AsyncSession, *, connection_id: str, entity: str, qbo_id: str
+) -> dict[str, Any] | None:
+    """The last ``qbo.payment.received`` data reported for a payment, if any."""
+    r = models.payment_reports
+    stmt = select(r.c.payload).where(
+        r.c.connection_id == connection_id, r.c.entity == entity, r.c.qbo_id == qbo_id
+    )
+    found: dict[str, Any] | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
 # -- CDC watermarks -----------------------------------------------------------------------------
 
 

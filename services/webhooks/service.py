@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,9 @@ _OBJECT_TYPE_ENTITY = {
 # Payments applied to documents that came from a platform travel back as ``qbo.payment.received``.
 PAYMENT_LINKS = {"Payment": ("Invoice", "payment"), "BillPayment": ("Bill", "bill_payment")}
 LINKED_DOCUMENTS = frozenset({"Invoice", "Bill"})
+# The uuid5 namespace of payment event ids (a constant: changing it changes every id).
+PAYMENT_EVENTS = uuid.UUID("5b0c7f2e-3d4a-5e6f-8a9b-0c1d2e3f4a5b")
+_ZERO = Decimal("0.00")
 
 
 def is_published(entity: str) -> bool:
@@ -187,10 +191,33 @@ def linked_document_ids(entity: str, entity_data: Mapping[str, Any]) -> list[str
     return [txn_id for txn_id, txn_type, _ in _linked(entity_data) if txn_type == wanted]
 
 
+def payment_event_id(*, tenant_id: str, realm_id: str, entity: str, payment: QboPaymentReceived) -> str:
+    """The id of ``qbo.payment.received`` for one version of a payment: the same version, the same id.
+
+    uuid5 (namespace ``PAYMENT_EVENTS``) of ``<tenant>/<realm>/<entity>/<qbo id>/<SyncToken>``, with
+    ``deleted`` for the SyncToken once the payment is gone. The tenant keeps two tenants connected
+    to one realm apart; the entity keeps a Payment and a BillPayment with the same id apart.
+    """
+    version = "deleted" if payment.status == "deleted" else str(payment.sync_token)
+    name = f"{tenant_id}/{realm_id}/{entity}/{payment.qbo_id}/{version}"
+    return str(uuid.uuid5(PAYMENT_EVENTS, name))
+
+
 def payment_received(
-    entity: str, entity_data: Mapping[str, Any], platform_ids: Mapping[str, str], *, connection_id: str
+    entity: str,
+    entity_data: Mapping[str, Any],
+    platform_ids: Mapping[str, str],
+    *,
+    connection_id: str,
+    operation: str = "Update",
+    previous: Mapping[str, Any] | None = None,
 ) -> QboPaymentReceived | None:
-    """``qbo.payment.received`` for a payment applied to at least one document; None otherwise."""
+    """``qbo.payment.received`` for a payment applied to at least one document; None otherwise.
+
+    A voided payment keeps its documents with amount 0. A payment reported before (``previous``)
+    whose links are gone names the documents of that report with amount 0, so the platform knows
+    what to take back.
+    """
     if entity not in PAYMENT_LINKS:
         return None
     wanted, kind = PAYMENT_LINKS[entity]
@@ -199,20 +226,48 @@ def payment_received(
         for txn_id, txn_type, amount in _linked(entity_data)
         if txn_type == wanted
     ]
+    voided = operation == "Void" or is_voided(entity_data)
+    if not applied and previous is not None:
+        applied = [_zeroed(a) for a in QboPaymentReceived.model_validate(previous).applied_to]
     date, total = entity_data.get("TxnDate"), _decimal(entity_data.get("TotalAmt"))
     if not applied or not isinstance(date, str) or total is None:
         return None
     return QboPaymentReceived.model_validate(
         {
             "qbo_id": str(entity_data.get("Id")),
-            "amount": str(total),
+            "amount": str(_ZERO if voided else total),
             "date": date,
             "currency": (entity_data.get("CurrencyRef") or {}).get("value"),
             "connection_id": connection_id,
-            "applied_to": applied,
+            "applied_to": [_zeroed(a) for a in applied] if voided else applied,
             "kind": kind,
+            "status": "voided" if voided else "received",
+            "sync_token": None if entity_data.get("SyncToken") is None else str(entity_data["SyncToken"]),
         }
     )
+
+
+def payment_deleted(previous: Mapping[str, Any]) -> QboPaymentReceived:
+    """The last report of a payment since deleted in QBO: every amount 0, no version."""
+    last = QboPaymentReceived.model_validate(previous)
+    return last.model_copy(
+        update={
+            "amount": _ZERO,
+            "applied_to": [_zeroed(a) for a in last.applied_to],
+            "status": "deleted",
+            "sync_token": None,
+        }
+    )
+
+
+def is_voided(entity_data: Mapping[str, Any]) -> bool:
+    """True for a voided transaction: QBO zeroes its amounts and notes "Voided" (reference §2.7)."""
+    note = entity_data.get("PrivateNote")
+    return _decimal(entity_data.get("TotalAmt")) == 0 and isinstance(note, str) and note.startswith("Voided")
+
+
+def _zeroed(applied: AppliedTo) -> AppliedTo:
+    return applied.model_copy(update={"amount": _ZERO})
 
 
 def _linked(entity_data: Mapping[str, Any]) -> list[tuple[str, str, Decimal]]:

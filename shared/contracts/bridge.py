@@ -56,6 +56,13 @@ class AppliedTo(Contract):
 
 
 class QboPaymentReceived(Contract):
+    """``qbo.payment.received``: the current state of one payment in QBO, one event per version.
+
+    The event id is derived from (tenant, realm, entity, ``qbo_id``, ``sync_token``), so the same
+    version is always the same event. A newer version of a payment (same ``qbo_id``) replaces the
+    earlier one; it is never added to it.
+    """
+
     qbo_id: str
     amount: Money
     date: IsoDate
@@ -63,6 +70,13 @@ class QboPaymentReceived(Contract):
     connection_id: str | None = None
     applied_to: list[AppliedTo] = Field(default_factory=list)
     kind: Literal["payment", "bill_payment"] = "payment"
+    status: Literal["received", "voided", "deleted"] = Field(
+        default="received",
+        description="voided: the payment stays in QBO with every amount 0; deleted: it is gone (amounts 0)",
+    )
+    sync_token: str | None = Field(
+        default=None, description="QBO's version of the payment (grows with each edit); absent when deleted"
+    )
 
 
 class QboEntityChanged(Contract):

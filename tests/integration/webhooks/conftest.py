@@ -167,12 +167,26 @@ class Stack:
             headers={"intuit-signature": sign(body, token), "content-type": "application/json", **headers},
         )
 
-    async def outcome(self, realm_id: str, entity: str, qbo_id: str, timeout: float = 20) -> str:
-        """``status:outcome`` of the newest change row of one object once handled, waited for (bounded)."""
+    async def outcome(
+        self,
+        realm_id: str,
+        entity: str,
+        qbo_id: str,
+        timeout: float = 20,
+        *,
+        occurred_at: dt.datetime | None = None,
+    ) -> str:
+        """``status:outcome`` of the newest change row of one object once handled, waited for (bounded).
+
+        ``occurred_at`` picks the change of one notification (its ``lastUpdated``): without it, a
+        notification just posted may not be a row yet, and the answer would be an earlier one's.
+        """
         c = models.changes
         stmt = select(c.c.status, c.c.outcome).where(
             c.c.realm_id == realm_id, c.c.entity == entity, c.c.qbo_id == qbo_id
         )
+        if occurred_at is not None:
+            stmt = stmt.where(c.c.occurred_at == occurred_at)
 
         async def found() -> str | None:
             async with self.engine.connect() as conn:
@@ -210,6 +224,43 @@ async def events_until(
             if match(envelope):
                 return envelope, seen
     raise AssertionError("queue ended")
+
+
+async def take_until(
+    queue: AbstractQueue, match: Callable[[Envelope], bool], *, timeout: float
+) -> tuple[Envelope, list[Envelope]]:
+    """Take messages off ``queue`` until one matches (bounded); the queue stays usable afterwards.
+
+    ``get`` rather than a consumer: cancelling a consumer deletes an auto-delete queue.
+    """
+    seen: list[Envelope] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await queue.get(no_ack=True, fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            seen.append(Envelope.model_validate_json(message.body))
+            if match(seen[-1]):
+                return seen[-1], seen
+
+
+async def left_in(queue: AbstractQueue) -> list[Envelope]:
+    """What is in ``queue`` now; after ``outbox_drained``, everything the service published."""
+    left: list[Envelope] = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        left.append(Envelope.model_validate_json(message.body))
+    return left
+
+
+async def outbox_drained(s: Stack, timeout: float = 30) -> None:
+    """Until the relay has published (broker-confirmed, so routed) everything staged so far."""
+    rows = select(func.count()).select_from(models.outbox)
+
+    async def empty() -> bool:
+        return bool(await s.scalar(rows) == 0)
+
+    await wait_until(empty, timeout=timeout)
 
 
 def legacy_body(realm_id: str, *entities: dict[str, str]) -> bytes:

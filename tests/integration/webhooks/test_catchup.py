@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,15 +32,26 @@ pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
+@contextlib.asynccontextmanager
+async def _held_open(sock: socket.socket) -> AsyncIterator[None]:
+    with sock:
+        yield
+
+
 async def test_a_webhook_the_sandbox_could_not_deliver_is_recovered_by_cdc(
     database_url: str, amqp_url: str, namespace: str, sandbox_url: str
 ) -> None:
-    dead_endpoint = f"http://127.0.0.1:{free_port()}/v1/webhooks/qbo"
+    # A port held bound but never listening: refused for the whole test. A port merely found free
+    # can be taken meanwhile by another run's service (same verifier token), which answers 200.
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))  # closed with the test (the last context below)
+    dead_endpoint = f"http://127.0.0.1:{held.getsockname()[1]}/v1/webhooks/qbo"
     async with (
         stack(
             database_url, amqp_url, namespace, sandbox_url, webhook_url=dead_endpoint, cdc_settle_seconds=0
         ) as s,
         broker_channel(amqp_url) as (_, channel),
+        _held_open(held),
     ):
         probe = await bind_probe(channel, namespace, ["qbo.customer.changed"])
         _, connection_id, realm_id = await s.connect_company()
@@ -49,14 +63,14 @@ async def test_a_webhook_the_sandbox_could_not_deliver_is_recovered_by_cdc(
             attempts = (await s.sandbox.get("/admin/webhooks/deliveries")).json()
             return any(a["client_id"] == s.app["client_id"] and not a["ok"] for a in attempts)
 
-        await wait_until(delivery_failed, timeout=20)
+        await wait_until(delivery_failed, timeout=60)
         scheduled = await s.service.post(f"/v1/connections/{connection_id}/catch-up", headers=ADMIN)
         assert scheduled.status_code == 202
 
         event, _ = await events_until(
             probe,
             lambda e: e.data.get("qbo_id") == customer["Id"] and e.data["operation"] != "Import",
-            timeout=30,
+            timeout=90,
         )
         assert event.data["operation"] == "Create"
 

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 from services.webhooks import service
 from services.webhooks.payloads import Change
+from shared.contracts.bridge import QboPaymentReceived
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ZERO = Decimal(0)
 
 
 def change(
@@ -119,3 +121,60 @@ def test_object_types_of_sync_results_map_to_entities() -> None:
     assert service.entity_of_object_type("invoice") == "Invoice"
     assert service.entity_of_object_type("purchase_order") == "PurchaseOrder"
     assert service.entity_of_object_type("customer") == "Customer"
+
+
+def _payment_event_id(payment: QboPaymentReceived) -> str:
+    return service.payment_event_id(tenant_id="t1", realm_id="r1", entity="Payment", payment=payment)
+
+
+def test_one_payment_version_has_one_event_id_and_the_next_version_another() -> None:
+    first = service.payment_received("Payment", {**PAYMENT, "SyncToken": "0"}, {}, connection_id="c1")
+    again = service.payment_received("Payment", {**PAYMENT, "SyncToken": "0"}, {}, connection_id="c1")
+    edited = service.payment_received("Payment", {**PAYMENT, "SyncToken": "1"}, {}, connection_id="c1")
+    assert first is not None
+    assert again is not None
+    assert edited is not None
+    assert _payment_event_id(first) == _payment_event_id(again) != _payment_event_id(edited)
+    assert edited.sync_token == "1"
+    other_tenant = service.payment_event_id(tenant_id="t2", realm_id="r1", entity="Payment", payment=first)
+    bill_payment = service.payment_event_id(
+        tenant_id="t1", realm_id="r1", entity="BillPayment", payment=first
+    )
+    assert len({_payment_event_id(first), other_tenant, bill_payment}) == 3
+
+
+def test_a_voided_payment_reports_zero_amounts_against_the_same_documents() -> None:
+    voided_data = {
+        **PAYMENT,
+        "SyncToken": "2",
+        "TotalAmt": 0,
+        "PrivateNote": "Voided",
+        "Line": [{**line, "Amount": 0} for line in PAYMENT["Line"]],  # type: ignore[attr-defined]
+    }
+    voided = service.payment_received("Payment", voided_data, {"130": "inv_1"}, connection_id="c1")
+    assert voided is not None
+    assert (voided.status, voided.amount) == ("voided", Decimal("0"))
+    assert [(a.qbo_invoice_id, a.amount) for a in voided.applied_to] == [("130", ZERO), ("131", ZERO)]
+
+
+def test_a_deleted_payment_is_its_last_report_with_amounts_zero_and_no_version() -> None:
+    last = service.payment_received(
+        "Payment", {**PAYMENT, "SyncToken": "3"}, {"130": "inv_1"}, connection_id="c1"
+    )
+    assert last is not None
+    deleted = service.payment_deleted(last.model_dump(mode="json"))
+    assert (deleted.status, deleted.amount, deleted.sync_token) == ("deleted", Decimal("0"), None)
+    assert [(a.platform_invoice_id, a.amount) for a in deleted.applied_to] == [("inv_1", ZERO), (None, ZERO)]
+    assert _payment_event_id(deleted) != _payment_event_id(last)
+
+
+def test_a_reported_payment_whose_links_are_gone_takes_the_documents_back() -> None:
+    last = service.payment_received("Payment", {**PAYMENT, "SyncToken": "0"}, {}, connection_id="c1")
+    assert last is not None
+    unlinked = {**PAYMENT, "SyncToken": "1", "Line": []}
+    now = service.payment_received(
+        "Payment", unlinked, {}, connection_id="c1", previous=last.model_dump(mode="json")
+    )
+    assert now is not None
+    assert now.status == "received"
+    assert [(a.qbo_invoice_id, a.amount) for a in now.applied_to] == [("130", ZERO), ("131", ZERO)]
