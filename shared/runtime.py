@@ -169,8 +169,9 @@ async def serve(
         if ready is not None:
             ready.set()
         await _until_stopped(stop, relay_task, *http_tasks)
-        await _cancel(background)
+        # Stop taking messages first: nothing new starts while background work winds down.
         await consumer.stop(grace=settings.shutdown_grace_seconds)
+        await _cancel(background)
         for server in servers:
             server.should_exit = True
         relay.stop()
@@ -204,10 +205,16 @@ async def _until_listening(server: uvicorn.Server, http_task: asyncio.Task[None]
             await asyncio.sleep(0.01)
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+async def _cancel(tasks: list[asyncio.Task[None]], *, grace: float = 3.0) -> None:
+    """Cancel background work and wait for it, but never for ever: a task that swallows its
+    cancellation (a broker call mid-reconnect, say) must not keep the process from exiting."""
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if not tasks:
+        return
+    _, stuck = await asyncio.wait(tasks, timeout=grace)
+    if stuck:
+        log.warning("background tasks did not stop in time", extra={"tasks": [t.get_name() for t in stuck]})
 
 
 async def _until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[Any]) -> None:

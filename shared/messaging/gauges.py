@@ -49,10 +49,15 @@ class Sampler:
         self._outbox, self._namespace, self._interval = outbox_table, namespace, interval
 
     async def run(self) -> None:
-        """Sample until cancelled."""
+        """Sample until cancelled, the first time one interval after start.
+
+        Not at once: while the service declares its queues, a passive declare of one not there yet
+        makes the broker close the channel, and channels opened and closed on the service's own
+        connection while the consumer opens its own can trip the client (CHANNEL_ERROR).
+        """
         while True:
-            await self.sample_once()
             await asyncio.sleep(self._interval)
+            await self.sample_once()
 
     async def sample_once(self) -> None:
         """One round: every queue of the router and its dead-letter queue, then the outbox."""

@@ -69,10 +69,15 @@ def service(name: str) -> ServiceFacts:
     definition = getattr(importlib.import_module(f"services.{name}.app"), "DEFINITION", None)
     if definition is None:  # not on the shared runtime (the console): its routers' paths, no queues
         return ServiceFacts(name, port, settings, frozenset(), frozenset(_router_paths(package)), owns_schema)
-    from shared.runtime import create_app
+    from fastapi import FastAPI
 
-    # Only the route table is read: no resources are needed.
-    paths = create_app(definition, None).openapi()["paths"]  # type: ignore[arg-type]
+    from shared.http import ops_router
+
+    # Only the route table is read (public, private and the runtime's own): no resources needed.
+    app = FastAPI()
+    for router in (ops_router, definition.routes, definition.private_routes):
+        app.include_router(router)
+    paths = app.openapi()["paths"]
     queues = frozenset(s.queue for s in definition.router.subscriptions)
     return ServiceFacts(name, port, settings, queues, frozenset(paths), owns_schema)
 
