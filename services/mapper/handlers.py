@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from services.mapper import ingest, models, platforms, repository, service
 from services.mapper.mapping import Rejection
@@ -29,10 +30,11 @@ async def _rejected_as_invalid(
 ) -> None:
     """A platform event whose data breaks its contract → sync.rejected with every problem and path."""
     rejection = service.invalid(error.summary, error.problems)
-    await ingest.reject(ctx.session, ctx.outbox, envelope, envelope.data, rejection, connection_id=None)
+    envelope, outbox = _as_published(ctx, envelope)
+    await ingest.reject(ctx.session, outbox, envelope, envelope.data, rejection, connection_id=None)
 
 
-async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[None]) -> None:
+async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[MapperSettings]) -> None:
     """A platform event the mapper kept failing on → sync.rejected (retryable) so the platform knows."""
     # ``reason`` (an exception's text) stays in the logs and the dead-letter queue's headers.
     rejection = Rejection(
@@ -43,7 +45,18 @@ async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[
     event = service.rejected(
         envelope.type, envelope.data, source_event_id=envelope.id, rejection=rejection, retryable=True
     )
-    await ctx.outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
+    envelope, outbox = _as_published(ctx, envelope)
+    await outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
+
+
+def _as_published(ctx: Context[Any], envelope: Envelope) -> tuple[Envelope, Outbox]:
+    """The event stamped with the platform that published it (from the broker-checked routing key),
+    and an outbox whose events go back to that platform only, also when the event never decoded."""
+    platform = platforms.publishing_platform(ctx.routing_key, envelope.type)
+    if platform is None:
+        return envelope, ctx.outbox
+    stamped = envelope.model_copy(update={"platformid": platform})
+    return stamped, Outbox(ctx.session, models.outbox, cause=stamped)
 
 
 async def _admit(ctx: Context[MapperSettings]) -> tuple[Envelope, Outbox] | None:

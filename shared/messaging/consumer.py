@@ -155,7 +155,7 @@ class Consumer:
             data = decode_data(envelope, self._limits)
         except InvalidMessage as exc:
             if sub.on_invalid is not None:
-                await self._record_invalid(sub, envelope, exc)
+                await self._record_invalid(sub, envelope, exc, routing_key=_routing_key(message))
             await self._dead_letter(sub, message, reason=str(exc), kind="invalid")
             return
         with log_context(
@@ -238,10 +238,12 @@ class Consumer:
         attempt: int,
     ) -> None:
         if sub.on_give_up is not None:
-            await self._record_give_up(sub, envelope, reason, attempt)
+            await self._record_give_up(sub, envelope, reason, attempt, routing_key=_routing_key(message))
         await self._dead_letter(sub, message, reason=reason, kind="failed", attempts=attempt)
 
-    async def _record_give_up(self, sub: Subscription, envelope: Envelope, reason: str, attempt: int) -> None:
+    async def _record_give_up(
+        self, sub: Subscription, envelope: Envelope, reason: str, attempt: int, *, routing_key: str
+    ) -> None:
         assert sub.on_give_up is not None
         try:
             async with self._sessionmaker() as session, session.begin():
@@ -249,19 +251,22 @@ class Consumer:
                 if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
                     outbox = Outbox(session, self._outbox, cause=envelope)
                     await sub.on_give_up(
-                        envelope, reason, Context(envelope, session, outbox, self._deps, attempt)
+                        envelope, reason, Context(envelope, session, outbox, self._deps, attempt, routing_key)
                     )
         except Exception:
             log.exception("recording the failure outcome failed")
 
-    async def _record_invalid(self, sub: Subscription, envelope: Envelope, error: InvalidMessage) -> None:
+    async def _record_invalid(
+        self, sub: Subscription, envelope: Envelope, error: InvalidMessage, *, routing_key: str
+    ) -> None:
         assert sub.on_invalid is not None
         try:
             async with self._sessionmaker() as session, session.begin():
                 key = f"{envelope.dedup_key}#invalid"
                 if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
                     outbox = Outbox(session, self._outbox, cause=envelope)
-                    await sub.on_invalid(envelope, error, Context(envelope, session, outbox, self._deps, 1))
+                    context = Context(envelope, session, outbox, self._deps, 1, routing_key)
+                    await sub.on_invalid(envelope, error, context)
         except Exception:
             log.exception("recording the invalid-message outcome failed")
 

@@ -193,6 +193,35 @@ async def test_b_naming_a_tenant_of_a_changes_nothing_and_only_b_hears_the_rejec
     assert invoices == []
 
 
+async def test_an_invalid_event_from_b_naming_a_tenant_of_a_is_refused_to_b_alone(
+    stack: Stack, platforms: Registry, amqp_url: str
+) -> None:
+    a, b = await platforms.register(), await platforms.register()
+    async with (
+        httpx.AsyncClient(timeout=20) as http,
+        platform_bus(a) as bus_a,
+        platform_bus(b) as bus_b,
+        await aio_pika.connect_robust(amqp_url) as service_user,
+    ):
+        victim = await connected_tenant(http, stack, a.tenants[0])
+        probe = await egress_probe(await service_user.channel(), stack.ends.namespace)
+        heard_by_a = await bus_a.listen()
+        bad = invoice("US", invoice_id=uid("inv"), number=uid("INV")[:21], code=uid("C"))
+        bad["issue_date"] = "2026-13-40"  # breaks the contract: refused before any ownership check
+        forged = event("invoice.approved", bad, tenant=victim)
+        await bus_b.publish(forged)
+        seen = await collect(probe, count=1000, timeout=15)
+        for_a = await collect(heard_by_a, count=1000, timeout=1)
+
+    about_forged = [
+        (m.routing_key, Envelope.model_validate_json(m.body).data.get("code"))
+        for m in seen
+        if Envelope.model_validate_json(m.body).data.get("source_event_id") == forged.id
+    ]
+    assert about_forged == [(f"{b.prefix}{victim.tenant_id}.sync.rejected", "invalid_event")]
+    assert all(Envelope.model_validate_json(m.body).data.get("source_event_id") != forged.id for m in for_a)
+
+
 async def test_a_invoice_lands_and_only_a_hears_that_it_succeeded_over_amqp_and_webhooks(
     stack: Stack, platforms: Registry, amqp_url: str
 ) -> None:
