@@ -34,6 +34,20 @@ async def create_batch(
     rows = [{**e, "batch_id": batch_id, "tenant_id": tenant_id} for e in events]
     for start in range(0, len(rows), 1000):  # bounded statements for 10,000 lines
         await session.execute(insert(models.batch_events).values(rows[start : start + 1000]))
+    # A file loaded again (after fixing its rejected lines): events an earlier batch already saw
+    # written have no second effect and no second result, so they keep the result they had.
+    t, earlier = models.batch_events, models.batch_events.alias("earlier")
+    await session.execute(
+        update(t)
+        .where(
+            t.c.batch_id == batch_id,
+            earlier.c.tenant_id == t.c.tenant_id,
+            earlier.c.event_id == t.c.event_id,
+            earlier.c.batch_id != batch_id,
+            earlier.c.export_outcome.is_not(None),
+        )
+        .values(export_outcome=earlier.c.export_outcome)
+    )
 
 
 async def record_export_outcome(

@@ -118,6 +118,10 @@ async def test_a_batch_is_followed_to_its_outcomes_until_done(mapper: Mapper) ->
     await mapper.publish(sync_result("sync.succeeded", tenant, ok, "invoice"))
     await until(lambda: _progress(mapper, batch_id, done=True))
     finally_ = (await batch(mapper, batch_id)).json()
+    rerun = await bulk(mapper, ndjson(ok, failing, refused))  # the file again: no second result comes
+    rerun_id = rerun.json()["batch_id"]
+    await until(lambda: _progress(mapper, rerun_id, done=True), timeout=5)
+    rerun_state = (await batch(mapper, rerun_id)).json()
     stranger = await batch(
         mapper, batch_id, {"Authorization": f"Bearer {await mapper.issue_key(unique('t'))}"}
     )
@@ -126,6 +130,7 @@ async def test_a_batch_is_followed_to_its_outcomes_until_done(mapper: Mapper) ->
     assert [at_first[k] for k in counts] == [4, 2, 0, 0, 2, False]
     assert [meanwhile[k] for k in counts] == [4, 1, 0, 1, 2, False]
     assert [finally_[k] for k in counts] == [4, 0, 1, 1, 2, True]
+    assert [rerun_state[k] for k in counts] == [3, 0, 1, 1, 1, True]
     assert stranger.status_code == 404
     assert (await batch(mapper, "batch-none")).status_code == 404
 
