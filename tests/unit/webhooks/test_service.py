@@ -119,23 +119,3 @@ def test_object_types_of_sync_results_map_to_entities() -> None:
     assert service.entity_of_object_type("invoice") == "Invoice"
     assert service.entity_of_object_type("purchase_order") == "PurchaseOrder"
     assert service.entity_of_object_type("customer") == "Customer"
-
-
-def test_an_import_by_date_asks_qbo_for_objects_created_in_the_range() -> None:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    end = datetime(2026, 3, 31, 23, 59, tzinfo=UTC)
-
-    assert service.import_where("Invoice", start, end) == (
-        "MetaData.CreateTime >= '2026-01-01T00:00:00+00:00' AND "
-        "MetaData.CreateTime <= '2026-03-31T23:59:00+00:00'"
-    )
-    assert service.import_where("Customer", None, end).startswith(
-        "Active in (true, false) AND MetaData.CreateTime <="
-    )
-    assert service.import_where("Customer") == "Active in (true, false)"
-    assert service.narrowed(None, None, None) is False
-    assert service.narrowed(["Invoice"], None, None) is True
-    assert service.import_entities(None) == service.IMPORT_ENTITIES
-    assert "Nonsense" in (service.import_refusal(["Invoice", "Nonsense"], None, None) or "")
-    assert service.import_refusal([], end, start) == "created_from is after created_to"
-    assert service.import_refusal(["Invoice"], start, end) is None
