@@ -5,10 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.mapper import handlers, ingest, models, routes
+from fastapi import APIRouter
+
+from services.mapper import bulk, handlers, ingest, models, routes
 from services.mapper.settings import MapperSettings
 from shared import runtime
 from shared.http import Resources
+
+
+def _routes() -> APIRouter:
+    """The service's HTTP routes: the one-by-one API and the bulk one (architecture §5b)."""
+    api = APIRouter()
+    api.include_router(routes.router)
+    api.include_router(bulk.router)
+    return api
 
 
 def _settings(res: Resources) -> MapperSettings:
@@ -32,7 +42,7 @@ DEFINITION = runtime.ServiceDefinition(
     inbox=models.inbox,
     outbox=models.outbox,
     router=handlers.router,
-    routes=routes.router,
+    routes=_routes(),
     make_deps=_settings,
     background=(release_overdue,),
 )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.mapper import ingest, models, platforms, repository, service
+from services.mapper import batch_repository, ingest, models, platforms, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.reference import MIRRORED
 from services.mapper.settings import MapperSettings
 from shared.apikeys import API_KEY_EVENTS, apply_key_event, platform_of_tenant
 from shared.connections import CONNECTION_EVENTS, apply_connection_event
 from shared.contracts import PLATFORM_EVENTS, changed_type
-from shared.contracts.bridge import QboEntityChanged
+from shared.contracts.bridge import QboEntityChanged, SyncFailed, SyncSucceeded
 from shared.contracts.codec import InvalidMessage
 from shared.contracts.common import Contract
 from shared.contracts.envelope import Envelope
@@ -149,3 +149,19 @@ async def on_connection_event(data: Contract, ctx: Context[None]) -> None:
 async def on_api_key_event(data: Contract, ctx: Context[None]) -> None:
     """tenant.api_key_* → this service's mirror of key hashes, used to authenticate platforms."""
     await apply_key_event(ctx.session, models.api_keys, data)
+
+
+@router.subscribe(queue="mapper.sync-results", routing_keys=["sync.succeeded", "sync.failed"])
+async def on_sync_result(data: SyncSucceeded | SyncFailed, ctx: Context[None]) -> None:
+    """sync.succeeded/sync.failed → the exporter's outcome of a bulk batch's event (the bridge counts)."""
+    tenant = ctx.envelope.tenantid
+    if tenant is None:
+        return
+    outcome = "failed" if isinstance(data, SyncFailed) else "succeeded"
+    await batch_repository.record_export_outcome(
+        ctx.session,
+        tenant_id=tenant,
+        event_id=data.source_event_id,
+        object_type=data.object_type,
+        outcome=outcome,
+    )

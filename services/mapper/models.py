@@ -122,3 +122,29 @@ reference_imports = Table(
     Column("counts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("finished_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Bulk ingest (architecture §5b): one row per batch, one per accepted line with the exporter's
+# outcome of its event (from sync.succeeded/sync.failed); the mapper's own outcome is in platform_events.
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("rejected_lines", Integer, nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+batch_events = Table(
+    "batch_events",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("object_type", String(60), nullable=False),
+    Column("export_outcome", String(20), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_batch_events_tenant_id_event_id", "tenant_id", "event_id"),
+)

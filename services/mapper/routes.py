@@ -38,7 +38,8 @@ def _invalid(summary: str, problems: list[Problem]) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=422)
 
 
-def _for_caller(envelope: Envelope, caller: Caller) -> Envelope:
+def for_caller(envelope: Envelope, caller: Caller) -> Envelope:
+    """The envelope as this caller may send it (tenant and platform from the key), or ``InvalidMessage``."""
     tenant = envelope.tenantid or caller.tenant_id
     if tenant is None:
         raise InvalidMessage("no tenant", [Problem("$.tenantid", "required when sending with the admin key")])
@@ -62,7 +63,7 @@ def _for_caller(envelope: Envelope, caller: Caller) -> Envelope:
 async def post_event(request: Request, caller: CallerDep, session: SessionDep) -> Any:
     """A platform event over HTTP → queued like one from the broker (202), or 422 naming every problem."""
     try:
-        envelope = _for_caller(decode_envelope(await request.body()), caller)
+        envelope = for_caller(decode_envelope(await request.body()), caller)
         decode_data(envelope)
     except InvalidMessage as exc:
         return _invalid(exc.summary, exc.problems)

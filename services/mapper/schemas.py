@@ -88,3 +88,36 @@ class PlatformEventsOut(BaseModel):
     connection_id: str
     events: list[PlatformEventOut]
     next_before: int | None = Field(None, description="Pass as ?before= for the next (older) page")
+
+
+class LineRejected(BaseModel):
+    line: int = Field(description="1-based line number in the NDJSON body")
+    problems: list[ProblemOut]
+
+
+class BatchAccepted(BaseModel):
+    batch_id: str
+    accepted: int = Field(description="Lines staged as events (a repeated event id is staged once, ever)")
+    rejected: list[LineRejected]
+
+
+class PlanLine(BaseModel):
+    line: int
+    action: Literal["create", "update", "link", "reject"]
+    entity: str | None = Field(description="The QBO entity written (None for a rejected line)")
+    qbo_id: str | None = Field(description="The QBO object a link would adopt")
+    reason: str
+
+
+class DryRun(BaseModel):
+    plan: list[PlanLine]
+
+
+class BatchOut(BaseModel):
+    batch_id: str
+    total: int
+    pending: int
+    succeeded: int
+    failed: int
+    rejected: int
+    done: bool

@@ -14,3 +14,6 @@ class MapperSettings(ServiceSettings):
     reference_wait_seconds: float = 120.0
     # How often events whose wait is over are looked for.
     held_poll_seconds: float = 2.0
+    # POST /v1/events/bulk: at most this many lines and bytes a request (the size is enforced while reading).
+    bulk_max_lines: int = 10_000
+    bulk_max_bytes: int = 64 * 1024 * 1024

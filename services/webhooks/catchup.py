@@ -182,10 +182,9 @@ async def _run_job(
     try:
         if conn is None or conn.status != "active":
             raise ParkedError("the connection is not active", code="connection_unusable")
-        for entity in service.IMPORT_ENTITIES:
+        for entity in service.import_entities(job.entities):
             try:
-                so_far = sum(counts.values())
-                counts[entity] = await _import_entity(sessionmaker, deps, job, conn, entity, so_far)
+                counts[entity] = await _import_entity(sessionmaker, deps, job, conn, entity, counts)
             except PermanentError as exc:  # e.g. a list this edition lacks: the others still count
                 refused.append(f"{entity}: {exc}")
         error = "; ".join(refused) or None
@@ -197,9 +196,16 @@ async def _run_job(
     log.info("reference import ended", extra={"status": status, "published": published, "error": error})
     async with sessionmaker() as session, session.begin():
         await repository.update_import_job(
-            session, job_id=job.job_id, status=status, published=published, error=error, retry_in=retry_in
+            session,
+            job_id=job.job_id,
+            status=status,
+            published=published,
+            error=error,
+            retry_in=retry_in,
+            counts=counts,
         )
-        if job.kind == "import" and status in ("done", "failed"):
+        whole = not service.narrowed(job.entities, job.created_from, job.created_to)
+        if job.kind == "import" and whole and status in ("done", "failed"):
             await _report_imported(session, job, conn, status=status, counts=counts, error=error)
 
 
@@ -234,18 +240,19 @@ async def _import_entity(
     job: AnyRow,
     conn: AnyRow,
     entity: str,
-    so_far: int,
+    counts: dict[str, int],
 ) -> int:
-    published = 0
+    """Publish one entity's objects page by page; ``counts`` (per entity) is the job's progress."""
+    counts[entity] = 0
     page: list[dict[str, Any]] = []
     async for obj in _objects(sessionmaker, deps, job, conn, entity):
         page.append(obj)
         if len(page) >= PAGE:
-            published += await _publish_page(sessionmaker, job, conn, entity, page, so_far + published)
+            await _publish_page(sessionmaker, job, conn, entity, page, counts)
             page = []
     if page:
-        published += await _publish_page(sessionmaker, job, conn, entity, page, so_far + published)
-    return published
+        await _publish_page(sessionmaker, job, conn, entity, page, counts)
+    return counts[entity]
 
 
 async def _objects(
@@ -256,7 +263,7 @@ async def _objects(
     entity: str,
 ) -> AsyncIterator[dict[str, Any]]:
     if job.kind == "import":
-        where = service.import_where(entity)
+        where = service.import_where(entity, job.created_from, job.created_to)
         async for obj in deps.qbo.query_all(
             conn.connection_id, entity, where, deps.settings.import_page_size
         ):
@@ -275,14 +282,14 @@ async def _publish_page(
     conn: AnyRow,
     entity: str,
     page: list[dict[str, Any]],
-    so_far: int,
-) -> int:
+    counts: dict[str, int],
+) -> None:
     async with sessionmaker() as session, session.begin():
         for obj in page:
             await publishing.report_object(
                 session, connections=[conn], entity=entity, entity_data=obj, operation="Import", force=True
             )
+        counts[entity] = counts.get(entity, 0) + len(page)
         await repository.update_import_job(
-            session, job_id=job.job_id, status="running", published=so_far + len(page)
+            session, job_id=job.job_id, status="running", published=sum(counts.values()), counts=counts
         )
-    return len(page)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -142,4 +143,9 @@ import_jobs = Table(
     Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # An import limited to some entities and a creation date range (all, and no range, when null).
+    Column("entities", JSONB, nullable=True),
+    Column("created_from", DateTime(timezone=True), nullable=True),
+    Column("created_to", DateTime(timezone=True), nullable=True),
+    Column("counts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
 )

@@ -395,10 +395,15 @@ async def watermark(session: AsyncSession, *, connection_id: str) -> AnyRow | No
 # -- import jobs --------------------------------------------------------------------------------
 
 
-async def create_import_job(session: AsyncSession, *, connection_id: str, kind: str) -> str:
+async def create_import_job(
+    session: AsyncSession, *, connection_id: str, kind: str, limits: dict[str, Any] | None = None
+) -> str:
+    """A pending job; ``limits`` (``entities``, ``created_from``, ``created_to``) narrow an import."""
     job_id = uuid.uuid4().hex
     await session.execute(
-        insert(models.import_jobs).values(job_id=job_id, connection_id=connection_id, kind=kind)
+        insert(models.import_jobs).values(
+            job_id=job_id, connection_id=connection_id, kind=kind, **(limits or {})
+        )
     )
     return job_id
 
@@ -427,13 +432,25 @@ async def update_import_job(
     published: int,
     error: str | None = None,
     retry_in: timedelta | None = None,
+    counts: dict[str, int] | None = None,
 ) -> None:
     j = models.import_jobs
     values: dict[str, Any] = {"status": status, "published": published, "error": error}
+    if counts is not None:
+        values["counts"] = counts
     values["heartbeat_at"] = func.now() + retry_in if retry_in is not None else func.now()
     if status in ("done", "failed"):
         values["finished_at"] = func.now()
     await session.execute(update(j).where(j.c.job_id == job_id).values(**values))
+
+
+async def import_jobs(session: AsyncSession, *, connection_id: str, limit: int = 50) -> list[AnyRow]:
+    """A connection's import and update jobs, newest first."""
+    j = models.import_jobs
+    rows = await session.execute(
+        select(j).where(j.c.connection_id == connection_id).order_by(j.c.requested_at.desc()).limit(limit)
+    )
+    return list(rows.all())
 
 
 async def import_job(session: AsyncSession, *, job_id: str) -> AnyRow | None:

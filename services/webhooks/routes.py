@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.webhooks import models, repository, schemas
+from services.webhooks import models, repository, schemas, service
 from services.webhooks.payloads import MalformedPayload, body_digest, parse_body
 from services.webhooks.repository import AnyRow
 from services.webhooks.settings import WebhooksSettings
@@ -78,9 +78,26 @@ def _refuse(reason: str, message: str, request: Request, **extra: Any) -> None:
     response_model=schemas.ImportJob,
     tags=["imports"],
 )
-async def request_import(connection_id: str, caller: CallerDep, session: SessionDep) -> schemas.ImportJob:
-    """→ every reference list (accounts, tax codes, ..., vendors) published with operation Import."""
-    return await _request_job(session, caller, connection_id, "import")
+async def request_import(
+    connection_id: str, caller: CallerDep, session: SessionDep, body: schemas.ImportRequest | None = None
+) -> schemas.ImportJob:
+    """→ every reference list published with operation Import, or the entities asked for, by creation date."""
+    limits = body.model_dump(exclude_none=True) if body is not None else {}
+    refused = service.import_refusal(
+        limits.get("entities", []), limits.get("created_from"), limits.get("created_to")
+    )
+    if refused is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, refused)
+    return await _request_job(session, caller, connection_id, "import", limits)
+
+
+@router.get(
+    "/v1/connections/{connection_id}/imports", response_model=list[schemas.ImportJob], tags=["imports"]
+)
+async def list_imports(connection_id: str, caller: CallerDep, session: SessionDep) -> list[schemas.ImportJob]:
+    """The connection's imports and updates, newest first, with their progress per entity."""
+    await _connection(session, caller, connection_id)
+    return [_job_out(job) for job in await repository.import_jobs(session, connection_id=connection_id)]
 
 
 @router.post(
@@ -138,10 +155,16 @@ async def list_unknown_realms(session: SessionDep) -> list[schemas.UnknownRealm]
 
 
 async def _request_job(
-    session: AsyncSession, caller: Caller, connection_id: str, kind: Literal["import", "update"]
+    session: AsyncSession,
+    caller: Caller,
+    connection_id: str,
+    kind: Literal["import", "update"],
+    limits: dict[str, Any] | None = None,
 ) -> schemas.ImportJob:
     await _connection(session, caller, connection_id, active=True)
-    job_id = await repository.create_import_job(session, connection_id=connection_id, kind=kind)
+    job_id = await repository.create_import_job(
+        session, connection_id=connection_id, kind=kind, limits=limits
+    )
     job = await repository.import_job(session, job_id=job_id)
     assert job is not None  # created just above
     return _job_out(job)

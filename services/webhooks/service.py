@@ -149,9 +149,42 @@ def ids_queries(entity: str, ids: Sequence[str]) -> list[str]:
     ]
 
 
-def import_where(entity: str) -> str:
-    """The filter of a reference import: inactive list objects too."""
-    return "Active in (true, false)" if entity in _HAS_ACTIVE else ""
+def import_where(
+    entity: str, created_from: datetime | None = None, created_to: datetime | None = None
+) -> str:
+    """The filter of an import: inactive list objects too; only those created in the range, if any."""
+    clauses = ["Active in (true, false)"] if entity in _HAS_ACTIVE else []
+    if created_from is not None:
+        clauses.append(f"MetaData.CreateTime >= {quote(created_from.isoformat())}")
+    if created_to is not None:
+        clauses.append(f"MetaData.CreateTime <= {quote(created_to.isoformat())}")
+    return " AND ".join(clauses)
+
+
+def import_entities(entities: Sequence[str] | None) -> tuple[str, ...]:
+    """What an import fetches: the entities asked for, else every reference list."""
+    return tuple(entities) if entities else IMPORT_ENTITIES
+
+
+def narrowed(
+    entities: Sequence[str] | None, created_from: datetime | None, created_to: datetime | None
+) -> bool:
+    """An import limited by entity or date is not the company's reference import (nothing waits on it)."""
+    return bool(entities) or created_from is not None or created_to is not None
+
+
+def import_refusal(
+    entities: Sequence[str], created_from: datetime | None, created_to: datetime | None
+) -> str | None:
+    """Why an import cannot be asked for in words, or None."""
+    unknown = [e for e in entities if not is_published(e)]
+    if unknown:
+        return (
+            f"unknown entities {', '.join(unknown)}: use QBO entity names such as Invoice, Customer, Payment"
+        )
+    if created_from is not None and created_to is not None and created_from > created_to:
+        return "created_from is after created_to"
+    return None
 
 
 CdcStep = Literal["cdc", "reimport"]

@@ -1,0 +1,182 @@
+"""History in bulk (architecture §5b): NDJSON ingest, batch progress and the dry run, on the real stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.contracts import decode_data
+from shared.contracts.envelope import Envelope
+from shared.contracts.internal import ExportRequested
+from tests.helpers.broker import bind_probe, envelopes
+from tests.integration.mapper.conftest import Mapper, mapper_with, unique, until
+from tests.integration.mapper.test_service import prepared
+from tests.unit.mapper import companies as c
+
+pytestmark = pytest.mark.integration
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+def ndjson(*lines: Envelope | str) -> bytes:
+    return "\n".join(
+        e if isinstance(e, str) else e.model_dump_json(exclude_none=True) for e in lines
+    ).encode()
+
+
+def invoice_event(tenant: str, **overrides: Any) -> Envelope:
+    return Envelope.new("invoice.approved", c.invoice(random_id=True, **overrides), tenant_id=tenant)
+
+
+async def bulk(mapper: Mapper, body: bytes, **params: str) -> httpx.Response:
+    return await mapper.http.post("/v1/events/bulk", content=body, headers=NDJSON, params=params)
+
+
+async def events_of(mapper: Mapper, connection_id: str) -> list[dict[str, Any]]:
+    answer = await mapper.http.get(f"/v1/connections/{connection_id}/events")
+    assert answer.status_code == 200
+    return list(answer.json()["events"])
+
+
+async def test_a_bulk_file_names_each_bad_line_and_stages_the_good_ones_once_in_order(mapper: Mapper) -> None:
+    tenant, connection_id, _ = await prepared(mapper)
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
+    first, second = invoice_event(tenant, number="H-1"), invoice_event(tenant, number="H-2")
+    bad_quantity = invoice_event(tenant, lines=[c.sales_line(quantity="three")])
+    other_tenant = invoice_event(unique("tenant"))
+    body = ndjson(first, "{not json", bad_quantity, "", second, first, other_tenant)
+
+    answer = await bulk(mapper, body)
+    again = await bulk(mapper, ndjson(first, second))  # the same events once more: nothing twice
+    received = await envelopes(probe, count=7, timeout=8)
+
+    assert answer.status_code == 202, answer.text
+    result = answer.json()
+    assert result["accepted"] == 2
+    problems = {r["line"]: [p["path"] for p in r["problems"]] for r in result["rejected"]}
+    assert problems == {2: ["$"], 3: ["$.data.lines[0].quantity"], 6: ["$.id"], 7: ["$.tenantid"]}
+    assert again.status_code == 202
+    assert again.json()["accepted"] == 2
+    assert [e.type for e in received] == ["qbo.export.requested"] * 6  # 3 writes each, once
+    commands = [decode_data(e) for e in received]
+    invoices = [i for i in commands if isinstance(i, ExportRequested) and i.entity == "Invoice"]
+    assert [i.source_event_id for i in invoices] == [first.id, second.id]
+    assert {e["event_id"] for e in await events_of(mapper, connection_id)} == {first.id, second.id}
+
+
+async def test_a_body_over_the_line_limit_is_refused_while_it_is_read(
+    database_url: str, amqp_url: str, namespace: str
+) -> None:
+    async with mapper_with(
+        database_url, amqp_url, namespace, bulk_max_lines=3, bulk_max_bytes=20_000
+    ) as mapper:
+        tenant, connection_id, _ = await prepared(mapper)
+        four = ndjson(*(invoice_event(tenant) for _ in range(4)))
+        too_big = ndjson(*(invoice_event(tenant) for _ in range(3))) + b" " * 20_000
+
+        lines = await bulk(mapper, four)
+        size = await bulk(mapper, too_big)
+        wrong_type = await mapper.http.post("/v1/events/bulk", content=four[:10])
+
+        assert lines.status_code == 413
+        assert "more than 3 lines" in lines.text
+        assert size.status_code == 413
+        assert "over 20000 bytes" in size.text
+        assert wrong_type.status_code == 415
+        assert await events_of(mapper, connection_id) == []
+
+
+def sync_result(kind: str, tenant: str, event: Envelope, object_type: str) -> Envelope:
+    data: dict[str, Any] = {"object_type": object_type, "platform_id": "x", "source_event_id": event.id}
+    if kind == "sync.succeeded":
+        data |= {"qbo_id": "99", "operation": "create"}
+    else:
+        data |= {"code": "qbo_validation", "message": "QuickBooks said no"}
+    return Envelope.new(kind, data, tenant_id=tenant)
+
+
+async def batch(mapper: Mapper, batch_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return await mapper.http.get(f"/v1/batches/{batch_id}", headers=headers)
+
+
+async def test_a_batch_is_followed_to_its_outcomes_until_done(mapper: Mapper) -> None:
+    tenant, connection_id, _ = await prepared(mapper)
+    ok, failing = invoice_event(tenant, number="B-1"), invoice_event(tenant, number="B-2")
+    refused = invoice_event(tenant, lines=[c.sales_line(tax_rate="Atlantis")])
+    answer = await bulk(mapper, ndjson(ok, failing, refused, "[]"))
+    assert answer.status_code == 202, answer.text
+    batch_id = answer.json()["batch_id"]
+    await until(lambda: _mapped(mapper, connection_id, 3))
+
+    at_first = (await batch(mapper, batch_id)).json()
+    # What the exporter publishes: the customer an invoice ensures is not the invoice itself.
+    await mapper.publish(sync_result("sync.succeeded", tenant, ok, "customer"))
+    await mapper.publish(sync_result("sync.failed", tenant, failing, "invoice"))
+    await until(lambda: _progress(mapper, batch_id, failed=1))
+    meanwhile = (await batch(mapper, batch_id)).json()
+    await mapper.publish(sync_result("sync.succeeded", tenant, ok, "invoice"))
+    await until(lambda: _progress(mapper, batch_id, done=True))
+    finally_ = (await batch(mapper, batch_id)).json()
+    rerun = await bulk(mapper, ndjson(ok, failing, refused))  # the file again: no second result comes
+    rerun_id = rerun.json()["batch_id"]
+    await until(lambda: _progress(mapper, rerun_id, done=True), timeout=5)
+    rerun_state = (await batch(mapper, rerun_id)).json()
+    stranger = await batch(
+        mapper, batch_id, {"Authorization": f"Bearer {await mapper.issue_key(unique('t'))}"}
+    )
+
+    counts = ("total", "pending", "succeeded", "failed", "rejected", "done")
+    assert [at_first[k] for k in counts] == [4, 2, 0, 0, 2, False]
+    assert [meanwhile[k] for k in counts] == [4, 1, 0, 1, 2, False]
+    assert [finally_[k] for k in counts] == [4, 0, 1, 1, 2, True]
+    assert [rerun_state[k] for k in counts] == [3, 0, 1, 1, 1, True]
+    assert stranger.status_code == 404
+    assert (await batch(mapper, "batch-none")).status_code == 404
+
+
+async def _mapped(mapper: Mapper, connection_id: str, count: int) -> bool:
+    return len([e for e in await events_of(mapper, connection_id) if e["outcome"] != "waiting"]) == count
+
+
+async def _progress(mapper: Mapper, batch_id: str, **expected: Any) -> bool:
+    found = (await batch(mapper, batch_id)).json()
+    return all(found.get(k) == v for k, v in expected.items())
+
+
+ACME = {"Id": "41", "DisplayName": "ACME", "Active": True}
+
+
+async def test_a_dry_run_links_where_the_write_path_would_and_writes_nothing(mapper: Mapper) -> None:
+    tenant, connection_id, realm = await prepared(mapper)
+    await mapper.mirror(realm, "Customer", [ACME])
+    await until(lambda: _has_reference(mapper, connection_id, "customers"))
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
+    known = Envelope.new("customer.upserted", c.customer(customer_id="cus_a"), tenant_id=tenant)
+    new = Envelope.new("customer.upserted", c.customer(customer_id="cus_n", code="NEWCO"), tenant_id=tenant)
+    invoice = invoice_event(tenant, number="D-1")  # for ACME, with item HOST QBO does not have
+    refused = invoice_event(tenant, lines=[c.sales_line(tax_rate="Atlantis")])
+    body = ndjson(known, new, invoice, refused, '{"id": 1}')
+
+    answer = await bulk(mapper, body, dry_run="true")
+    written = await envelopes(probe, count=1, timeout=2)
+
+    assert answer.status_code == 200, answer.text
+    plan = {p["line"]: p for p in answer.json()["plan"]}
+    assert [plan[n]["action"] for n in range(1, 6)] == ["update", "create", "create", "reject", "reject"]
+    assert (plan[1]["entity"], plan[1]["qbo_id"]) == ("Customer", "41")  # the mirror's ACME, updated
+    assert plan[2]["entity"] == "Customer"
+    assert plan[2]["qbo_id"] is None
+    assert plan[3]["entity"] == "Invoice"
+    assert "DocNumber 'D-1'" in plan[3]["reason"]
+    assert "link Customer 41" in plan[3]["reason"]
+    assert "create Item" in plan[3]["reason"]
+    assert "Atlantis" in plan[4]["reason"]
+    assert "$.id" in plan[5]["reason"]
+    assert written == []
+    assert await events_of(mapper, connection_id) == []
+
+
+async def _has_reference(mapper: Mapper, connection_id: str, kind: str) -> bool:
+    answer = await mapper.http.get(f"/v1/connections/{connection_id}/reference/{kind}")
+    return answer.status_code == 200 and bool(answer.json()["items"])
