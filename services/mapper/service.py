@@ -31,6 +31,13 @@ CATEGORY_OF: dict[str, Category] = {
     "purchase_order.approved": "purchase_orders",
     "purchase_order.updated": "purchase_orders",
     "purchase_order.cancelled": "purchase_orders",
+    "credit_note.updated": "invoices",
+    "payment.voided": "payments",
+    "refund.voided": "payments",
+    "customer.deactivated": "customers",
+    "vendor.deactivated": "vendors",
+    "item.deactivated": "items",
+    "bill_payment.recorded": "bills",
 }
 
 
