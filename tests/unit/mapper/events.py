@@ -73,9 +73,17 @@ def reversal_events(country: str) -> dict[str, dict[str, Any]]:
             "number": "CN-1",
             "issue_date": "2026-11-05",
             "customer": c.customer(),
-            "lines": [c.sales_line(quantity="1", unit_price="50.00", amount="50.00", tax_rate=rate)],
+            "lines": [
+                c.sales_line(
+                    description="Design work (corrected)",
+                    quantity="1",
+                    unit_price="75.00",
+                    amount="75.00",
+                    tax_rate=rate,
+                )
+            ],
             "applies_to_invoice_number": "INV-1001",
-            "memo": "reduced",
+            "memo": "corrected",
         },
         "payment.voided": {"payment_id": "pay_1"},
         "refund.voided": {"refund_id": "ref_1"},
@@ -85,13 +93,13 @@ def reversal_events(country: str) -> dict[str, dict[str, Any]]:
         "bill_payment.recorded": {
             "bill_payment_id": "bp_1",
             "date": "2026-11-20",
-            "amount": "150.00",
+            "amount": "50.00",
             "vendor": {"vendor_id": "ven_1", "name": "Paper Co"},
             "payment_account": "Checking",
             "reference": "CHK-204",
             "applied_to": [
-                {"bill_id": "bill_1", "amount": "100.00"},
-                {"bill_number": "B-12", "amount": "50.00"},
+                {"bill_id": "bill_1", "amount": "30.00"},
+                {"bill_number": "B-12", "amount": "20.00"},
             ],
         },
     }
