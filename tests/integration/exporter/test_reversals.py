@@ -64,11 +64,12 @@ async def test_a_voided_payment_is_voided_in_qbo_and_a_void_of_one_never_synced_
     settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url, wait_limit_seconds=2.0)
     async with serving_exporter(settings):
         conn = await connect_realm(sandbox, auth, channel, namespace, engine, seed="sample")
+        customer_code = uid("C")
         payment = {
             "payment_id": "pay_v",
             "date": "2026-11-10",
             "amount": "40.00",
-            "customer": {"code": uid("C")},
+            "customer": {"code": customer_code},
         }
         await send(channel, namespace, await mapped(sandbox, conn, "payment.recorded", payment))
         await wait_for_jobs(engine, conn.connection_id, count=2)
@@ -90,7 +91,7 @@ async def test_a_voided_payment_is_voided_in_qbo_and_a_void_of_one_never_synced_
     assert float(stored["TotalAmt"]) == 0
     by_platform_id = {(e.data["platform_id"], e.data["operation"]): e for e in events}
     assert set(by_platform_id) == {
-        (payment["customer"]["code"], "create"),
+        (customer_code, "create"),
         ("pay_v", "create"),
         ("pay_v", "void"),
         ("pay_never", "skipped"),
