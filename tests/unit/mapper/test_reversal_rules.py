@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.mapper import service
+from shared.contracts import CATALOGUE
 from tests.unit.mapper import companies as c
 from tests.unit.mapper.events import reversal_events
 from tests.unit.mapper.test_mapping_rules import last, rejection, run
@@ -41,3 +42,13 @@ def test_bill_payment_from_an_unknown_account_is_rejected() -> None:
 
 def test_every_reversal_event_has_a_settings_category() -> None:
     assert set(reversal_events("US")) <= set(service.CATEGORY_OF)
+
+
+def test_the_names_a_reversal_refers_to_are_found_without_fields_it_does_not_carry() -> None:
+    settings = c.settings()
+    for event_type, data in reversal_events("US").items():
+        model = CATALOGUE[event_type].model.model_validate(data)
+
+        names = service.names_in(model, settings)
+
+        assert set(names) == {"Customer", "Item", "Vendor"}
