@@ -31,6 +31,13 @@ CATEGORY_OF: dict[str, Category] = {
     "purchase_order.approved": "purchase_orders",
     "purchase_order.updated": "purchase_orders",
     "purchase_order.cancelled": "purchase_orders",
+    "credit_note.updated": "invoices",
+    "payment.voided": "payments",
+    "refund.voided": "payments",
+    "customer.deactivated": "customers",
+    "vendor.deactivated": "vendors",
+    "item.deactivated": "items",
+    "bill_payment.recorded": "bills",
 }
 
 
@@ -227,8 +234,8 @@ def names_in(data: Any, settings: SyncSettings) -> dict[str, set[str]]:
             if isinstance(value, str):
                 customers.add(value)
                 vendors.add(value)
-    if hasattr(data, "item_id"):
-        items.add(data.code)
+    if hasattr(data, "item_id") and isinstance(getattr(data, "code", None), str):
+        items.add(data.code)  # item.deactivated carries the id only
     for line in getattr(data, "lines", None) or ():
         if line.item_code:
             items.add(line.item_code)

@@ -133,6 +133,10 @@ class CreditNoteIssued(SalesDocument):
     applies_to_invoice_number: str | None = Field(default=None, max_length=21)
 
 
+class CreditNoteUpdated(CreditNoteIssued):
+    pass
+
+
 class CreditNoteVoided(Contract):
     credit_note_id: Id
     number: str | None = Field(default=None, max_length=21)
@@ -179,6 +183,26 @@ class RefundIssued(Contract):
     customer: CustomerRef
     payment_method: str | None = Field(default=None, max_length=100)
     lines: list[SalesLine] = Field(min_length=1, max_length=750)
+
+
+class PaymentVoided(Contract):
+    payment_id: Id
+
+
+class RefundVoided(Contract):
+    refund_id: Id
+
+
+class CustomerDeactivated(Contract):
+    customer_id: Id
+
+
+class VendorDeactivated(Contract):
+    vendor_id: Id
+
+
+class ItemDeactivated(Contract):
+    item_id: Id
 
 
 class PurchaseLine(Contract):
@@ -229,3 +253,38 @@ class PurchaseOrderUpdated(PurchaseOrderApproved):
 class PurchaseOrderCancelled(Contract):
     purchase_order_id: Id
     number: str | None = Field(default=None, max_length=21)
+
+
+class AppliedBillPayment(Contract):
+    """One bill a bill payment pays: one the bridge wrote (``bill_id``), or any bill of the
+    payment's vendor in QBO by its number (``bill_number``)."""
+
+    bill_id: Id | None = None
+    bill_number: str | None = Field(default=None, min_length=1, max_length=21)
+    amount: NonNegativeMoney
+
+    @model_validator(mode="after")
+    def _one_bill(self) -> AppliedBillPayment:
+        if (self.bill_id is None) == (self.bill_number is None):
+            raise ValueError("name the bill by bill_id or by bill_number (one of them)")
+        return self
+
+
+class BillPaymentRecorded(Contract):
+    bill_payment_id: Id
+    date: IsoDate
+    amount: NonNegativeMoney
+    currency: Currency | None = None
+    vendor: VendorData
+    payment_account: str = Field(
+        min_length=1, max_length=100, description="QBO bank or credit card account the bills are paid from"
+    )
+    reference: str | None = Field(default=None, max_length=21)
+    applied_to: list[AppliedBillPayment] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _applied_within_amount(self) -> BillPaymentRecorded:
+        applied = sum((a.amount for a in self.applied_to), Decimal(0))
+        if applied > self.amount:
+            raise ValueError(f"applied_to totals {applied}, more than the payment amount {self.amount}")
+        return self

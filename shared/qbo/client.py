@@ -21,7 +21,7 @@ from shared.qbo.limits import RealmLimiter
 from shared.qbo.tokens import AccessToken, TokenSource
 
 # Voids that QBO does as a sparse update with include=void rather than operation=void (§2.7).
-VOID_BY_UPDATE = frozenset({"Payment", "SalesReceipt", "BillPayment"})
+VOID_BY_UPDATE = frozenset({"Payment", "SalesReceipt", "RefundReceipt", "BillPayment"})
 THROTTLE_PAUSE_SECONDS = 60.0  # Intuit's guidance after a 429 (§6.3)
 
 

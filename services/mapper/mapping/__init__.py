@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from services.mapper.mapping import parties, payments, purchases, sales
+from services.mapper.mapping import bill_payments, parties, payments, purchases, reversals, sales
 from services.mapper.mapping.base import Issue, MapContext, Rejection, Target
 from shared.contracts.internal import ExportRequested
 from shared.contracts.platform import CustomerUpserted, ItemUpserted, VendorUpserted
@@ -77,6 +77,13 @@ MAPPERS: dict[str, Callable[[MapContext, Any], list[ExportRequested]]] = {
     "purchase_order.approved": purchases.purchase_order,
     "purchase_order.updated": purchases.purchase_order_updated,
     "purchase_order.cancelled": purchases.purchase_order_cancelled,
+    "credit_note.updated": sales.credit_note_updated,
+    "payment.voided": reversals.payment_voided,
+    "refund.voided": reversals.refund_voided,
+    "customer.deactivated": reversals.customer_deactivated,
+    "vendor.deactivated": reversals.vendor_deactivated,
+    "item.deactivated": reversals.item_deactivated,
+    "bill_payment.recorded": bill_payments.bill_payment,
 }
 
 

@@ -11,6 +11,7 @@ from services.mapper.reference import RefEntity
 from shared.contracts.internal import ExportRequested, Match
 from shared.contracts.platform import (
     CreditNoteIssued,
+    CreditNoteUpdated,
     CreditNoteVoided,
     InvoiceApproved,
     InvoiceUpdated,
@@ -157,13 +158,16 @@ def invoice_voided(ctx: MapContext, data: InvoiceVoided) -> list[ExportRequested
     return ctx.result("the invoice void cannot be sent")
 
 
-def credit_note(ctx: MapContext, data: CreditNoteIssued) -> list[ExportRequested]:
-    """credit_note.issued → the CreditMemo, then (if it names an invoice) a zero payment applying it."""
+def credit_note(
+    ctx: MapContext, data: CreditNoteIssued, *, operation: str = "create"
+) -> list[ExportRequested]:
+    """credit_note.issued / .updated → the CreditMemo, then (if it names an invoice) a zero payment
+    applying it."""
     _no_negative_total(ctx, data, "credit note")
     payload = sales_payload(ctx, data)
     ctx.emit(
         entity="CreditMemo",
-        operation="create",
+        operation=operation,
         payload=payload,
         platform_id=data.credit_note_id,
         object_type="credit_note",
@@ -172,6 +176,12 @@ def credit_note(ctx: MapContext, data: CreditNoteIssued) -> list[ExportRequested
     if data.applies_to_invoice_number and not ctx.issues:
         _apply_credit(ctx, data, payload)
     return ctx.result("the credit note cannot be sent to QuickBooks")
+
+
+def credit_note_updated(ctx: MapContext, data: CreditNoteUpdated) -> list[ExportRequested]:
+    # The application is sent as a create: the exporter turns it into an update of the one it
+    # wrote before (new amount), or writes it if the credit note was never applied.
+    return credit_note(ctx, data, operation="update")
 
 
 def _apply_credit(ctx: MapContext, data: CreditNoteIssued, payload: dict[str, Any]) -> None:

@@ -15,7 +15,11 @@ import httpx
 
 from services.mapper.reference import MIRRORED, RefEntity, Reference
 from shared.contracts.internal import ExportRequested
+from shared.qbo.client import VOID_BY_UPDATE
 from tests.helpers.sandbox import connect, create_app, create_company
+
+# As the exporter does it: a list object is "deleted" by making it inactive (reference §2.7).
+LIST_ENTITIES = frozenset({"Customer", "Vendor", "Item"})
 
 
 async def sandbox_company(client: httpx.AsyncClient, **overrides: Any) -> tuple[str, str]:
@@ -60,8 +64,12 @@ class SandboxWriter:
             delay *= 2
         return response
 
-    async def _post(self, entity: str, body: dict[str, Any], operation: str | None = None) -> dict[str, Any]:
+    async def _post(
+        self, entity: str, body: dict[str, Any], operation: str | None = None, include: str | None = None
+    ) -> dict[str, Any]:
         params = {"operation": operation} if operation else {}
+        if include:
+            params["include"] = include
         response = await self._send("POST", f"/{entity.lower()}", json=body, params=params)
         assert response.status_code == 200, f"{entity} {operation or 'create'} refused: {response.text}"
         found: dict[str, Any] = response.json()[entity]
@@ -124,10 +132,14 @@ class SandboxWriter:
             keys = {"Id": existing["Id"], "SyncToken": existing["SyncToken"]}
             if cmd.operation == "update":
                 written = await self._post(cmd.entity, {**payload, **keys, "sparse": True})
+            elif cmd.operation == "delete" and cmd.entity in LIST_ENTITIES:
+                written = await self._post(cmd.entity, {**keys, "sparse": True, "Active": False})
+            elif cmd.operation == "void" and cmd.entity in VOID_BY_UPDATE:
+                written = await self._post(cmd.entity, {**keys, "sparse": True}, "update", "void")
             else:
                 written = await self._post(cmd.entity, keys, operation=cmd.operation)
         assert written is not None
-        if cmd.operation == "delete":
+        if cmd.operation == "delete" and cmd.entity not in LIST_ENTITIES:
             self.ids.pop((cmd.entity, cmd.platform_id), None)
             return written
         self.ids[(cmd.entity, cmd.platform_id)] = written["Id"]

@@ -60,4 +60,46 @@ def golden_events(country: str) -> dict[str, dict[str, Any]]:
         "purchase_order.approved": c.purchase("purchase_order", country, number="PO-5"),
         "purchase_order.updated": c.purchase("purchase_order", country, number="PO-5", memo="amended"),
         "purchase_order.cancelled": {"purchase_order_id": "purchase_order_1", "number": "PO-5"},
+        **reversal_events(country),
+    }
+
+
+def reversal_events(country: str) -> dict[str, dict[str, Any]]:
+    """The reversals: voids, deactivations, a credit note changed and bills paid."""
+    rate = "California" if country == "US" else "20.0% S"
+    return {
+        "credit_note.updated": {
+            "credit_note_id": "cn_1",
+            "number": "CN-1",
+            "issue_date": "2026-11-05",
+            "customer": c.customer(),
+            "lines": [
+                c.sales_line(
+                    description="Design work (corrected)",
+                    quantity="1",
+                    unit_price="75.00",
+                    amount="75.00",
+                    tax_rate=rate,
+                )
+            ],
+            "applies_to_invoice_number": "INV-1001",
+            "memo": "corrected",
+        },
+        "payment.voided": {"payment_id": "pay_1"},
+        "refund.voided": {"refund_id": "ref_1"},
+        "customer.deactivated": {"customer_id": "cus_1"},
+        "vendor.deactivated": {"vendor_id": "ven_1"},
+        "item.deactivated": {"item_id": "itm_1"},
+        "bill_payment.recorded": {
+            "bill_payment_id": "bp_1",
+            "date": "2026-11-20",
+            "amount": "50.00",
+            "vendor": {"vendor_id": "ven_1", "name": "Paper Co"},
+            "payment_account": "Checking",
+            "reference": "CHK-204",
+            "applied_to": [
+                {"bill_id": "bill_1", "amount": "30.00"},
+                {"bill_number": "B-12", "amount": "20.00"},
+            ],
+        },
     }
