@@ -369,6 +369,36 @@ async def left_in_queues(amqp_url: str, namespace: str) -> int:
         await connection.close()
 
 
+async def delete_namespace(amqp_url: str, namespace: str) -> None:
+    """Every queue and exchange of the run's namespace: the local broker is shared, and hundreds of
+    leftover quorum queues once made it crawl."""
+    from services.auth.handlers import router as auth
+    from services.exporter.handlers import router as exporter
+    from services.mapper.handlers import router as mapper
+    from services.webhooks.handlers import router as webhooks
+
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        for sub in (s for r in (auth, mapper, exporter, webhooks) for s in r.subscriptions):
+            queue = topology.queue_name(sub.queue, namespace)
+            names = [queue, topology.dead_letter_queue_name(queue)]
+            names += [topology.retry_queue_name(queue, d) for d in sub.retry_delays]
+            for name in names:
+                await channel.queue_delete(name)
+        for name in (topology.unrouted_name(namespace),):
+            await channel.queue_delete(name)
+        for exchange in (
+            "qbo-bridge.events",
+            "qbo-bridge.unrouted",
+            "qbo-bridge.ingress",
+            "qbo-bridge.egress",
+        ):
+            await channel.exchange_delete(f"{namespace}{exchange}")
+    finally:
+        await connection.close()
+
+
 async def left_in_outboxes(database_url: str) -> dict[str, int]:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
@@ -423,6 +453,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             stack_proc.wait(60)
         except subprocess.TimeoutExpired:
             stack_proc.kill()
+        await delete_namespace(infra.broker.url, namespace)
     drain = max(0.0, run.last_outcome_at - run.last_fault_at) if run.last_outcome_at else None
     return {
         "seed": args.seed,
