@@ -172,7 +172,7 @@ class Stack:
         realm_id: str,
         entity: str,
         qbo_id: str,
-        timeout: float = 20,
+        timeout: float = 90,
         *,
         occurred_at: dt.datetime | None = None,
     ) -> str:
