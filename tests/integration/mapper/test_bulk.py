@@ -61,7 +61,9 @@ async def test_a_bulk_file_names_each_bad_line_and_stages_the_good_ones_once_in_
     assert [e.type for e in received] == ["qbo.export.requested"] * 6  # 3 writes each, once
     commands = [decode_data(e) for e in received]
     invoices = [i for i in commands if isinstance(i, ExportRequested) and i.entity == "Invoice"]
-    assert [i.source_event_id for i in invoices] == [first.id, second.id]
+    # Once each; the mapper's consumer handles messages side by side, so arrival order is not a
+    # contract (writes to one object are ordered by event time in the exporter instead).
+    assert sorted(i.source_event_id for i in invoices) == sorted([first.id, second.id])
     assert {e["event_id"] for e in await events_of(mapper, connection_id)} == {first.id, second.id}
 
 
