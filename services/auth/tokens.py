@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection
+import time
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +24,17 @@ from services.auth.deps import AuthDeps
 from services.auth.intuit import InvalidGrant
 
 log = logging.getLogger(__name__)
+
+TOKEN_REFRESHES = Counter(
+    "qbb_auth_token_refreshes_total",
+    "Refreshes of a connection's access token, by outcome (refreshed, refused: invalid_grant, failed)",
+    ["outcome"],
+)
+TOKEN_REFRESH_SECONDS = Histogram(
+    "qbb_auth_token_refresh_seconds", "Time of one refresh call to Intuit (both tokens tried)"
+)
+for _outcome in ("refreshed", "refused", "failed"):
+    TOKEN_REFRESHES.labels(_outcome)  # every outcome is served from the start, at 0
 
 
 class ConnectionNotFound(Exception):
@@ -120,7 +133,7 @@ async def _refresh(
     )
     now = deps.now()
     try:
-        body = await _refresh_call(deps, current=current, previous=previous)
+        body = await _counted(_refresh_call(deps, current=current, previous=previous))
     except InvalidGrant:
         reason = "Intuit no longer accepts the refresh token (expired, revoked or disconnected); reconnect"
         await mark_reauthorization_required(session, connection=connection, reason=reason)
@@ -137,6 +150,23 @@ async def _refresh(
     return AccessToken(
         access_token=tokens.access_token, realm_id=connection.realm_id, expires_at=tokens.access_expires_at
     )
+
+
+async def _counted(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """``call``'s answer, counted by outcome and timed (the on-call's "are refreshes failing?")."""
+    started = time.perf_counter()
+    try:
+        body = await call
+    except InvalidGrant:
+        TOKEN_REFRESHES.labels("refused").inc()
+        raise
+    except Exception:
+        TOKEN_REFRESHES.labels("failed").inc()
+        raise
+    finally:
+        TOKEN_REFRESH_SECONDS.observe(time.perf_counter() - started)
+    TOKEN_REFRESHES.labels("refreshed").inc()
+    return body
 
 
 async def _refresh_call(deps: AuthDeps, *, current: str, previous: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from services.auth.background import refresh_due
@@ -43,6 +44,18 @@ async def token_row(auth: Auth, connection_id: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+async def refreshes(auth: Auth) -> dict[str, float]:
+    """auth's token-refresh counter by outcome, read from its /metrics as the on-call would."""
+    page = (await auth.http.get("/metrics")).text
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(page)
+        if family.name == "qbb_auth_token_refreshes"
+        for sample in family.samples
+        if sample.name == "qbb_auth_token_refreshes_total"
+    }
+
+
 async def test_a_fresh_token_is_handed_out_without_calling_intuit(auth: Auth) -> None:
     _, realm_id, connection_id = await connected(auth)
     calls_before = len(await token_calls(auth, realm_id))
@@ -62,7 +75,7 @@ async def test_an_expired_token_is_refreshed_on_demand_and_works(auth: Auth) -> 
     old = (await access_token(auth, connection_id)).json()["access_token"]
     await auth.sandbox.post("/admin/tokens/expire", json={"realm_id": realm_id, "kind": "access"})
     await make_access_token_due(auth.engine, connection_id)
-    calls_before = len(await token_calls(auth, realm_id))
+    calls_before, counted_before = len(await token_calls(auth, realm_id)), await refreshes(auth)
 
     fresh = (await access_token(auth, connection_id)).json()["access_token"]
 
@@ -70,6 +83,9 @@ async def test_an_expired_token_is_refreshed_on_demand_and_works(auth: Auth) -> 
     assert await company_info_status(auth, realm_id, old) == 401
     assert await company_info_status(auth, realm_id, fresh) == 200
     assert len(await token_calls(auth, realm_id)) == calls_before + 1
+    counted = await refreshes(auth)
+    assert counted["refreshed"] == counted_before["refreshed"] + 1
+    assert counted["refused"] == counted_before["refused"]
 
 
 async def test_the_internal_endpoint_needs_the_internal_token(auth: Auth) -> None:
@@ -95,6 +111,7 @@ async def test_an_expired_refresh_token_flags_reauthorization_and_announces_it(
         probe = await bind_probe(
             channel, auth.settings.amqp_namespace, ["connection.reauthorization_required"]
         )
+        counted_before = await refreshes(auth)
         answer = await access_token(auth, connection_id)
         again = await access_token(auth, connection_id)
         events = await envelopes(probe, count=2, timeout=5)
@@ -106,6 +123,9 @@ async def test_an_expired_refresh_token_flags_reauthorization_and_announces_it(
     assert shown["status"] == "reauthorization_required"
     assert len(events) == 1
     assert (events[0].data["connection_id"], events[0].tenantid) == (connection_id, tenant_id)
+    counted = await refreshes(auth)
+    assert counted["refused"] == counted_before["refused"] + 1
+    assert counted["refreshed"] == counted_before["refreshed"]
 
 
 async def test_a_refresh_whose_answer_was_lost_is_recovered_within_intuits_grace(auth: Auth) -> None:
