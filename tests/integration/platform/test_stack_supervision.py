@@ -14,12 +14,13 @@ import httpx
 import psutil
 import pytest
 
-from scripts.stack import Ports
+from scripts.stack import DEV_PLATFORM, Ports
 from services.auth.handlers import router as auth_router
 from services.exporter.handlers import router as exporter_router
 from services.mapper.handlers import router as mapper_router
 from services.webhooks.handlers import router as webhooks_router
 from tests.helpers.broker import delete_namespace
+from tests.helpers.platforms import delete_broker_users
 from tests.helpers.running import ROOT
 
 pytestmark = pytest.mark.integration
@@ -130,6 +131,7 @@ async def test_a_service_killed_with_sigkill_is_restarted_and_answers_readyz_aga
         await delete_namespace(
             amqp_url, namespace, [auth_router, mapper_router, exporter_router, webhooks_router]
         )
+        await delete_broker_users(f"{namespace}{DEV_PLATFORM}")  # the user `make run` registered
     said = output.read_text()
     assert back, said[-3000:]
     assert replacement.pid != killed.pid
