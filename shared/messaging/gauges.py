@@ -8,6 +8,7 @@ logged and retried at the next tick; sampling never stops the service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import aiormq
@@ -102,7 +103,11 @@ async def _ready_count(
     try:
         queue = await channel.declare_queue(name, passive=True)
     except aiormq.exceptions.ChannelNotFoundEntity:
-        # The broker closes a channel whose passive declare misses; carry on with a new one.
+        # The broker closes a channel whose passive declare misses; carry on with a new one. The
+        # old one is closed on our side too: a robust channel the broker closed reopens itself, and
+        # a service whose queue was deleted would otherwise gain channels every round, for ever.
+        with contextlib.suppress(Exception):
+            await channel.close()
         return await connection.channel(), None
     result = queue.declaration_result
     return channel, int(result.message_count or 0)

@@ -65,3 +65,32 @@ async def test_the_sampler_reports_ready_and_dead_lettered_messages_and_the_olde
     assert _gauge("qbb_queue_messages", {"queue": "testkit.customers", "kind": "work"}) == 0
     assert _gauge("qbb_outbox_pending", {"schema": "testkit"}) == 1
     assert (_gauge("qbb_outbox_lag_seconds", {"schema": "testkit"}) or 0) >= 30
+
+
+def _open_channels(connection: aio_pika.abc.AbstractRobustConnection) -> int:
+    """Channels the client holds open on ``connection`` (the broker closes its side of a failed one)."""
+    transport = connection.transport
+    assert transport is not None
+    return len(transport.connection.channels)
+
+
+async def test_sampling_queues_that_are_gone_does_not_pile_up_channels(
+    engine: AsyncEngine, amqp_url: str, clean_namespace: str
+) -> None:
+    # A service whose queues were deleted under it (an operator's cleanup, a test's teardown) keeps
+    # sampling: each missed passive declare must not leave a channel behind, or it gains channels
+    # every 15 s for as long as it runs.
+    async with broker_channel(amqp_url) as (connection, _):
+        sampler = Sampler(
+            connection=connection,
+            router=testkit.router,
+            sessionmaker=create_sessionmaker(engine),
+            outbox_table=testkit.outbox,
+            namespace=clean_namespace,
+        )
+        before = _open_channels(connection)
+        for _ in range(5):
+            await sampler.sample_once()
+        after = _open_channels(connection)
+
+    assert after == before
