@@ -115,6 +115,21 @@ class _Server(uvicorn.Server):
         yield
 
 
+async def _connect_broker(url: str, *, name: str) -> aio_pika.RobustConnection:
+    """A robust connection to the broker; if connecting is cancelled (SIGTERM during start-up), its
+    reconnect loop is closed too — aio-pika's would otherwise outlive the cancellation and hang exit."""
+    connection = aio_pika.RobustConnection(
+        aio_pika.connection.make_url(url), client_properties={"connection_name": name}
+    )
+    try:
+        await connection.connect()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(connection.close())
+        raise
+    return connection
+
+
 async def serve(
     definition: ServiceDefinition,
     settings: ServiceSettings,
@@ -128,9 +143,7 @@ async def serve(
     )
     await wait_for_database(engine)
     await migrate_service(definition, settings.database_url)
-    connection = await aio_pika.connect_robust(
-        settings.amqp_url, client_properties={"connection_name": f"qbb-{definition.name}"}
-    )
+    connection = await _connect_broker(settings.amqp_url, name=f"qbb-{definition.name}")
     res = Resources(settings, engine, create_sessionmaker(engine), connection)
     deps = definition.make_deps(res)
     consumer = Consumer(
@@ -260,4 +273,18 @@ async def _serve_until_signalled(definition: ServiceDefinition, settings: Servic
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(definition, settings, stop=stop)
+    ready = asyncio.Event()
+    serving = asyncio.create_task(serve(definition, settings, stop=stop, ready=ready), name="serve")
+    waits = [asyncio.create_task(event.wait()) for event in (stop, ready)]
+    await asyncio.wait([serving, *waits], return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
+    if stop.is_set() and not ready.is_set():
+        # Stopped while still starting (waiting for the database, the broker, a migration lock):
+        # nothing has been taken yet, so there is nothing to drain — stop now rather than hang.
+        log.info("stopped while starting")
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        return
+    await serving

@@ -128,3 +128,35 @@ def aio_pika_envelope_source(body: bytes) -> str:
 
 
 _ = aio_pika
+
+
+async def test_sigterm_while_the_broker_does_not_answer_stops_the_service_at_once(
+    database_url: str, namespace: str
+) -> None:
+    # A broker that takes the connection but never speaks (seen on a wedged node): the service waits
+    # in its start-up; SIGTERM must still stop it, or Kubernetes kills it only after the grace period.
+    accepted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def mute(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        accepted.set()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    process = start_process(
+        database_url, f"amqp://guest:guest@127.0.0.1:{port}/", namespace, module="services.mapper"
+    )
+    try:
+        await asyncio.wait_for(accepted.wait(), timeout=120)  # migrated, now connecting
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for writer in held:
+            writer.close()
+        server.close()
+
+    assert code == 0
