@@ -4,11 +4,19 @@ Per scenario: sandbox companies connected through the real OAuth consent page, t
 imported, sandbox latency and limits set, then ``invoice.approved`` published as fast as the
 broker confirms them, until each has an outcome. Latency is measured from the publish (wall
 clock) to the sandbox's request-log time of the create that carried the invoice, and to
-``sync.succeeded``. The same number of invoices then goes through a python-quickbooks loop
-against the same sandbox. Results: ``bench/results/<scenario>.json`` and ``latest.md``.
+``sync.succeeded``; QBO calls and batch fill come from the same log. Over the same window, each
+process's CPU (and the Postgres backends' of the benchmark's database) and the database's
+``pg_stat_*`` counters are read, and divided by the invoices. The same invoices then go through
+python-quickbooks loops against the same sandbox: one loop, and one loop per realm at once.
 
-    uv run python -m bench.pipeline_bench [--quick] [--realms N --invoices-per-realm N
-        --sandbox-latency-ms MS --limits real|off --time-scale X]
+Scenarios (``--quick``: small versions of each): one invoice at a time; 100 realms with Intuit's
+limits; one realm with a backlog and 200 ms latency; 100 realms with limits off (the CPU
+ceiling); the same small load on an empty ``exporter.jobs``, beside a 50,000-job backlog of
+another realm, and on 1,000,000 finished jobs (seeded with SQL). Issue 19's targets are marked
+met or not. Results: ``bench/results/{quick,full}.{md,json}``.
+
+    uv run python -m bench.pipeline_bench [--quick] [--only NAME ...] [--realms N
+        --invoices-per-realm N --sandbox-latency-ms MS --limits real|off --time-scale X]
 """
 
 from __future__ import annotations
@@ -402,7 +410,7 @@ async def seed(
     if sc.finished_jobs:
         finished = await db.finished_job_id(url)
         if finished is None:
-            raise SystemExit("make bench: no finished job to copy (run the history scenarios in order)")
+            raise RuntimeError("no finished job to copy (run the history scenarios in order)")
         notes["history_seed_seconds"] = await db.clone_jobs(
             url, template_id=finished, count=sc.finished_jobs, overrides=db.finished_overrides()
         )
@@ -427,7 +435,7 @@ async def first_job(running: RunningStack, http: httpx.AsyncClient, tenant: Tena
         await bus.close()
     job = await db.job_of(running.database_url, realm_id=tenant.realm_id)
     if job is None:
-        raise SystemExit("make bench: the backlog realm's first invoice was not exported; cannot seed")
+        raise RuntimeError("the backlog realm's first invoice was not exported; cannot seed")
     return str(job["id"])
 
 
@@ -582,7 +590,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         running = start_stack(time_scale=time_scale, limits=limits)
         try:
             for sc in group:
-                results.append(asyncio.run(run_scenario(running, sc, settle=settle)))
+                try:
+                    results.append(asyncio.run(run_scenario(running, sc, settle=settle)))
+                except Exception as exc:  # one scenario failing must not lose the others' figures
+                    print(f"   {sc.name} failed: {exc!r}", flush=True)
+                    results.append({"scenario": asdict(sc), "error": repr(exc)[:500]})
                 # What is measured so far survives a later failure.
                 report.write("", {"command": command.strip(), "scenarios": results}, mode=mode)
         finally:

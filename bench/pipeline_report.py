@@ -128,6 +128,8 @@ def _rows(results: Sequence[Result], make: Callable[[Result], list[str]]) -> lis
 
 
 def markdown(results: Sequence[Result], found: Sequence[Verdict], *, command: str, machine: str) -> str:
+    failed = [r for r in results if "bridge" not in r]
+    results = [r for r in results if "bridge" in r]
     history = [r for r in results if str(r["scenario"].get("role", "")).startswith("history")]
     with_loops = [r for r in results if r.get("baseline")]
     lines = [f"`{command}` — {machine}", "", "### Targets (issue 19)", ""]
@@ -190,6 +192,9 @@ def markdown(results: Sequence[Result], found: Sequence[Verdict], *, command: st
             ],
             _rows(history, _history),
         )
+    if failed:
+        lines += ["### Scenarios that failed (no figures)", ""]
+        lines += [f"- {r['scenario']['name']}: `{r.get('error')}`" for r in failed] + [""]
     return "\n".join(lines)
 
 
@@ -197,6 +202,8 @@ def write(text: str, data: dict[str, Any], *, mode: str) -> list[Path]:
     """``<mode>.md`` and ``<mode>.json`` (quick, full, partial or custom): each kind's last run."""
     RESULTS.mkdir(exist_ok=True)
     md, js = RESULTS / f"{mode}.md", RESULTS / f"{mode}.json"
-    md.write_text(text)
     js.write_text(json.dumps(data, indent=2) + "\n")
+    if not text:  # a run still going: its figures so far, no table yet
+        return [js]
+    md.write_text(text)
     return [md, js]

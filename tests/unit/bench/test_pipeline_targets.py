@@ -110,3 +110,11 @@ def test_the_report_shows_targets_and_every_table() -> None:
         assert heading in text
     assert "not met" not in text
     assert "| 200.0 | 40 / 90 / 120 |" in text
+
+
+def test_a_failed_scenario_is_listed_and_its_targets_are_not_measured() -> None:
+    results = [*every_role()[1:], {"scenario": {"name": "one-invoice", "role": "latency"}, "error": "Boom()"}]
+    found = verdicts(results)
+    assert [v.met for v in found if "one invoice at a time" in v.target] == [None]
+    text = markdown(results, found, command="make bench", machine="2 cores")
+    assert "- one-invoice: `Boom()`" in text
