@@ -137,7 +137,7 @@ QUICK = [
 ]
 FULL = [
     Scenario("one-invoice", 1, 30, sequential=True, timeout_seconds=120, baseline_seconds=15, role="latency"),
-    Scenario("realms-100x25", 100, 25, timeout_seconds=420, baseline_seconds=30, role="realms"),
+    Scenario("realms-100x20", 100, 20, timeout_seconds=420, baseline_seconds=30, role="realms"),
     *_history("", 10, 20, finished=1_000_000, backlog=50_000, timeout=180),
     # Unscaled (x1) so the realm's limits, not the pipeline's CPU, are what a realm can reach.
     Scenario(
@@ -150,7 +150,7 @@ FULL = [
         role="backlog",
     ),
     Scenario(
-        "ceiling-100x25", 100, 25, limits="off", timeout_seconds=420, baseline_seconds=30, role="ceiling"
+        "ceiling-100x20", 100, 20, limits="off", timeout_seconds=420, baseline_seconds=30, role="ceiling"
     ),
 ]
 
@@ -301,17 +301,12 @@ class Window:
     ended_at: float
 
 
-async def measure_window(
-    running: RunningStack, run: Callable[[], Awaitable[None]], *, settle: float | None
-) -> Window:
-    """Database counters and each process's CPU over ``run()``; each edge waits for Postgres to
-    publish the backends' counts (``settle`` seconds, or until a second is quiet when None)."""
+async def measure_window(running: RunningStack, run: Callable[[], Awaitable[None]]) -> Window:
+    """Database counters and each process's CPU over ``run()``; each edge waits (bounded) for
+    Postgres to publish what the backends counted."""
 
     async def read() -> dict[str, float]:
-        if settle is None:
-            return await db.quiet_counters(running.database_url)
-        await asyncio.sleep(settle)
-        return await db.counters(running.database_url)
+        return await db.quiet_counters(running.database_url)
 
     backends = db.BackendCpu(running.server_url, BENCH_DATABASE)
     sampler = Sampler(running.processes, postgres=backends)
@@ -343,7 +338,6 @@ async def measure_bridge(
     tenants: list[Tenant],
     *,
     backlog: Tenant | None,
-    settle: float | None,
 ) -> tuple[dict[str, Any], Window]:
     """Publish, wait for outcomes, then read the sandbox; (bridge figures, measured window)."""
     ends, run = running.ends, uuid.uuid4().hex[:6].upper()
@@ -367,7 +361,7 @@ async def measure_bridge(
         marks["completed"] = await outcomes.until(len(planned), deadline=deadline)
 
     try:
-        window = await measure_window(running, load, settle=settle)
+        window = await measure_window(running, load)
     finally:
         await bus.close()
     records = await asyncio.gather(*(realm_records(http, ends, t, since) for t in tenants))
@@ -445,7 +439,7 @@ async def unseed(running: RunningStack, sc: Scenario) -> None:
         await db.delete_backlog(running.database_url, source_prefix=f"{BACKLOG_PREFIX}-")
 
 
-async def run_scenario(running: RunningStack, sc: Scenario, *, settle: float | None) -> dict[str, Any]:
+async def run_scenario(running: RunningStack, sc: Scenario) -> dict[str, Any]:
     print(f"\n== {sc.name}: {sc.realms} realm(s) x {sc.invoices_per_realm} invoices", flush=True)
     load_before = os.getloadavg()
     async with httpx.AsyncClient(timeout=120) as http:
@@ -457,7 +451,7 @@ async def run_scenario(running: RunningStack, sc: Scenario, *, settle: float | N
         print(f"   connected {len(tenants)} realm(s){seeded}; publishing", flush=True)
         await set_sandbox(http, running.ends, sc)
         try:
-            bridge, window = await measure_bridge(running, http, sc, tenants, backlog=backlog, settle=settle)
+            bridge, window = await measure_bridge(running, http, sc, tenants, backlog=backlog)
         finally:
             await unseed(running, sc)
         print(f"   bridge: {bridge['invoices_per_second']} invoices/s", flush=True)
@@ -578,8 +572,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.quick
         else "full"
     )
-    # Full runs wait Postgres's whole stats interval at each edge; quick ones until a second is quiet.
-    settle = None if mode == "quick" else db.STATS_FLUSH_SECONDS
     results: list[dict[str, Any]] = []
     groups: dict[tuple[float, str], list[Scenario]] = {}
     for sc in scenarios:
@@ -591,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             for sc in group:
                 try:
-                    results.append(asyncio.run(run_scenario(running, sc, settle=settle)))
+                    results.append(asyncio.run(run_scenario(running, sc)))
                 except Exception as exc:  # one scenario failing must not lose the others' figures
                     print(f"   {sc.name} failed: {exc!r}", flush=True)
                     results.append({"scenario": asdict(sc), "error": repr(exc)[:500]})
