@@ -102,10 +102,9 @@ def _history(r: Result) -> list[str]:
     c = r.get("costs") or {}
     cpu, d = c.get("cpu_ms_per_invoice") or {}, c.get("db_per_invoice") or {}
     jobs = (r.get("seeded") or {}).get("jobs_by_status_before") or {}
-    tables = ", ".join(
-        f"{k} {_num(v / max(c.get('invoices_counted') or 1, 1))}"
-        for k, v in (c.get("tables_read_most") or {}).items()
-    )
+    counted = c.get("invoices_counted") or 0
+    read = (c.get("tables_read_most") or {}).items() if counted else []
+    tables = ", ".join(f"{k} {_num(v / counted)}" for k, v in read)
     return [
         r["scenario"]["name"],
         ", ".join(f"{k} {v:,}" for k, v in sorted(jobs.items())) or "-",
