@@ -43,10 +43,10 @@ sandbox: install ## the QuickBooks Online emulator alone, on :8090
 demo: install ## the whole journey, narrated (leaves the stack running until Ctrl-C)
 	@$(PY) -m scripts.demo
 
-bench: install ## the full benchmark; results under bench/results/
+bench: install ## the full benchmark (≈ 20 min); results under bench/results/full.*
 	@$(PY) -m bench.pipeline_bench
 
-bench-quick: install ## a one-minute benchmark
+bench-quick: install ## small versions of every benchmark scenario (≤ 3 min); results under bench/results/quick.*
 	@$(PY) -m bench.pipeline_bench --quick
 
 chaos: install ## faults and bad input against a stack of its own (≤ 10 min); figures under bench/results/chaos.*

@@ -1,5 +1,6 @@
 """The baseline: the same invoices pushed the way a typical integration script does it — the
-python-quickbooks library, one ``Invoice.save()`` after another — against the same sandbox.
+python-quickbooks library, one ``Invoice.save()`` after another — against the same sandbox;
+sequentially (one loop over every realm), and one such loop per realm, all at once.
 
 The library is unmodified; only its base URL points at the sandbox (as in
 ``tests/integration/sandbox/test_real_clients.py``). A 429 is waited out (1 s, time-scaled) and the
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -31,6 +35,7 @@ from quickbooks.objects.tax import TxnTaxDetail
 from quickbooks.objects.taxcode import TaxCode
 
 REDIRECT_URI = "http://localhost:9999/callback"
+CONNECT_PARALLEL = 8
 LINES = (("Consulting", Decimal("3"), Decimal("120.00")), ("Travel", Decimal("1"), Decimal("45.50")))
 
 
@@ -137,6 +142,42 @@ def push(
     return BaselineResult(done, per_realm * realms, elapsed, throttled, failed)
 
 
+def push_parallel(
+    connect: Callable[[], Realm], *, realms: int, per_realm: int, time_scale: float, budget_seconds: float
+) -> BaselineResult:
+    """One loop per realm (a thread each: the library is synchronous), all started together once
+    every realm is connected (set-up, not timed); each stops at ``budget_seconds``."""
+    with ThreadPoolExecutor(CONNECT_PARALLEL) as pool:
+        connected = list(pool.map(lambda _: connect(), range(realms)))
+    gate = threading.Barrier(len(connected) + 1)
+    stop_at = 0.0
+
+    def loop(realm: Realm) -> tuple[int, int, int]:
+        gate.wait()
+        done = throttled = failed = 0
+        for _ in range(per_realm):
+            if time.perf_counter() > stop_at:
+                break
+            ok, retries = _save(realm, new_invoice(realm, f"PP-{uuid.uuid4().hex[:10]}"), time_scale)
+            done, failed, throttled = done + ok, failed + (not ok), throttled + retries
+        return done, throttled, failed
+
+    with ThreadPoolExecutor(len(connected)) as pool:
+        futures = [pool.submit(loop, r) for r in connected]
+        started = time.perf_counter()
+        stop_at = started + budget_seconds
+        gate.wait()
+        counts = [f.result() for f in futures]
+        elapsed = time.perf_counter() - started
+    return BaselineResult(
+        sum(c[0] for c in counts),
+        per_realm * realms,
+        elapsed,
+        sum(c[1] for c in counts),
+        sum(c[2] for c in counts),
+    )
+
+
 def _save(realm: Realm, invoice: Invoice, time_scale: float) -> tuple[bool, int]:
     """One save, waiting out 429s; (saved?, how many 429s)."""
     retries = 0
@@ -152,9 +193,16 @@ def _save(realm: Realm, invoice: Invoice, time_scale: float) -> tuple[bool, int]
 
 
 def run_baseline(
-    sandbox: str, *, realms: int, per_realm: int, time_scale: float, budget_seconds: float
+    sandbox: str,
+    *,
+    realms: int,
+    per_realm: int,
+    time_scale: float,
+    budget_seconds: float,
+    parallel: bool = False,
 ) -> BaselineResult:
-    """Push ``realms`` x ``per_realm`` invoices (or what ``budget_seconds`` allows)."""
+    """Push ``realms`` x ``per_realm`` invoices (or what ``budget_seconds`` allows), in one loop
+    or (``parallel``) one loop per realm."""
     # requests-oauthlib refuses http:// unless told this is local development.
     os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     app = httpx.post(
@@ -162,7 +210,7 @@ def run_baseline(
         json={"redirect_uris": [REDIRECT_URI], "webhook_format": "legacy"},
         timeout=30,
     ).json()
-    return push(
+    return (push_parallel if parallel else push)(
         lambda: connect_realm(sandbox, app),
         realms=realms,
         per_realm=per_realm,

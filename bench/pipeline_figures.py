@@ -30,10 +30,13 @@ def _realm_figures(
     for s in sent:
         wanted.setdefault(s.realm_id, set()).add(s.number)
     written: dict[str, float] = {}
-    dups = missing = throttled = 0
+    dups = missing = throttled = calls = batches = items = 0
     rates: list[float] = []
     for realm_id, (log, invoices) in records.items():
         written |= stats.invoice_write_times(log, invoices)
+        calls += stats.qbo_calls(log)
+        b, i = stats.batch_fill(log)
+        batches, items = batches + b, items + i
         d, m = stats.duplicates(invoices, wanted.get(realm_id, set()))
         dups, missing, throttled = dups + d, missing + m, throttled + stats.count_429(log)
         rate = stats.objects_per_minute(log, time_scale=time_scale, skip_minutes=skip_minutes)
@@ -46,6 +49,10 @@ def _realm_figures(
         "missing": missing,
         "objects_per_minute_per_realm_min": round(min(rates)) if rates else None,
         "objects_per_minute_per_realm_mean": round(sum(rates) / len(rates)) if rates else None,
+        "qbo_calls": calls,
+        "qbo_calls_per_invoice": stats.per_invoice(calls, len(sent), digits=3),
+        "batch_requests": batches,
+        "batch_fill": round(items / batches, 1) if batches else None,
     }
 
 
@@ -95,4 +102,35 @@ def bridge_figures(
         "no_outcome": kinds.count(None),
         **_latencies(sent, written, outcomes),
         **realm,
+    }
+
+
+SERVICES = ("auth", "mapper", "exporter", "webhooks", "console")
+"""The bridge's own processes: their CPU is "service CPU" (the sandbox and the client are not)."""
+
+
+def cost_figures(
+    cpu_seconds: Mapping[str, float], database: Mapping[str, float], *, invoices: int
+) -> dict[str, Any]:
+    """What one invoice cost: CPU ms of each process (and of Postgres's backends, under
+    ``postgres``), and database work (``pg_stat_*`` counter deltas) per invoice."""
+    cpu = {name: stats.per_invoice(s, invoices, scale=1000) for name, s in cpu_seconds.items()}
+    service_total = sum(cpu_seconds.get(n, 0.0) for n in SERVICES)
+    db = dict(database)
+    reads = db.get("seq_tup_read", 0) + db.get("idx_tup_fetch", 0)
+    xacts = db.get("xact_commit", 0) + db.get("xact_rollback", 0)
+    return {
+        "invoices_counted": invoices,
+        "cpu_ms_per_invoice": cpu | {"services": stats.per_invoice(service_total, invoices, scale=1000)},
+        "db_per_invoice": {
+            "transactions": stats.per_invoice(xacts, invoices),
+            "commits": stats.per_invoice(db.get("xact_commit", 0), invoices),
+            "rollbacks": stats.per_invoice(db.get("xact_rollback", 0), invoices),
+            "rows_read": stats.per_invoice(reads, invoices, digits=1),
+            "seq_rows_read": stats.per_invoice(db.get("seq_tup_read", 0), invoices, digits=1),
+            "index_rows_fetched": stats.per_invoice(db.get("idx_tup_fetch", 0), invoices, digits=1),
+            "inserted": stats.per_invoice(db.get("n_tup_ins", 0), invoices),
+            "updated": stats.per_invoice(db.get("n_tup_upd", 0), invoices),
+            "deleted": stats.per_invoice(db.get("n_tup_del", 0), invoices),
+        },
     }

@@ -1,96 +1,208 @@
-"""The pipeline benchmark's outputs: one JSON per scenario and a markdown table."""
+"""The pipeline benchmark's outputs: ``<mode>.json`` (every figure) and ``<mode>.md`` (tables side
+by side: throughput and latency, cost per invoice, the python-quickbooks loops, history, targets)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.pipeline_figures import SERVICES
+from bench.pipeline_targets import Verdict
+
 RESULTS = Path(__file__).resolve().parent / "results"
-SERVICES = ("auth", "mapper", "exporter", "webhooks", "sandbox", "bench-client")
+PROCESSES = (*SERVICES, "postgres", "sandbox", "bench-client")
+
+Result = dict[str, Any]
 
 
-def write_json(result: dict[str, Any]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{result['scenario']['name']}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return path
+def _num(value: Any, digits: int = 0) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:,.{digits}f}"
 
 
-def _ms(summary: dict[str, Any]) -> str:
-    parts = [summary.get(k) for k in ("p50", "p95", "p99")]
-    return " / ".join("-" if p is None else f"{p:,.0f}" for p in parts)
-
-
-def _num(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+def _ms(summary: dict[str, Any] | None) -> str:
+    summary = summary or {}
+    return " / ".join(_num(summary.get(k)) for k in ("p50", "p95", "p99"))
 
 
 def _short(name: str) -> str:
-    return "cli" if name == "bench-client" else name[:3]
+    return {"bench-client": "cli", "postgres": "pg"}.get(name, name[:3])
 
 
-def row(r: dict[str, Any]) -> str:
-    s, b, base = r["scenario"], r["bridge"], r["baseline"]
-    rss = ", ".join(
-        f"{_short(n)} {r['resources'][n]['peak_rss_mb']:.0f}" for n in SERVICES if n in r["resources"]
-    )
-    cpu = ", ".join(
-        f"{_short(n)} {r['resources'][n]['cpu_seconds']:.1f}" for n in SERVICES if n in r["resources"]
-    )
-    cells = [
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+    ]
+
+
+def _shape(s: dict[str, Any]) -> str:
+    sandbox = f"{s['sandbox_latency_ms']:.0f} ms, limits {s['limits']}, x{s['time_scale']:g}"
+    return f"{s['realms']}x{s['invoices_per_realm']}{' one at a time' if s['sequential'] else ''}; {sandbox}"
+
+
+def _throughput(r: Result) -> list[str]:
+    s, b = r["scenario"], r["bridge"]
+    not_ok = b["failed"] + b["rejected"] + b["missing"]
+    return [
         s["name"],
-        f"{s['realms']}x{s['invoices_per_realm']}",
-        f"{s['sandbox_latency_ms']:.0f} ms, limits {s['limits']}, x{s['time_scale']:g}",
+        _shape(s),
+        _num(b["invoices_per_second"], 1),
         _ms(b["publish_to_write_ms"]),
         _ms(b["publish_to_succeeded_ms"]),
-        _num(b["invoices_per_second"], 1),
         _num(b.get("objects_per_minute_per_realm_min")),
-        f"{b['throttled_429']} / {b['duplicates']} / {b['failed'] + b['rejected'] + b['missing']}",
-        f"{_num(base['invoices_per_second'], 1)} ({base['invoices']}/{base['planned']})",
-        _num(r.get("ratio_bridge_to_baseline"), 1),
+        _num(b.get("qbo_calls_per_invoice"), 2),
+        _num(b.get("batch_fill"), 1),
+        f"{b['throttled_429']} / {b['duplicates']} / {not_ok} / {b['no_outcome']}",
+        "yes" if b.get("completed_before_timeout") else "**no**",
+    ]
+
+
+def _costs(r: Result) -> list[str]:
+    c = r.get("costs") or {}
+    cpu, d = c.get("cpu_ms_per_invoice") or {}, c.get("db_per_invoice") or {}
+    rss = ", ".join(
+        f"{_short(n)} {_num(r['resources'][n].get('peak_rss_mb'))}" for n in SERVICES if n in r["resources"]
+    )
+    return [
+        r["scenario"]["name"],
+        _num(c.get("invoices_counted")),
+        f"**{_num(cpu.get('services'), 1)}**",
+        ", ".join(f"{_short(n)} {_num(cpu.get(n), 1)}" for n in PROCESSES if n in cpu),
+        _num(d.get("transactions"), 1),
+        _num(d.get("rows_read"), 0),
+        f"{_num(d.get('inserted'), 1)} / {_num(d.get('updated'), 1)} / {_num(d.get('deleted'), 1)}",
         rss,
-        cpu,
-        f"{r['load_average_before'][0]:.1f} → {r['load_average_after'][0]:.1f}",
-        _num(b.get("machine_cpu_busy_percent")),
     ]
-    return "| " + " | ".join(cells) + " |"
 
 
-HEADER = [
-    "scenario",
-    "realms x invoices",
-    "sandbox",
-    "publish→write ms p50/p95/p99",
-    "publish→sync.succeeded ms p50/p95/p99",
-    "bridge inv/s",
-    "objects/min/realm (slowest, scaled)",
-    "429s / dups / not ok",
-    "python-quickbooks inv/s (done/planned)",
-    "bridge ÷ baseline",
-    "peak RSS MB",
-    "CPU s",
-    "load 1 min",
-    "machine CPU busy %",
-]
+def _loops(r: Result) -> list[str]:
+    def loop(key: str) -> str:
+        base = r.get(key)
+        return (
+            "-"
+            if not base
+            else f"{_num(base['invoices_per_second'], 1)} ({base['invoices']}/{base['planned']})"
+        )
 
-
-def table(results: Sequence[dict[str, Any]], *, command: str, machine: str) -> str:
-    lines = [
-        f"`{command}` — {machine}",
-        "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
-        *(row(r) for r in results),
+    return [
+        r["scenario"]["name"],
+        _num(r["bridge"]["invoices_per_second"], 1),
+        loop("baseline"),
+        _num(r.get("ratio_to_sequential"), 2),
+        loop("baseline_parallel"),
+        _num(r.get("ratio_to_parallel"), 2),
     ]
-    return "\n".join(lines) + "\n"
 
 
-def write_markdown(text: str, *, mode: str) -> list[Path]:
-    """``latest.md`` and ``<mode>.md`` (quick, full or custom), so each kind's last run is kept."""
+def _history(r: Result) -> list[str]:
+    c = r.get("costs") or {}
+    cpu, d = c.get("cpu_ms_per_invoice") or {}, c.get("db_per_invoice") or {}
+    jobs = (r.get("seeded") or {}).get("jobs_by_status_before") or {}
+    counted = c.get("invoices_counted") or 0
+    read = (c.get("tables_read_most") or {}).items() if counted else []
+    tables = ", ".join(f"{k} {_num(v / counted)}" for k, v in read)
+    return [
+        r["scenario"]["name"],
+        ", ".join(f"{k} {v:,}" for k, v in sorted(jobs.items())) or "-",
+        _num(r["bridge"].get("backlog_realm_invoices_written")),
+        _num(cpu.get("services"), 1),
+        _num(cpu.get("postgres"), 1),
+        _num(d.get("transactions"), 1),
+        _num(d.get("rows_read"), 0),
+        tables or "-",
+    ]
+
+
+def _verdict(v: Verdict) -> list[str]:
+    met = {True: "met", False: "**not met**", None: "not measured"}[v.met]
+    return [v.target, v.scenario or "all", v.measured, met]
+
+
+def _rows(results: Sequence[Result], make: Callable[[Result], list[str]]) -> list[list[str]]:
+    return [make(r) for r in results]
+
+
+def markdown(results: Sequence[Result], found: Sequence[Verdict], *, command: str, machine: str) -> str:
+    failed = [r for r in results if "bridge" not in r]
+    results = [r for r in results if "bridge" in r]
+    history = [r for r in results if str(r["scenario"].get("role", "")).startswith("history")]
+    with_loops = [r for r in results if r.get("baseline")]
+    lines = [f"`{command}` — {machine}", "", "### Targets (issue 19)", ""]
+    lines += _table(["target", "scenario", "measured", ""], [_verdict(v) for v in found])
+    lines += ["### Throughput and latency", ""]
+    lines += _table(
+        [
+            "scenario",
+            "shape; sandbox",
+            "bridge inv/s",
+            "publish→QBO write ms p50/p95/p99",
+            "publish→sync.succeeded ms p50/p95/p99",
+            "objects/min/realm (slowest, scaled)",
+            "QBO calls/invoice",
+            "batch fill (items/batch)",
+            "429s / dups / failed / no outcome",
+            "all done in time",
+        ],
+        _rows(results, _throughput),
+    )
+    lines += ["### Cost per invoice (CPU user+sys and pg_stat_* deltas over the window ÷ invoices)", ""]
+    lines += _table(
+        [
+            "scenario",
+            "invoices counted",
+            "service CPU ms/inv",
+            "CPU ms/inv by process",
+            "DB xacts/inv",
+            "rows read/inv",
+            "rows ins / upd / del per inv",
+            "peak RSS MB",
+        ],
+        _rows(results, _costs),
+    )
+    if with_loops:
+        lines += ["### python-quickbooks loops (same sandbox, same limits)", ""]
+        lines += _table(
+            [
+                "scenario",
+                "bridge inv/s",
+                "sequential loop inv/s (done/planned)",
+                "bridge ÷ sequential",
+                "one loop per realm inv/s",
+                "bridge ÷ parallel",
+            ],
+            _rows(with_loops, _loops),
+        )
+    if history:
+        lines += ["### History flatness (same load; per invoice)", ""]
+        lines += _table(
+            [
+                "scenario",
+                "exporter.jobs before",
+                "backlog realm invoices written meanwhile",
+                "service CPU ms/inv",
+                "postgres CPU ms/inv",
+                "DB xacts/inv",
+                "rows read/inv",
+                "rows read/inv by table (top)",
+            ],
+            _rows(history, _history),
+        )
+    if failed:
+        lines += ["### Scenarios that failed (no figures)", ""]
+        lines += [f"- {r['scenario']['name']}: `{r.get('error')}`" for r in failed] + [""]
+    return "\n".join(lines)
+
+
+def write(text: str, data: dict[str, Any], *, mode: str) -> list[Path]:
+    """``<mode>.md`` and ``<mode>.json`` (quick, full, partial or custom): each kind's last run."""
     RESULTS.mkdir(exist_ok=True)
-    paths = [RESULTS / "latest.md", RESULTS / f"{mode}.md"]
-    for path in paths:
-        path.write_text(text)
-    return paths
+    md, js = RESULTS / f"{mode}.md", RESULTS / f"{mode}.json"
+    js.write_text(json.dumps(data, indent=2) + "\n")
+    if not text:  # a run still going: its figures so far, no table yet
+        return [js]
+    md.write_text(text)
+    return [md, js]

@@ -93,3 +93,26 @@ def objects_per_minute(
     # n calls span n - 1 intervals: the first call's objects mark the start, not the rate.
     span = kept[-1][0] - kept[0][0]
     return sum(n for _, n in kept[1:]) / span * 60 / time_scale
+
+
+def qbo_calls(log: Iterable[Mapping[str, Any]]) -> int:
+    """API calls in a realm's request log (every answer counts: a 429 or a fault was still a call)."""
+    return sum(1 for _ in log)
+
+
+def batch_fill(log: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """(batch requests, items they carried) in a request log; fill = items ÷ requests."""
+    batches = [e for e in log if e.get("operation") == "batch"]
+    return len(batches), sum(len(e.get("items") or []) for e in batches)
+
+
+def deltas(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """``after - before`` for every counter of ``after`` (a counter new in ``after`` starts at 0)."""
+    return {k: v - before.get(k, 0) for k, v in after.items()}
+
+
+def per_invoice(value: float | None, invoices: int, *, scale: float = 1.0, digits: int = 2) -> float | None:
+    """``value x scale ÷ invoices``, rounded; None when there is nothing to divide by."""
+    if value is None or invoices <= 0:
+        return None
+    return round(value * scale / invoices, digits)

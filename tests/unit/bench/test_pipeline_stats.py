@@ -7,12 +7,16 @@ from typing import Any
 import pytest
 
 from bench.pipeline_stats import (
+    batch_fill,
     count_429,
+    deltas,
     duplicates,
     invoice_write_times,
     log_time,
     objects_per_minute,
+    per_invoice,
     percentile,
+    qbo_calls,
     summary_ms,
     written,
 )
@@ -103,3 +107,28 @@ def test_objects_per_minute_scales_and_skips_the_start() -> None:
     assert objects_per_minute(log, time_scale=10) == pytest.approx(180)
     assert objects_per_minute(log[:3] + log[9:], time_scale=10, skip_minutes=1) == pytest.approx(180)
     assert objects_per_minute(log[:1], time_scale=1) is None
+
+
+def test_calls_count_every_answer_and_batch_fill_counts_items() -> None:
+    log = [
+        entry(1, "t", operation="batch", items=batch(*[("Invoice", "create", None)] * 30)),
+        entry(
+            2, "t", operation="batch", items=batch(("Invoice", "create", None), ("Invoice", "create", "6140"))
+        ),
+        entry(3, "t", operation="query", entity="Customer"),
+        entry(4, "t", operation="create", entity="Invoice") | {"status": 429},
+    ]
+    assert qbo_calls(log) == 4
+    assert batch_fill(log) == (2, 32)
+    assert batch_fill(log[2:]) == (0, 0)
+
+
+def test_deltas_subtract_and_new_counters_start_at_zero() -> None:
+    assert deltas({"a": 10, "b": 1}, {"a": 15, "b": 1, "c": 4}) == {"a": 5, "b": 0, "c": 4}
+
+
+def test_per_invoice_scales_rounds_and_refuses_nothing() -> None:
+    assert per_invoice(1.5, 300, scale=1000) == 5.0
+    assert per_invoice(10, 3, digits=3) == 3.333
+    assert per_invoice(10, 0) is None
+    assert per_invoice(None, 5) is None
