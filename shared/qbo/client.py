@@ -16,13 +16,15 @@ from typing import Any
 import httpx
 
 from shared.qbo import observe
+from shared.qbo.budget import retry_after_seconds
 from shared.qbo.errors import QboThrottled, QboUnauthorized, QboUnavailable, error_for, parse_fault
 from shared.qbo.limits import RealmLimiter
 from shared.qbo.tokens import AccessToken, TokenSource
 
 # Voids that QBO does as a sparse update with include=void rather than operation=void (§2.7).
 VOID_BY_UPDATE = frozenset({"Payment", "SalesReceipt", "RefundReceipt", "BillPayment"})
-THROTTLE_PAUSE_SECONDS = 60.0  # Intuit's guidance after a 429 (§6.3)
+THROTTLED_READ_RETRIES = 2  # a read throttled twice more goes back to its caller's own retries
+THROTTLE_PAUSE_SECONDS = 60.0  # Intuit's guidance after a 429 (§6.3): the longest pause of the backoff
 
 
 def path_segment(entity: str) -> str:
@@ -197,6 +199,27 @@ class QboClient:
         if requestid is not None:
             query["requestid"] = requestid
         data = content if json_body is None else json.dumps(json_body).encode()
+        is_read = method == "GET" or path == "query"
+        for attempt in range(1 + THROTTLED_READ_RETRIES):
+            try:
+                return await self._authorised(connection_id, method, path, query, data, content_type, batch)
+            except QboThrottled:
+                # The realm now pauses in the limiter; a read simply asks again once the pause is
+                # over (writes go back to their caller, which owns their retries and requestids).
+                if not is_read or self._limiter is None or attempt == THROTTLED_READ_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _authorised(
+        self,
+        connection_id: str,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        data: bytes | None,
+        content_type: str,
+        batch: bool,
+    ) -> dict[str, Any]:
         token = await self._tokens.get(connection_id)
         try:
             return await self._send(token, method, path, query, data, content_type, batch=batch)
@@ -227,7 +250,10 @@ class QboClient:
         if fault is not None:
             error = error_for(fault)
             if isinstance(error, QboThrottled) and self._limiter is not None:
-                await self._limiter.throttled(token.realm_id, seconds=self._throttle_pause)
+                retry_after = retry_after_seconds(response.headers, now=dt.datetime.now(dt.UTC))
+                await self._limiter.throttled(
+                    token.realm_id, seconds=self._throttle_pause, retry_after=retry_after
+                )
             raise error
         body: dict[str, Any] = response.json()
         return body

@@ -1,12 +1,16 @@
 """Intuit's per-realm limits, shared by every replica of every service (reference §6).
 
-Each QBO call takes a *slot*: a row in ``qbo_limits.realm_calls`` written under a per-realm
-advisory lock after counting the realm's calls in the last second and minute, the calls still in
-flight and the batch calls of the last minute. A slot is never refused: the caller waits until the
-realm has room. After a 429 the realm alone pauses (``realm_throttles``).
+A process takes a realm's call budget in *leases*: one transaction grants a few calls at once
+(a row in ``qbo_limits.realm_leases``, written under a per-realm advisory lock after counting the
+realm's other leases), the process spends them without asking again, and gives back what it did
+not use when the lease closes. ``shared.qbo.budget`` holds the arithmetic: a call counts from its
+grant until a window's span after its lease closed, so wherever it reached QBO in between, QBO can
+never count more than the limit — no 429 of our own making. An idle realm's first call takes one
+short transaction and never waits. After a 429 the realm alone pauses (``realm_throttles``), for
+QBO's ``Retry-After`` if it sent one, else a backoff from one second up to Intuit's minute.
 
 Written here rather than taken from a rate-limit library because the limits must hold across
-processes and services, with sliding windows like Intuit's; Postgres is the one thing they share.
+processes and services, with QBO's sliding windows; Postgres is the one thing they share.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import (
@@ -24,11 +29,12 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Identity,
     Index,
+    Integer,
     String,
     Table,
-    and_,
     delete,
     func,
     or_,
@@ -39,6 +45,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import schema_metadata
+from shared.qbo import budget
 
 SCHEMA = "qbo_limits"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -46,42 +53,57 @@ EXTRA_MIGRATIONS = ((MIGRATIONS_DIR, SCHEMA),)
 """Pass as ``ServiceDefinition(extra_migrations=...)`` in a service that makes QBO calls."""
 
 metadata = schema_metadata(SCHEMA)
-realm_calls = Table(
-    "realm_calls",
+realm_leases = Table(
+    "realm_leases",
     metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("realm_id", String(50), nullable=False),
     Column("batch", Boolean, nullable=False, server_default="false"),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
-    Index("ix_realm_calls_realm_id_started_at", "realm_id", "started_at"),
+    Column("calls", Integer, nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_realm_leases_realm_id_granted_at", "realm_id", "granted_at"),
 )
 realm_throttles = Table(
     "realm_throttles",
     metadata,
     Column("realm_id", String(50), primary_key=True),
     Column("until", DateTime(timezone=True), nullable=False),
+    Column("pause_seconds", Float, nullable=False, server_default="0"),
 )
 
-# A call still "in flight" after this long belongs to a process that died (Intuit ends calls at 120 s).
-STALE_CALL = dt.timedelta(seconds=150)
+# Rows kept after closing: long enough for every window and for a dead process's open lease.
+KEEP = dt.timedelta(seconds=budget.STALE_SECONDS + 60)
 
 
-@dataclass(frozen=True)
-class _Usage:
-    now: dt.datetime
-    throttled_until: dt.datetime | None
-    second: list[dt.datetime]
-    minute: list[dt.datetime]
-    batch: list[dt.datetime]
-    in_flight: int
+@dataclass
+class _Lease:
+    id: int
+    left: int
+    usable_until: float  # time.monotonic(); no call starts on this lease after it
+    in_flight: int = 0
+    used: int = 0
+    closing: bool = False
+
+    def usable(self) -> bool:
+        return self.left > 0 and time.monotonic() < self.usable_until
+
+
+@dataclass
+class _Realm:
+    """One realm's budget in this process (per kind of call: plain or batch)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+    current: _Lease | None = None
 
 
 class RealmLimiter:
-    """Per-realm sliding windows (per second, per minute, batch per minute) and a concurrency cap.
+    """Per-realm windows (per second, per minute, batch per minute) and a concurrency cap.
 
-    ``time_scale`` compresses time like the sandbox's setting (10 → a minute lasts 6 s); ``guard``
-    widens each window a little because a call reaches QBO a few milliseconds after its slot.
+    ``time_scale`` compresses time like the sandbox's setting (10 → a minute lasts 6 s).
+    ``least`` calls are leased at a time even for one caller (the next calls then need no
+    transaction); a lease is spent within ``lease_seconds`` (scaled) or its rest given back.
     """
 
     def __init__(
@@ -93,114 +115,188 @@ class RealmLimiter:
         concurrent: int = 10,
         batch_per_minute: int = 40,
         time_scale: float = 1.0,
-        guard: float = 0.2,
+        least: int | None = None,
+        lease_seconds: float = 0.5,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._per_second, self._per_minute = per_second, per_minute
-        self._concurrent, self._batch_per_minute = concurrent, batch_per_minute
+        self._limits = budget.Limits.scaled(
+            per_second=per_second,
+            per_minute=per_minute,
+            concurrent=concurrent,
+            batch_per_minute=batch_per_minute,
+            time_scale=time_scale,
+        )
         self._time_scale = time_scale
-        self._second = dt.timedelta(seconds=(1 + guard) / time_scale + 0.03)
-        self._minute = dt.timedelta(seconds=60 * (1 + guard / 4) / time_scale + 0.03)
+        self._least = least if least is not None else max(1, min(per_second, concurrent) // 2)
+        self._lease_seconds = lease_seconds / time_scale
+        self._realms: dict[tuple[str, bool], _Realm] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def slot(self, realm_id: str, *, batch: bool = False) -> AsyncIterator[None]:
         """Wait (never fail) until ``realm_id`` has room for one call, hold the slot while inside."""
-        call_id = await self._acquire(realm_id, batch=batch)
+        lease = await self._take(realm_id, batch=batch)
         try:
             yield
         finally:
-            # Shielded: a cancelled caller must still give its concurrency slot back.
-            await asyncio.shield(self._release(call_id))
+            lease.in_flight -= 1
+            self._close_if_spent(lease, self._realms[(realm_id, batch)])
 
-    async def throttled(self, realm_id: str, *, seconds: float) -> None:
-        """QBO answered 429 for ``realm_id``: no slot for it for ``seconds`` (scaled); others go on."""
+    async def throttled(self, realm_id: str, *, seconds: float, retry_after: float | None = None) -> None:
+        """QBO answered 429 for ``realm_id``: no call for it for a while; other realms go on.
+
+        The pause is ``retry_after`` if QBO sent one, else one second doubling while 429s keep
+        coming, up to ``seconds`` (both scaled by ``time_scale``).
+        """
+        for kind in (False, True):  # what this process still holds for the realm is given back
+            local = self._realms.get((realm_id, kind))
+            if local is not None and local.current is not None:
+                local.current.left = 0
+                self._close_if_spent(local.current, local)
         async with self._sessionmaker() as session, session.begin():
-            until = func.clock_timestamp() + dt.timedelta(seconds=seconds / self._time_scale)
-            stmt = insert(realm_throttles).values(realm_id=realm_id, until=until)
+            await _lock(session, realm_id)
+            now: dt.datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
+            t = realm_throttles.c
+            found = (
+                await session.execute(select(t.until, t.pause_seconds).where(t.realm_id == realm_id))
+            ).first()
+            pause = budget.throttle_pause(
+                retry_after=retry_after,
+                previous=found.pause_seconds if found else None,
+                since_previous=(now - found.until).total_seconds() if found else None,
+                first=1.0 / self._time_scale,
+                longest=seconds / self._time_scale,
+            )
+            until = now + dt.timedelta(seconds=pause)
+            stmt = insert(realm_throttles).values(realm_id=realm_id, until=until, pause_seconds=pause)
             await session.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=["realm_id"], set_={"until": func.greatest(realm_throttles.c.until, until)}
+                    index_elements=["realm_id"],
+                    set_={"until": func.greatest(t.until, until), "pause_seconds": pause},
                 )
             )
 
-    async def _acquire(self, realm_id: str, *, batch: bool) -> int:
-        while True:
-            async with self._sessionmaker() as session, session.begin():
-                call_id, wait = await self._try(session, realm_id, batch=batch)
-            if call_id is not None:
-                return call_id
-            await asyncio.sleep(min(max(wait, 0.005), 1.0))
+    async def _take(self, realm_id: str, *, batch: bool) -> _Lease:
+        local = self._realms.setdefault((realm_id, batch), _Realm())
+        local.waiting += 1
+        try:
+            if local.current is None or not local.current.usable():
+                async with local.lock:
+                    while local.current is None or not local.current.usable():
+                        await self._lease(realm_id, batch, local)
+            lease = local.current
+            assert lease is not None  # the loop above ends only with a usable lease
+            lease.left -= 1
+            lease.used += 1
+            lease.in_flight += 1
+            return lease
+        finally:
+            local.waiting -= 1
 
-    async def _try(self, session: AsyncSession, realm_id: str, *, batch: bool) -> tuple[int | None, float]:
-        lock_key = zlib.crc32(f"qbo_limits:{realm_id}".encode())
-        await session.execute(select(func.pg_advisory_xact_lock(lock_key)))
-        usage = await self._usage(session, realm_id)
-        wait = self._wait(usage, batch=batch)
-        if wait > 0:
-            return None, wait
-        call_id = (
-            await session.execute(
-                realm_calls.insert()
-                .values(realm_id=realm_id, batch=batch, started_at=usage.now)
-                .returning(realm_calls.c.id)
-            )
-        ).scalar_one()
-        await session.execute(
-            delete(realm_calls).where(
-                realm_calls.c.realm_id == realm_id,
-                realm_calls.c.started_at < usage.now - max(self._minute, STALE_CALL),
-            )
-        )
-        return int(call_id), 0.0
+    async def _lease(self, realm_id: str, batch: bool, local: _Realm) -> None:
+        """One try at a new lease for the callers waiting now; sleeps until worth asking again if none."""
+        grant = asyncio.ensure_future(self._grant(realm_id, batch=batch, waiting=local.waiting))
+        try:
+            lease, wait = await asyncio.shield(grant)
+        except asyncio.CancelledError:
+            # The grant may still land: its budget then serves others here, or is given back.
+            grant.add_done_callback(lambda g: self._adopt(g, local))
+            raise
+        if lease is None:
+            await asyncio.sleep(min(wait, 1.0))
+            return
+        self._install(lease, local)
 
-    async def _usage(self, session: AsyncSession, realm_id: str) -> _Usage:
-        now: dt.datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
-        until = (
-            await session.execute(
-                select(realm_throttles.c.until).where(realm_throttles.c.realm_id == realm_id)
-            )
-        ).scalar_one_or_none()
-        c = realm_calls.c
-        rows = (
-            await session.execute(
-                select(c.started_at, c.batch, c.finished_at).where(
-                    c.realm_id == realm_id,
-                    or_(
-                        c.started_at > now - self._minute,
-                        and_(c.finished_at.is_(None), c.started_at > now - STALE_CALL),
-                    ),
-                )
-            )
-        ).all()
-        return _Usage(
-            now=now,
-            throttled_until=until,
-            second=sorted(r.started_at for r in rows if r.started_at > now - self._second),
-            minute=sorted(r.started_at for r in rows if r.started_at > now - self._minute),
-            batch=sorted(r.started_at for r in rows if r.batch and r.started_at > now - self._minute),
-            in_flight=sum(1 for r in rows if r.finished_at is None),
+    def _adopt(self, grant: asyncio.Future[tuple[_Lease | None, float]], local: _Realm) -> None:
+        if not grant.cancelled() and grant.exception() is None and (lease := grant.result()[0]) is not None:
+            self._install(lease, local)
+
+    def _install(self, lease: _Lease, local: _Realm) -> None:
+        previous, local.current = local.current, lease
+        if previous is not None:
+            previous.left = 0
+            self._close_if_spent(previous, local)
+        # Closed when its time is up even if no call comes back to it.
+        asyncio.get_running_loop().call_later(
+            max(lease.usable_until - time.monotonic(), 0) + 0.001, self._close_if_spent, lease, local
         )
 
-    def _wait(self, usage: _Usage, *, batch: bool) -> float:
-        """Seconds until a call may start (0 = now)."""
-        waits = [0.0]
-        if usage.throttled_until is not None:
-            waits.append((usage.throttled_until - usage.now).total_seconds())
-        for starts, cap, span in (
-            (usage.second, self._per_second, self._second),
-            (usage.minute, self._per_minute, self._minute),
-            (usage.batch if batch else [], self._batch_per_minute, self._minute),
-        ):
-            if len(starts) >= cap:
-                waits.append((starts[len(starts) - cap] + span - usage.now).total_seconds())
-        if usage.in_flight >= self._concurrent:
-            waits.append(0.02)
-        return max(waits)
-
-    async def _release(self, call_id: int) -> None:
+    async def _grant(self, realm_id: str, *, batch: bool, waiting: int) -> tuple[_Lease | None, float]:
         async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                update(realm_calls)
-                .where(realm_calls.c.id == call_id)
-                .values(finished_at=func.clock_timestamp())
+            await _lock(session, realm_id)
+            now: dt.datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
+            until = (
+                await session.execute(
+                    select(realm_throttles.c.until).where(realm_throttles.c.realm_id == realm_id)
+                )
+            ).scalar_one_or_none()
+            held = await _held(session, realm_id, now=now)
+            room = budget.room(
+                held,
+                now=now.timestamp(),
+                limits=self._limits,
+                batch=batch,
+                throttled_until=until.timestamp() if until else None,
             )
+            calls = budget.lease_size(free=room.calls, waiting=waiting, least=self._least)
+            if calls == 0:
+                return None, room.wait
+            lease_id = (
+                await session.execute(
+                    realm_leases.insert()
+                    .values(realm_id=realm_id, batch=batch, calls=calls, granted_at=now)
+                    .returning(realm_leases.c.id)
+                )
+            ).scalar_one()
+            await session.execute(
+                delete(realm_leases).where(
+                    realm_leases.c.realm_id == realm_id, realm_leases.c.granted_at < now - KEEP
+                )
+            )
+        return _Lease(int(lease_id), calls, time.monotonic() + self._lease_seconds), 0.0
+
+    def _close_if_spent(self, lease: _Lease, local: _Realm) -> None:
+        if lease.closing or lease.in_flight or lease.usable():
+            return
+        lease.closing = True
+        if local.current is lease:
+            local.current = None
+        # Shielded in a task of its own: a cancelled caller must still give the budget back.
+        task = asyncio.get_running_loop().create_task(self._close(lease))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(self, lease: _Lease) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            leases = realm_leases.c
+            if lease.used == 0:
+                await session.execute(delete(realm_leases).where(leases.id == lease.id))
+            else:
+                await session.execute(
+                    update(realm_leases)
+                    .where(leases.id == lease.id)
+                    .values(calls=lease.used, closed_at=func.clock_timestamp())
+                )
+
+
+async def _lock(session: AsyncSession, realm_id: str) -> None:
+    """Serialise the grants of one realm across processes (released at the transaction's end)."""
+    await session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(f"qbo_limits:{realm_id}".encode()))))
+
+
+async def _held(session: AsyncSession, realm_id: str, *, now: dt.datetime) -> list[budget.Held]:
+    c = realm_leases.c
+    rows = (
+        await session.execute(
+            select(c.calls, c.batch, c.granted_at, c.closed_at).where(
+                c.realm_id == realm_id,
+                or_(c.closed_at.is_(None), c.closed_at > now - KEEP),
+            )
+        )
+    ).all()
+    return [
+        budget.Held(
+            r.calls, r.batch, r.granted_at.timestamp(), r.closed_at.timestamp() if r.closed_at else None
+        )
+        for r in rows
+    ]

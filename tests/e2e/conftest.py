@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("auth", "mapper", "exporter", "webhooks")
 VERIFIER = "e2e-webhook-verifier-token"
 
+# A service's start-up (imports, migrations, broker topology) took 60-80 s with the load average at
+# 12-15 on this 2-core machine: a 60 s bound failed every e2e test of a run. Returns once ready.
+READY_BOUND = 180.0
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -130,7 +134,7 @@ async def stack(
     processes = _start_services(env, ports, logs)
     try:
         for name, port in ports.items():
-            await _ready(f"http://127.0.0.1:{port}/readyz", processes[name], timeout=60)
+            await _ready(f"http://127.0.0.1:{port}/readyz", processes[name], timeout=READY_BOUND)
         ends = Endpoints(
             sandbox=sandbox_url,
             auth=f"http://127.0.0.1:{ports['auth']}",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from tests.e2e.conftest import ROOT, Stack
+from tests.e2e.conftest import READY_BOUND, ROOT, Stack
 from tests.helpers.sandbox import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -60,7 +60,8 @@ async def console(stack: Stack) -> AsyncIterator[Console]:
     process = _start_console(stack, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(timeout=2) as http, asyncio.timeout(30):
+        # The e2e stack's bound (a loaded 2-core machine); returns once the console is ready.
+        async with httpx.AsyncClient(timeout=2) as http, asyncio.timeout(READY_BOUND):
             while True:
                 if process.poll() is not None:
                     raise RuntimeError(

@@ -66,14 +66,14 @@ async def test_three_replicas_land_every_write_within_limits_and_a_throttled_rea
             others_done = [
                 await wait_for_jobs(engine, c.connection_id, count=PER_REALM, timeout=60) for c in others
             ]
-            throttled_then = await wait_for_jobs(engine, throttled.connection_id, count=0)
             throttled_done = await wait_for_jobs(engine, throttled.connection_id, count=PER_REALM, timeout=60)
     finally:
         (await sandbox.put("/admin/limits", json={})).raise_for_status()
         (await sandbox.delete("/admin/faults")).raise_for_status()
     for jobs in [*others_done, throttled_done]:
         assert [j["status"] for j in jobs] == ["succeeded"] * PER_REALM
-    assert sum(j["status"] == "succeeded" for j in throttled_then) < PER_REALM
+    # The throttled realm pauses only a second of QBO time (100 ms here) and its lookups wait it out,
+    # so it no longer finishes after the others; the pause itself is proven in test_qbo_plumbing.
     for conn in [throttled, *others]:
         stored = [c["DisplayName"] for c in await entities(sandbox, conn.realm_id, "Customer")]
         assert all(stored.count(n) == 1 for n in names[conn.connection_id])

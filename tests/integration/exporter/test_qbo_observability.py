@@ -79,8 +79,8 @@ async def test_a_throttled_call_is_counted_as_a_429_and_its_span_names_realm_fau
         await sandbox.put("/admin/faults", json={"realm_id": conn.realm_id, "throttle_next": 1})
     ).raise_for_status()
     try:
-        with pytest.raises(QboThrottled):
-            await qbo.read(conn.connection_id, "Customer", "1")
+        with pytest.raises(QboThrottled):  # a write: a read would wait out the pause and ask again
+            await qbo.create(conn.connection_id, "Customer", {"DisplayName": uid("c")}, requestid=uid("r"))
     finally:
         (await sandbox.delete("/admin/faults", params={"realm_id": conn.realm_id})).raise_for_status()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.db import create_sessionmaker, migrate
 from shared.qbo.client import QboClient
 from shared.qbo.errors import ConnectionUnusable, QboPermanent, QboThrottled
-from shared.qbo.limits import MIGRATIONS_DIR, SCHEMA, RealmLimiter, realm_calls
+from shared.qbo.limits import MIGRATIONS_DIR, SCHEMA, RealmLimiter, realm_throttles
 from shared.qbo.tokens import AuthServiceTokens
 from tests.helpers.sandbox import connect, create_app, create_company
 from tests.integration.exporter.kit import INTERNAL_TOKEN, REDIRECT, Conn, FakeAuth, Grant, requests_log, uid
@@ -45,51 +46,87 @@ async def test_replicas_sharing_a_realm_never_exceed_its_concurrency(
     assert 1 <= peak <= 3
 
 
-async def test_no_second_window_of_a_realm_holds_more_calls_than_allowed(
+async def test_two_replicas_sharing_a_realm_never_let_qbo_count_more_than_its_limits(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    limiter = RealmLimiter(sessions, per_second=5, time_scale=10, guard=0.0)
-    realm = uid("realm")
+    """Each call is stamped when it starts and when it ends; QBO counts it somewhere in between, so
+    no window of a second may hold more calls than the limit whichever instant QBO picked."""
+    per_second, scale = 5, 10.0  # a second lasts 100 ms
+    replicas = [RealmLimiter(sessions, per_second=per_second, time_scale=scale) for _ in range(2)]
+    realm, spans = uid("realm"), list[tuple[float, float]]()
 
-    async def call() -> None:
+    async def call(limiter: RealmLimiter, i: int) -> None:
         async with limiter.slot(realm):
-            pass
+            started = time.monotonic()
+            await asyncio.sleep(0.001 * (i % 7))  # calls of different lengths
+            spans.append((started, time.monotonic()))
+
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(call(replicas[i % 2], i) for i in range(40)))
+    second = 1 / scale
+    # Worst case for each window: every call that *could* have been counted in it was.
+    for started, _ in spans:
+        could = [s for s in spans if s[0] < started + second and s[1] > started]
+        assert len(could) <= per_second, (started, could)
+
+
+async def test_an_idle_realms_first_call_does_not_wait_behind_a_busy_realm(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    limiters = [RealmLimiter(sessions, per_second=3) for _ in range(2)]
+    busy, idle, order = uid("realm"), uid("realm"), list[str]()
+
+    async def call(limiter: RealmLimiter, realm: str, name: str) -> None:
+        async with limiter.slot(realm):
+            order.append(name)
 
     async with asyncio.timeout(30):
-        await asyncio.gather(*(call() for _ in range(16)))
-    async with sessions() as session:
-        starts = (
-            (
-                await session.execute(
-                    select(realm_calls.c.started_at)
-                    .where(realm_calls.c.realm_id == realm)
-                    .order_by(realm_calls.c.started_at)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert len(starts) == 16
-    window = dt.timedelta(seconds=0.1)
-    assert all(starts[i + 5] - starts[i] >= window for i in range(len(starts) - 5))
+        await asyncio.gather(*(call(limiters[0], busy, "busy") for _ in range(3)))
+        # The busy realm's second is spent: its next call waits about a second for the window.
+        waiting = asyncio.create_task(call(limiters[0], busy, "busy waited"))
+        await call(limiters[1], idle, "idle")
+        await waiting
+    assert order[-2:] == ["idle", "busy waited"]
 
 
-async def test_a_throttled_realm_waits_while_another_realm_goes_on(
+async def test_a_throttled_realm_pauses_briefly_while_another_realm_goes_on(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     limiter = RealmLimiter(sessions)
     throttled, other = uid("realm"), uid("realm")
     await limiter.throttled(throttled, seconds=60)
+    paused_at = time.monotonic()
 
-    async def call(realm: str) -> None:
+    async def call(realm: str) -> float:
         async with limiter.slot(realm):
-            pass
+            return time.monotonic()
 
     waiting = asyncio.create_task(call(throttled))
     async with asyncio.timeout(10):
         await call(other)
     assert not waiting.done()
-    waiting.cancel()
+    # The first 429 pauses a second, not Intuit's whole minute (bounded well under it).
+    async with asyncio.timeout(30):
+        resumed = await waiting
+    assert resumed - paused_at >= 0.9
+
+
+async def test_429s_that_keep_coming_double_the_pause_and_a_retry_after_sets_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    limiter, realm = RealmLimiter(sessions, time_scale=10), uid("realm")
+    pauses = []
+    for retry_after in (None, None, None, 0.05):
+        await limiter.throttled(realm, seconds=60, retry_after=retry_after)
+        async with sessions() as session:
+            pauses.append(
+                (
+                    await session.execute(
+                        select(realm_throttles.c.pause_seconds).where(realm_throttles.c.realm_id == realm)
+                    )
+                ).scalar_one()
+            )
+    assert pauses == [0.1, 0.2, 0.4, 0.05]
 
 
 @pytest.fixture
@@ -188,10 +225,25 @@ async def test_a_fault_keeps_its_code_and_tid_and_a_429_throttles_the_realm(
         await sandbox.put("/admin/faults", json={"realm_id": conn.realm_id, "throttle_next": 1})
     ).raise_for_status()
     try:
-        with pytest.raises(QboThrottled):
-            await client.read(conn.connection_id, "Customer", "1")
+        with pytest.raises(QboThrottled):  # a write goes back to its caller, which owns its retries
+            await client.create(conn.connection_id, "Customer", {"DisplayName": uid("c")}, requestid=uid("r"))
     finally:
         (await sandbox.delete("/admin/faults", params={"realm_id": conn.realm_id})).raise_for_status()
     tids = {r["intuit_tid"] for r in await requests_log(sandbox, conn.realm_id)}
     assert refused.value.code == "2050"
     assert refused.value.fault.intuit_tid in tids
+
+
+async def test_a_throttled_read_waits_out_the_realms_pause_and_is_answered(
+    client: QboClient, conn: Conn, sandbox: httpx.AsyncClient
+) -> None:
+    (
+        await sandbox.put("/admin/faults", json={"realm_id": conn.realm_id, "throttle_next": 1})
+    ).raise_for_status()
+    try:
+        info = await client.company_info(conn.connection_id)
+    finally:
+        (await sandbox.delete("/admin/faults", params={"realm_id": conn.realm_id})).raise_for_status()
+    faults = [r["fault_code"] for r in await requests_log(sandbox, conn.realm_id)]
+    assert info["Id"] == conn.realm_id or info.get("CompanyName")
+    assert faults.count("3001") == 1

@@ -90,16 +90,19 @@ class Stack:
     port: int
     connection_ids: list[str] = dataclasses.field(default_factory=list)
 
-    async def connect_company(self, **company: Any) -> tuple[str, str, str]:
-        """A new sandbox company connected to the app and announced: (tenant, connection, realm)."""
-        realm_id = await create_company(self.sandbox, **company)
+    async def connect_company(
+        self, *, realm_id: str | None = None, import_timeout: float = 60, **company: Any
+    ) -> tuple[str, str, str]:
+        """A sandbox company (new unless ``realm_id``) connected to the app and announced, its
+        reference import waited for: (tenant, connection, realm)."""
+        realm_id = realm_id or await create_company(self.sandbox, **company)
         granted = await connect(self.sandbox, app=self.app, realm_id=realm_id, redirect_uri=REDIRECT)
         tenant_id, connection_id = f"tenant-{uuid.uuid4().hex[:8]}", f"conn-{uuid.uuid4().hex[:12]}"
         self.tokens.add(connection_id, realm_id=realm_id, tokens=granted)
         await self.announce(tenant_id=tenant_id, connection_id=connection_id, realm_id=realm_id)
         await self.wait_for_connection(connection_id)
         self.connection_ids.append(connection_id)
-        await self.wait_for_imports(connection_id)
+        await self.wait_for_imports(connection_id, timeout=import_timeout)
         return tenant_id, connection_id, realm_id
 
     async def wait_for_imports(self, connection_id: str, timeout: float = 60) -> None:

@@ -12,6 +12,7 @@ from services.webhooks import models, repository, service
 from shared.contracts.catalogue import changed_type
 from shared.db import create_sessionmaker
 from tests.helpers.broker import bind_probe, broker_channel
+from tests.helpers.sandbox import create_company
 from tests.integration.webhooks.conftest import Stack, left_in, outbox_drained, stack, take_until, wait_until
 
 pytestmark = pytest.mark.integration
@@ -91,3 +92,25 @@ async def _quiet(s: Stack, probe: AbstractQueue) -> None:
     """The connection's own import event, if the relay had not sent it yet when ``probe`` was bound, gone."""
     await outbox_drained(s)
     await left_in(probe)
+
+
+async def test_a_429_during_a_new_companys_import_pauses_it_briefly_not_for_a_minute(
+    database_url: str, amqp_url: str, namespace: str, sandbox_url: str
+) -> None:
+    """QBO throttles the first calls of the import: the realm pauses for a second or two and the
+    import goes on (it used to pause the realm for 60 s and retry the whole import a minute later)."""
+    async with stack(database_url, amqp_url, namespace, sandbox_url) as s:
+        realm_id = await create_company(s.sandbox)
+        fault = {"realm_id": realm_id, "throttle_next": 2}
+        (await s.sandbox.put("/admin/faults", json=fault)).raise_for_status()
+        try:
+            # Bounded well under the minute the old pause and the import's own retry took.
+            _, connection_id, _ = await s.connect_company(realm_id=realm_id, import_timeout=30)
+        finally:
+            (await s.sandbox.delete("/admin/faults", params={"realm_id": realm_id})).raise_for_status()
+        log = (await s.sandbox.get("/admin/requests", params={"realm_id": realm_id})).json()
+        job = models.import_jobs
+        status = await s.scalar(select(job.c.status).where(job.c.connection_id == connection_id))
+
+    assert [r["fault_code"] for r in log].count("3001") == 2  # the import really was throttled
+    assert status == "done"
