@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 ATTEMPT_HEADER = "x-qbb-attempt"
 # A retry reaches the queue again through the default exchange with a new routing key; the key it
 # was first published with (a platform's broker-checked prefix) travels in this header.
-ROUTING_KEY_HEADER = "x-qbb-routing-key"
+ROUTING_KEY_HEADER = topology.ROUTING_KEY_HEADER
 
 DELIVERY_COUNT_HEADER = "x-delivery-count"  # set by quorum queues on redelivery
 
@@ -285,6 +285,8 @@ class Consumer:
             "x-qbb-kind": kind,
             "x-qbb-queue": queue,
             "x-qbb-attempts": attempts,
+            # Replay needs it: a platform's ingress event is checked against its routing key's prefix.
+            ROUTING_KEY_HEADER: _routing_key(message),
         }
         assert self._default_exchange is not None
         await self._default_exchange.publish(
