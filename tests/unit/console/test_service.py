@@ -85,11 +85,17 @@ def test_a_failed_job_says_why_how_to_fix_and_keeps_the_raw_fault() -> None:
     assert view.qbo_link is None
 
 
-def test_a_succeeded_job_links_to_its_company_in_the_sandbox_view() -> None:
+def test_a_succeeded_job_links_to_its_object_in_the_sandbox_view_and_may_be_re_pushed() -> None:
     view = service.job_view(job(), sandbox_url="http://127.0.0.1:8090/")
     assert view.reason == "Written to QuickBooks (number INV-1)."
-    assert view.qbo_link == "http://127.0.0.1:8090/companies/9130#Invoice"
+    assert view.qbo_link == f"http://127.0.0.1:8090/companies/9130/Invoice/{job()['qbo_id']}"
     assert not view.can_retry
+    assert view.can_repush
+
+
+def test_only_a_succeeded_create_or_update_may_be_re_pushed() -> None:
+    assert not service.job_view(job(operation="void"), sandbox_url="").can_repush
+    assert not service.job_view(job(status="failed"), sandbox_url="").can_repush
 
 
 def test_no_sandbox_url_means_no_link() -> None:
