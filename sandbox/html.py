@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from html import escape
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -121,6 +121,7 @@ async def company_object(request: Request) -> Response:
     obj = found.table(entity).get(qbo_id) if found is not None and entity in found.entities else None
     if found is None or obj is None:
         return HTMLResponse("<h1>Unknown object</h1>", status_code=404)
-    back = f'<p><a href="/companies/{escape(quote(realm_id, safe=""))}#{escape(entity)}">{escape(found.name)}</a></p>'
+    company = f"/companies/{quote(realm_id, safe='')}#{entity}"
+    back = f'<p><a href="{escape(company)}">{escape(found.name)}</a></p>'
     body = json.dumps(obj, indent=2, sort_keys=True, default=str)
     return _page(f"{entity} {qbo_id} of {found.name}", f"{back}<pre>{escape(body)}</pre>")

@@ -182,3 +182,38 @@ def test_an_import_in_progress_is_not_done() -> None:
     finished = service.import_view({"job_id": "i1", "status": "done", "finished_at": "2026-12-01T10:00:00Z"})
     assert (running.done, running.published, running.tone) == (False, 12, "info")
     assert (finished.done, finished.tone) == (True, "ok")
+
+
+def test_a_backfill_counts_every_settled_line_out_of_all() -> None:
+    view = service.batch_view(
+        {"batch_id": "b1", "total": 5, "pending": 2, "succeeded": 2, "failed": 0, "rejected": 1}
+    )
+    assert (view.settled, view.total, view.done) == (3, 5, False)
+    assert view.summary == "2 succeeded, 0 failed, 1 rejected, 2 pending"
+
+
+def test_only_ids_safe_in_a_path_are_taken_as_tenant_or_batch_ids() -> None:
+    assert service.is_tenant_id("acme_42-x")
+    assert not service.is_tenant_id("../auth")
+    assert not service.is_batch_id("a/b")
+    assert not service.is_batch_id("")
+
+
+def test_dead_letter_queues_without_messages_are_left_out_and_a_failure_says_why() -> None:
+    body = {
+        "queues": [
+            {"queue": "mapper.platform-events", "count": 3, "messages": [{"message_id": "m1"}]},
+            {"queue": "mapper.connections", "count": 0, "messages": []},
+        ]
+    }
+    shown = service.dead_letter_section("mapper", body, problem="")
+    assert [q.queue for q in shown.queues] == ["mapper.platform-events"]
+    assert (shown.total, shown.queues[0].more) == (3, 2)
+    failed = service.dead_letter_section("auth", None, problem="HTTP 503")
+    assert (failed.problem, failed.queues) == ("HTTP 503", [])
+
+
+def test_a_revoked_key_is_not_live() -> None:
+    assert service.key_view({"key_id": "k1", "created_at": "2026-12-01T10:00:00Z"}).live
+    revoked = {"key_id": "k1", "created_at": "2026-12-01T10:00:00Z", "revoked_at": "2026-12-01T11:00:00Z"}
+    assert not service.key_view(revoked).live
