@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.console import service
-from services.console.backend import Service
+from services.console.backend import Service, Unavailable
 from services.console.sessions import ConsoleSession
 from services.console.web import (
     ConsoleDep,
@@ -118,7 +118,11 @@ async def dead_letters(request: Request, console: ConsoleDep, session: SessionDe
     _operator(session)
     sections: list[service.DeadLetterSection] = []
     for name in SERVICES:
-        answer = await console.backend.call(name, "GET", "/v1/dead-letters", key=session.key)
+        try:
+            answer = await console.backend.call(name, "GET", "/v1/dead-letters", key=session.key)
+        except Unavailable as exc:  # one service down must not hide the others' dead letters
+            sections.append(service.dead_letter_section(name, None, problem=str(exc)))
+            continue
         body = answer.json() if answer.status_code == 200 else None
         sections.append(service.dead_letter_section(name, body, problem=detail_of(answer)))
     return page(

@@ -312,6 +312,11 @@ def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any]) -> Messa
 
 
 def _routing_key(message: AbstractIncomingMessage) -> str:
+    """The key the message was first published with: the header only on a message that came through
+    the default exchange (a retry, or a replay), where only the bridge's own users may publish; a
+    platform setting it on ingress must not pass for the bridge's traffic (no prefix, no owner check)."""
+    if message.exchange:
+        return message.routing_key or ""
     kept = (message.headers or {}).get(ROUTING_KEY_HEADER)
     if isinstance(kept, bytes):
         kept = kept.decode()

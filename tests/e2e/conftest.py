@@ -130,7 +130,9 @@ async def stack(
     processes = _start_services(env, ports, logs)
     try:
         for name, port in ports.items():
-            await _ready(f"http://127.0.0.1:{port}/readyz", processes[name], timeout=60)
+            # Bounded, but past what a loaded shared broker takes to declare every quorum queue
+            # (auth was seen > 60 s after its migrations on this 2-core machine; returns at once when up).
+            await _ready(f"http://127.0.0.1:{port}/readyz", processes[name], timeout=180)
         ends = Endpoints(
             sandbox=sandbox_url,
             auth=f"http://127.0.0.1:{ports['auth']}",

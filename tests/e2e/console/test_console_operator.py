@@ -22,7 +22,8 @@ from tests.e2e.console.kit import connected_tenant, job_of, send, sign_in, uid
 from tests.e2e.console.test_console_access import signed_in
 from tests.helpers.platforms import Registry, registry
 
-pytestmark = pytest.mark.e2e
+# The first test also waits for the whole stack to start on a loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ADMIN_KEY = "dev-admin-key"
 
 
