@@ -87,7 +87,7 @@ async def test_the_operator_issues_a_key_shown_once_and_revokes_it(
     await page.get_by_role("button", name=f"Issue an API key for {tenant_id}").click()
     issued = await page.get_by_label("API key").input_value()
     key_id = await page.locator("[data-issued-key-id]").inner_text()
-    await shot(page, screenshots, "11-operator-key-issued")
+    await shot(page, screenshots, "21-operator-key-issued")
     async with httpx.AsyncClient(timeout=15) as http:
         before = await http.get(url, headers={"Authorization": f"Bearer {issued}"})
         await page.goto(f"{console.url}/operator/tenants/{tenant_id}")
@@ -114,7 +114,7 @@ async def test_the_operator_sees_platforms_and_a_platform_key_sees_only_its_tena
     row = page.get_by_role("row").filter(has_text=platform.platform_id)
     for tenant_id in platform.tenants:
         await expect(row.get_by_role("link", name=tenant_id)).to_be_visible()
-    await shot(page, screenshots, "12-operator-platforms")
+    await shot(page, screenshots, "22-operator-platforms")
     await page.get_by_role("button", name="Sign out").click()
 
     await sign_in(page, console.url, platform.api_key)
@@ -158,7 +158,7 @@ async def test_the_operator_sees_dead_letters_with_their_reason_and_replays_one(
     await expect(page.get_by_role("row").filter(has_text=garbage.message_id or "")).to_contain_text(
         "not replayable"
     )
-    await shot(page, screenshots, "13-operator-dead-letters")
+    await shot(page, screenshots, "23-operator-dead-letters")
     await row.get_by_role("button", name=f"Replay customer.upserted {lost.id}").click()
     await expect(page.get_by_role("status")).to_contain_text(f"Message {lost.id} sent back")
     await expect(page.get_by_role("row").filter(has_text=lost.id)).to_have_count(0)
@@ -182,7 +182,7 @@ async def test_a_succeeded_object_is_re_pushed_from_the_history(
             await asyncio.sleep(0.3)
         sandbox_page = await http.get(href or "")
     await page.reload()
-    await shot(page, screenshots, "14-history-re-pushed")
+    await shot(page, screenshots, "24-history-re-pushed")
     assert href == f"{stack.ends.sandbox}/companies/{one.tenant.realm_id}/Customer/{one.job['qbo_id']}"
     assert sandbox_page.status_code == 200
     assert f"Customer {one.job['qbo_id']}" in sandbox_page.text
@@ -214,7 +214,7 @@ async def test_a_backfill_shows_its_progress_until_done(
     await expect(box.locator("[data-status]")).to_have_text("done", timeout=60_000)
     await expect(box.locator("[data-count]")).to_contain_text("2 of 2 settled")
     await expect(box.locator("progress")).to_have_attribute("value", "2")
-    await shot(page, screenshots, "15-backfill")
+    await shot(page, screenshots, "25-backfill")
 
 
 async def test_the_operator_pages_fit_a_phone(
@@ -224,7 +224,7 @@ async def test_the_operator_pages_fit_a_phone(
     await sign_in(page, console.url, ADMIN_KEY)
     for name in ("platforms", "tenants", f"tenants/{one.tenant.tenant_id}", "dead-letters"):
         await page.goto(f"{console.url}/operator/{name}")
-        await shot(page, screenshots, f"16-operator-{name.replace('/', '-')}-390px")
+        await shot(page, screenshots, f"26-operator-{name.replace('/', '-')}-390px")
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{name} is {width}px wide"
     await page.goto(f"{console.url}/operator/tenants")
