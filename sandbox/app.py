@@ -43,6 +43,7 @@ def create_app(*, limits: LimitSettings | None = None, webhook_delay: float | No
         *admin.ROUTES,
         Route("/", html.index, methods=["GET"]),
         Route("/companies/{realm_id}", html.company, methods=["GET"]),
+        Route("/companies/{realm_id}/{entity}/{qbo_id}", html.company_object, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime

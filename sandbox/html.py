@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -88,11 +90,38 @@ async def company(request: Request) -> Response:
     for entity in SHOWN:
         cols = COLUMNS[entity]
         head = "".join(f"<th>{escape(c)}</th>" for c in cols)
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{_value(obj, c)}</td>" for c in cols) + "</tr>"
-            for obj in found.table(entity).values()
-        )
-        sections.append(f"<h2>{entity}</h2><table><tr>{head}</tr>{rows}</table>")
+        rows = "".join(_row(found.realm_id, entity, obj, cols) for obj in found.table(entity).values())
+        sections.append(f'<h2 id="{entity}">{entity}</h2><table><tr>{head}</tr>{rows}</table>')
     return _page(
         f"{found.name} ({found.realm_id})", '<p><a href="/">All companies</a></p>' + "".join(sections)
     )
+
+
+def object_path(realm_id: str, entity: str, qbo_id: str) -> str:
+    """Where one object's page is (``GET /companies/{realm_id}/{Entity}/{Id}``)."""
+    return f"/companies/{quote(realm_id, safe='')}/{quote(entity, safe='')}/{quote(qbo_id, safe='')}"
+
+
+def _row(realm_id: str, entity: str, obj: dict[str, Any], cols: tuple[str, ...]) -> str:
+    """A table row whose Id links to the object's own page."""
+    cells = []
+    for col in cols:
+        value = _value(obj, col)
+        if col == "Id" and value:
+            value = f'<a href="{escape(object_path(realm_id, entity, str(obj["Id"])))}">{value}</a>'
+        cells.append(f"<td>{value}</td>")
+    return f'<tr id="{escape(entity)}-{_value(obj, "Id")}">{"".join(cells)}</tr>'
+
+
+async def company_object(request: Request) -> Response:
+    """GET /companies/{realm_id}/{entity}/{qbo_id} → one object as QBO stores it (JSON, escaped)."""
+    rt: Runtime = request.app.state.runtime
+    realm_id, entity, qbo_id = (request.path_params[k] for k in ("realm_id", "entity", "qbo_id"))
+    found = rt.state.companies.get(realm_id)
+    obj = found.table(entity).get(qbo_id) if found is not None and entity in found.entities else None
+    if found is None or obj is None:
+        return HTMLResponse("<h1>Unknown object</h1>", status_code=404)
+    company = f"/companies/{quote(realm_id, safe='')}#{entity}"
+    back = f'<p><a href="{escape(company)}">{escape(found.name)}</a></p>'
+    body = json.dumps(obj, indent=2, sort_keys=True, default=str)
+    return _page(f"{entity} {qbo_id} of {found.name}", f"{back}<pre>{escape(body)}</pre>")

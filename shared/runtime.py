@@ -27,6 +27,7 @@ from shared.contracts.codec import Limits
 from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
 from shared.http import BodyLimit, Resources, ops_router
 from shared.logging import configure_logging
+from shared.messaging import deadletters
 from shared.messaging.consumer import Consumer
 from shared.messaging.gauges import Sampler
 from shared.messaging.outbox import OutboxRelay
@@ -82,6 +83,10 @@ def create_app(
         app.include_router(definition.routes)
     if part in ("all", "private"):
         app.include_router(definition.private_routes)
+        # Every service's dead-letter queues, listed and replayed the same way (admin key).
+        app.include_router(
+            deadletters.routes(definition.router, definition.outbox, namespace=res.settings.amqp_namespace)
+        )
     app.add_middleware(
         BodyLimit, max_bytes=res.settings.max_body_bytes, overrides=definition.body_limits(res.settings)
     )

@@ -1,10 +1,10 @@
-"""HTTP endpoints of the platform boundary (architecture §5a): registering platforms and their tenants."""
+"""HTTP endpoints of the platform boundary (§5a): registering and listing platforms, tenants and keys."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.auth import events, platforms, repository, schemas
 from services.auth.broker_admin import BrokerAdminError
@@ -21,7 +21,7 @@ def auth_deps(request: Request) -> AuthDeps:
 
 
 DepsDep = Annotated[AuthDeps, Depends(auth_deps)]
-router = APIRouter(tags=["platforms"], dependencies=[Depends(require_admin)])
+router = APIRouter(tags=["platforms and tenants"], dependencies=[Depends(require_admin)])
 
 
 async def _add_tenant(session: SessionDep, *, platform_id: str, tenant_id: str) -> None:
@@ -89,3 +89,26 @@ async def _declare_platform_exchanges(request: Request, namespace: str) -> None:
             await topology.declare_named_exchange(channel, name, namespace)
     finally:
         await channel.close()
+
+
+@router.get("/v1/platforms")
+async def list_platforms(session: SessionDep) -> list[schemas.PlatformListed]:
+    """Every registered platform (admin) → its tenants and how many live keys it has."""
+    rows = await repository.list_platforms(session)
+    return [schemas.PlatformListed.model_validate(dict(r._mapping)) for r in rows]
+
+
+@router.get("/v1/tenants")
+async def list_tenants(
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=5000)] = 1000
+) -> list[schemas.TenantListed]:
+    """Every tenant a connection, key or platform names (admin) → its owner, connections and keys."""
+    rows = await repository.list_tenants(session, limit=limit)
+    return [schemas.TenantListed.model_validate(dict(r._mapping)) for r in rows]
+
+
+@router.get("/v1/tenants/{tenant_id}/api-keys")
+async def list_api_keys(tenant_id: str, session: SessionDep) -> list[schemas.ApiKeyListed]:
+    """A tenant's API keys (admin) → ids and dates, live and revoked; never the keys."""
+    rows = await repository.list_api_keys(session, tenant_id=tenant_id)
+    return [schemas.ApiKeyListed.model_validate(dict(r._mapping)) for r in rows]

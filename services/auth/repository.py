@@ -283,3 +283,68 @@ async def owner_of_tenant(session: AsyncSession, *, tenant_id: str) -> str | Non
         select(platform_tenants.c.platform_id).where(platform_tenants.c.tenant_id == tenant_id)
     )
     return found.scalar_one_or_none()
+
+
+# ---------------------------------------------------------------- the operator's listings
+
+
+async def list_platforms(session: AsyncSession) -> list[Any]:
+    """Every platform with its tenants (sorted) and its live keys, oldest first."""
+    tenants = (
+        select(func.coalesce(func.array_agg(platform_tenants.c.tenant_id.distinct()), text("'{}'")))
+        .where(platform_tenants.c.platform_id == platforms.c.platform_id)
+        .scalar_subquery()
+    )
+    live_keys = (
+        select(func.count())
+        .where(platform_keys.c.platform_id == platforms.c.platform_id, platform_keys.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    query = select(
+        platforms.c.platform_id,
+        platforms.c.created_at,
+        tenants.label("tenants"),
+        live_keys.label("live_keys"),
+    ).order_by(platforms.c.created_at, platforms.c.platform_id)
+    return list((await session.execute(query)).all())
+
+
+async def list_tenants(session: AsyncSession, *, limit: int) -> list[Any]:
+    """Every tenant anything names (a connection, a key or a platform), with its owner and counts."""
+    known = (
+        select(connections.c.tenant_id.label("tenant_id"))
+        .union(select(api_keys.c.tenant_id), select(platform_tenants.c.tenant_id))
+        .subquery()
+    )
+    live_connections = (
+        select(func.count())
+        .where(connections.c.tenant_id == known.c.tenant_id, connections.c.status != "revoked")
+        .scalar_subquery()
+    )
+    live_keys = (
+        select(func.count())
+        .where(api_keys.c.tenant_id == known.c.tenant_id, api_keys.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            known.c.tenant_id,
+            platform_tenants.c.platform_id,
+            live_connections.label("connections"),
+            live_keys.label("live_keys"),
+        )
+        .outerjoin(platform_tenants, platform_tenants.c.tenant_id == known.c.tenant_id)
+        .order_by(known.c.tenant_id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def list_api_keys(session: AsyncSession, *, tenant_id: str) -> list[Any]:
+    """A tenant's keys (ids and dates, never hashes), newest first."""
+    query = (
+        select(api_keys.c.key_id, api_keys.c.created_at, api_keys.c.revoked_at)
+        .where(api_keys.c.tenant_id == tenant_id)
+        .order_by(api_keys.c.created_at.desc())
+    )
+    return list((await session.execute(query)).all())

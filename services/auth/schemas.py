@@ -167,3 +167,29 @@ class WebhookDeliveryOut(BaseModel):
 
 class WebhookDeliveryList(BaseModel):
     deliveries: list[WebhookDeliveryOut]
+
+
+class PlatformListed(BaseModel):
+    """A registered platform as the operator's listing shows it (no secrets)."""
+
+    platform_id: str
+    created_at: dt.datetime
+    tenants: list[str]
+    live_keys: int
+
+
+class TenantListed(BaseModel):
+    """A tenant any connection, key or platform names: its owner and what it has."""
+
+    tenant_id: str
+    platform_id: str | None = Field(default=None, description="The platform that owns it, if any")
+    connections: int = Field(description="Connections not revoked")
+    live_keys: int
+
+
+class ApiKeyListed(BaseModel):
+    """One of a tenant's keys: its id and dates (the key itself is never shown again)."""
+
+    key_id: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None

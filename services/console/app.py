@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.console import routes, routes_sync
+from services.console import routes, routes_operator, routes_sync
 from services.console.backend import Backend, KeyRefused, Unavailable
 from services.console.sessions import SessionStore
 from services.console.settings import ConsoleSettings
@@ -24,6 +24,7 @@ from services.console.web import (
     HERE,
     BadCsrf,
     Console,
+    OperatorOnly,
     SignInRequired,
     console_of,
     page,
@@ -59,8 +60,10 @@ def create_app(settings: ConsoleSettings, backend: Backend | None = None) -> Fas
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(routes.router)
     app.include_router(routes_sync.router)
+    app.include_router(routes_operator.router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(BadCsrf, _bad_csrf)
+    app.add_exception_handler(OperatorOnly, _operator_only)
     app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(KeyRefused, _key_refused)
     app.add_exception_handler(httpx.HTTPStatusError, _failed)
@@ -92,6 +95,10 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
 async def _bad_csrf(request: Request, _: Exception) -> HTMLResponse:
     message = "The form was not sent by this page (or the page is stale); nothing was changed."
     return _error_page(request, 403, "Refused", message)
+
+
+async def _operator_only(request: Request, _: Exception) -> HTMLResponse:
+    return _error_page(request, 403, "Operators only", "This page needs the operator's admin key.")
 
 
 async def _unavailable(request: Request, exc: Exception) -> HTMLResponse:

@@ -1,4 +1,4 @@
-"""The console's pages about what syncs: settings, history (jobs and events) and imports."""
+"""The console's pages about what syncs: settings, history (jobs and events), imports and backfills."""
 
 from __future__ import annotations
 
@@ -185,6 +185,19 @@ async def retry_job(
     return back_to(back, session, "ok", f"Job {job_id} queued again.")
 
 
+@router.post("/connections/{connection_id}/jobs/{job_id}/repush")
+async def repush_job(
+    request: Request, connection_id: str, job_id: str, console: ConsoleDep, session: SessionDep
+) -> Response:
+    """Re-push → the exporter writes the succeeded object's data to QuickBooks again (a new job)."""
+    check_csrf(session, await request.form())
+    answer = await console.backend.call("exporter", "POST", f"/v1/jobs/{job_id}/repush", key=session.key)
+    back = f"/connections/{connection_id}/history"
+    if answer.status_code != 202:
+        return back_to(back, session, "bad", f"Re-push refused: {detail_of(answer)}")
+    return back_to(back, session, "ok", f"Re-push queued as job {answer.json()['id']}.")
+
+
 @router.post("/connections/{connection_id}/sync-now")
 async def sync_now(
     request: Request, connection_id: str, console: ConsoleDep, session: SessionDep
@@ -201,17 +214,62 @@ async def sync_now(
 
 @router.get("/connections/{connection_id}/imports", response_class=HTMLResponse)
 async def imports(request: Request, connection_id: str, console: ConsoleDep, session: SessionDep) -> Response:
-    """Reference imports started from this session, with their progress."""
+    """The connection's imports (from the webhooks service) and the backfills followed here, with progress."""
     view = await _owned(console, session, connection_id)
     if view is None:
         return not_found(request, console, session)
-    jobs = []
-    for owner, job_id in reversed(session.imports):
+    path = f"/v1/connections/{connection_id}/imports"
+    found = await console.backend.json("webhooks", path, key=session.key) or []
+    batches = []
+    for owner, batch_id in reversed(session.batches):
         if owner == connection_id:
-            body = await _import(console.backend, session.key, connection_id, job_id)
+            body = await console.backend.json("mapper", f"/v1/batches/{batch_id}", key=session.key)
             if body:
-                jobs.append(service.import_view(body))
-    return page(request, console, "imports.html", session, c=view, tab="imports", imports=jobs)
+                batches.append(service.batch_view(body))
+    return page(
+        request,
+        console,
+        "imports.html",
+        session,
+        c=view,
+        tab="imports",
+        imports=[service.import_view(j) for j in found],
+        batches=batches,
+    )
+
+
+@router.post("/connections/{connection_id}/batches")
+async def follow_batch(
+    request: Request, connection_id: str, console: ConsoleDep, session: SessionDep
+) -> Response:
+    """Follow a backfill → its progress on the imports page, if the mapper knows it for this key."""
+    form = await request.form()
+    check_csrf(session, form)
+    batch_id = str(form.get("batch_id", "")).strip()
+    back = f"/connections/{connection_id}/imports"
+    known = service.is_batch_id(batch_id) and await console.backend.json(
+        "mapper", f"/v1/batches/{batch_id}", key=session.key
+    )
+    if not known:
+        return back_to(back, session, "bad", "No backfill with that batch id is visible to this key.")
+    if (connection_id, batch_id) not in session.batches:
+        session.batches.append((connection_id, batch_id))
+    return back_to(back, session, "ok", f"Following backfill {batch_id}.")
+
+
+@router.get("/connections/{connection_id}/batches/{batch_id}/progress")
+async def batch_progress(
+    connection_id: str, batch_id: str, console: ConsoleDep, session: SessionDep
+) -> Response:
+    """For the page's progress bar → the backfill's counts (JSON)."""
+    body = await console.backend.json("mapper", f"/v1/batches/{batch_id}", key=session.key)
+    if body is None:
+        return JSONResponse({"detail": "not found"}, status_code=404)
+    shown = service.batch_view(body)
+    return JSONResponse(
+        {"settled": shown.settled, "total": shown.total, "done": shown.done, "summary": shown.summary},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def _import(backend: Backend, key: str, connection_id: str, job_id: str) -> dict[str, Any] | None:
@@ -234,7 +292,6 @@ async def start_import(
     back = f"/connections/{connection_id}/imports"
     if answer.status_code != 202:
         return back_to(back, session, "bad", f"Could not start: {detail_of(answer)}")
-    session.imports.append((connection_id, str(answer.json()["job_id"])))
     return back_to(back, session, "ok", f"The {kind} has started.")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,6 +225,7 @@ class JobView:
     intuit_tid: str
     updated: str
     can_retry: bool
+    can_repush: bool
 
 
 def job_reason(job: Mapping[str, Any]) -> str:
@@ -248,11 +250,12 @@ def job_reason(job: Mapping[str, Any]) -> str:
     return ""
 
 
-def sandbox_link(sandbox_url: str, realm_id: str | None, entity: str) -> str | None:
-    """Where the sandbox's HTML view shows the company's objects (its tables are per company)."""
-    if not sandbox_url or not realm_id:
+def sandbox_link(sandbox_url: str, realm_id: str | None, entity: str, qbo_id: str) -> str | None:
+    """The object's own page in the sandbox's HTML view (``/companies/{realm}/{Entity}/{Id}``)."""
+    if not sandbox_url or not realm_id or not qbo_id:
         return None
-    return f"{sandbox_url.rstrip('/')}/companies/{quote(realm_id, safe='')}#{quote(entity, safe='')}"
+    parts = (quote(realm_id, safe=""), quote(entity, safe=""), quote(qbo_id, safe=""))
+    return f"{sandbox_url.rstrip('/')}/companies/{parts[0]}/{parts[1]}/{parts[2]}"
 
 
 def job_view(job: Mapping[str, Any], *, sandbox_url: str) -> JobView:
@@ -269,13 +272,14 @@ def job_view(job: Mapping[str, Any], *, sandbox_url: str) -> JobView:
         hint=str(job.get("hint") or "") if status != "succeeded" else "",
         attempts=int(job.get("attempts") or 0),
         qbo_id=str(job.get("qbo_id") or ""),
-        qbo_link=sandbox_link(sandbox_url, job.get("realm_id"), str(job.get("entity") or ""))
-        if job.get("qbo_id")
-        else None,
+        qbo_link=sandbox_link(
+            sandbox_url, job.get("realm_id"), str(job.get("entity") or ""), str(job.get("qbo_id") or "")
+        ),
         raw_fault=json.dumps(fault, indent=2, sort_keys=True) if fault else "",
         intuit_tid=str(job.get("intuit_tid") or ""),
         updated=when(job.get("finished_at") or job.get("updated_at")),
         can_retry=status in ("failed", "parked"),
+        can_repush=status == "succeeded" and job.get("operation") in ("create", "update"),
     )
 
 
@@ -355,3 +359,116 @@ def import_view(job: Mapping[str, Any]) -> ImportView:
         error=str(job.get("error") or ""),
         requested=when(job.get("requested_at")),
     )
+
+
+@dataclass(frozen=True)
+class BatchView:
+    batch_id: str
+    total: int
+    settled: int
+    done: bool
+    summary: str
+
+
+BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def is_batch_id(value: str) -> bool:
+    """A batch id that can go into a URL path as it is."""
+    return bool(BATCH_ID.fullmatch(value))
+
+
+def batch_view(batch: Mapping[str, Any]) -> BatchView:
+    """A backfill's progress: lines settled (succeeded, failed or rejected) out of all of them."""
+    total, pending = int(batch.get("total") or 0), int(batch.get("pending") or 0)
+    counts = {k: int(batch.get(k) or 0) for k in ("succeeded", "failed", "rejected")}
+    return BatchView(
+        batch_id=str(batch.get("batch_id", "")),
+        total=total,
+        settled=max(total - pending, 0),
+        done=bool(batch.get("done")),
+        summary=", ".join(f"{n} {k}" for k, n in counts.items()) + f", {pending} pending",
+    )
+
+
+# -- the operator's pages -------------------------------------------------------------------------
+
+TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def is_tenant_id(value: str) -> bool:
+    """A tenant id as architecture §5a spells them (safe in a URL path as it is)."""
+    return bool(TENANT_ID.fullmatch(value))
+
+
+@dataclass(frozen=True)
+class PlatformView:
+    platform_id: str
+    tenants: list[str]
+    live_keys: int
+    registered: str
+
+
+def platform_view(platform: Mapping[str, Any]) -> PlatformView:
+    return PlatformView(
+        platform_id=str(platform.get("platform_id", "")),
+        tenants=sorted(str(t) for t in platform.get("tenants") or []),
+        live_keys=int(platform.get("live_keys") or 0),
+        registered=when(platform.get("created_at")),
+    )
+
+
+@dataclass(frozen=True)
+class KeyView:
+    key_id: str
+    issued: str
+    revoked: str
+
+    @property
+    def live(self) -> bool:
+        return not self.revoked
+
+
+def key_view(key: Mapping[str, Any]) -> KeyView:
+    return KeyView(
+        key_id=str(key.get("key_id", "")),
+        issued=when(key.get("created_at")),
+        revoked=when(key.get("revoked_at")) if key.get("revoked_at") else "",
+    )
+
+
+@dataclass(frozen=True)
+class DeadLetterQueueView:
+    queue: str
+    count: int
+    messages: list[Mapping[str, Any]]
+
+    @property
+    def more(self) -> int:
+        """Messages in the queue beyond those shown."""
+        return max(self.count - len(self.messages), 0)
+
+
+@dataclass(frozen=True)
+class DeadLetterSection:
+    service: str
+    problem: str
+    queues: list[DeadLetterQueueView]
+
+    @property
+    def total(self) -> int:
+        return sum(q.count for q in self.queues)
+
+
+def dead_letter_section(name: str, body: Mapping[str, Any] | None, *, problem: str) -> DeadLetterSection:
+    """One service's dead letters (queues with none are left out), or why they could not be read."""
+    if body is None:
+        return DeadLetterSection(service=name, problem=problem, queues=[])
+    queues = [
+        DeadLetterQueueView(
+            queue=str(q["queue"]), count=int(q["count"]), messages=list(q.get("messages") or [])
+        )
+        for q in body.get("queues") or []
+        if int(q.get("count") or 0) > 0
+    ]
+    return DeadLetterSection(service=name, problem="", queues=queues)

@@ -23,7 +23,7 @@ class ConsoleSession:
     csrf: str
     created_at: float
     seen_at: float
-    imports: list[tuple[str, str]] = field(default_factory=list)  # (connection id, import job id)
+    batches: list[tuple[str, str]] = field(default_factory=list)  # (connection id, backfill batch id)
     notices: list[tuple[str, str]] = field(default_factory=list)
 
     @property

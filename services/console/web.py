@@ -42,6 +42,10 @@ class SignInRequired(Exception):
     """No live session: the browser goes to the sign-in page."""
 
 
+class OperatorOnly(Exception):
+    """An operator page or action asked for with a key that is not the admin key."""
+
+
 class BadCsrf(Exception):
     """A form without this session's token (another site, or a stale page)."""
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, select, text, tuple_, update
+from sqlalchemy import ColumnElement, RowMapping, and_, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -408,3 +408,23 @@ async def adopt_reconnected(
         params,
     )
     return int(getattr(moved, "rowcount", 0) or 0)
+
+
+async def repush(session: AsyncSession, *, job_id: str, new_id: str) -> bool:
+    """A new queued job (``new_id``) writing a succeeded create or update again, as an update of
+    the linked object with the same payload; False when ``job_id`` is no such job."""
+    # A fresh requestid: QBO must see a new request, not replay its answer to the old one.
+    copied = (
+        "connection_id", "realm_id", "tenant_id", "entity", "object_type", "platform_id",
+        "source_event_id", "match_field", "match_value", "match", "payload", "event_time",
+    )  # fmt: skip
+    source = select(
+        literal(new_id),
+        *(jobs.c[name] for name in copied),
+        literal("update"),
+        literal(f"repush:{new_id}"),
+        literal("queued"),
+    ).where(jobs.c.id == job_id, jobs.c.status == "succeeded", jobs.c.operation.in_(("create", "update")))
+    target = ["id", *copied, "operation", "requestid", "status"]
+    result = await session.execute(insert(jobs).from_select(target, source).returning(jobs.c.id))
+    return result.first() is not None

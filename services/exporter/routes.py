@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -78,3 +79,21 @@ async def sync_now(connection_id: str, caller: CallerDep, session: SessionDep) -
     count = await repository.redrive(session, connection_id=connection_id)
     await repository.notify(session)
     return schemas.Redriven(requeued=count)
+
+
+@router.post("/v1/jobs/{job_id}/repush", status_code=status.HTTP_202_ACCEPTED)
+async def repush_job(job_id: str, caller: CallerDep, session: SessionDep) -> schemas.JobOut:
+    """Re-push a succeeded write → a new job sending the same data to QuickBooks again (an update)."""
+    job = await repository.get_job(session, job_id=job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    await _require_connection(session, caller, job["connection_id"])
+    new_id = str(uuid.uuid4())
+    if not await repository.repush(session, job_id=job_id, new_id=new_id):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job is a {job['status']} {job['operation']}; only a succeeded create or update is re-pushed",
+        )
+    await repository.notify(session)
+    again = await repository.get_job(session, job_id=new_id)
+    return schemas.JobOut.model_validate(dict(again or job))

@@ -47,6 +47,15 @@ async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[
     )
     envelope, outbox = _as_published(ctx, envelope)
     await outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
+    # Recorded like every other rejection, or the tenant's history would miss it (issue 14).
+    await repository.record_outcome(
+        ctx.session,
+        envelope=envelope,
+        connection_id=None,
+        platform_id=service.platform_id(envelope.type, envelope.data),
+        outcome="rejected",
+        rejection=rejection,
+    )
 
 
 def _as_published(ctx: Context[Any], envelope: Envelope) -> tuple[Envelope, Outbox]:

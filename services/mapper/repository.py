@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -322,11 +322,26 @@ async def take_held(
 
 
 async def list_events(
-    session: AsyncSession, *, connection_id: str, outcome: str | None, limit: int, before: int | None
+    session: AsyncSession,
+    *,
+    connection_id: str,
+    tenant_id: str,
+    outcome: str | None,
+    limit: int,
+    before: int | None,
 ) -> list[dict[str, Any]]:
-    """A connection's platform events, newest first (``before`` a ``seq`` for the next page)."""
+    """A connection's platform events, newest first (``before`` a ``seq`` for the next page), with
+    its tenant's events rejected before any connection was looked up (invalid ones, say)."""
     t = models.platform_events
-    query = select(*[col for col in t.c if col.name != "envelope"]).where(t.c.connection_id == connection_id)
+    unattached = and_(
+        t.c.connection_id.is_(None),
+        t.c.tenant_id == tenant_id,
+        # Another platform's refused attempt names this tenant but is that platform's story, not its.
+        func.coalesce(t.c.code, "") != "tenant_not_owned",
+    )
+    query = select(*[col for col in t.c if col.name != "envelope"]).where(
+        or_(t.c.connection_id == connection_id, unattached)
+    )
     if outcome is not None:
         query = query.where(t.c.outcome == outcome)
     if before is not None:

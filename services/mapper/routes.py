@@ -197,9 +197,14 @@ async def get_events(
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> schemas.PlatformEventsOut:
     """The connection's platform events, newest first: mapped, rejected (why), skipped, waiting (why)."""
-    await _connection(session, connection_id, caller)
+    connection = await _connection(session, connection_id, caller)
     rows = await repository.list_events(
-        session, connection_id=connection_id, outcome=outcome, limit=limit, before=before
+        session,
+        connection_id=connection_id,
+        tenant_id=connection.tenant_id,
+        outcome=outcome,
+        limit=limit,
+        before=before,
     )
     events = [schemas.PlatformEventOut(**r) for r in rows]
     next_before = events[-1].seq if len(events) == limit else None

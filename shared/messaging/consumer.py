@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 ATTEMPT_HEADER = "x-qbb-attempt"
 # A retry reaches the queue again through the default exchange with a new routing key; the key it
 # was first published with (a platform's broker-checked prefix) travels in this header.
-ROUTING_KEY_HEADER = "x-qbb-routing-key"
+ROUTING_KEY_HEADER = topology.ROUTING_KEY_HEADER
 
 DELIVERY_COUNT_HEADER = "x-delivery-count"  # set by quorum queues on redelivery
 
@@ -285,6 +285,8 @@ class Consumer:
             "x-qbb-kind": kind,
             "x-qbb-queue": queue,
             "x-qbb-attempts": attempts,
+            # Replay needs it: a platform's ingress event is checked against its routing key's prefix.
+            ROUTING_KEY_HEADER: _routing_key(message),
         }
         assert self._default_exchange is not None
         await self._default_exchange.publish(
@@ -310,6 +312,11 @@ def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any]) -> Messa
 
 
 def _routing_key(message: AbstractIncomingMessage) -> str:
+    """The key the message was first published with: the header only on a message that came through
+    the default exchange (a retry, or a replay), where only the bridge's own users may publish; a
+    platform setting it on ingress must not pass for the bridge's traffic (no prefix, no owner check)."""
+    if message.exchange:
+        return message.routing_key or ""
     kept = (message.headers or {}).get(ROUTING_KEY_HEADER)
     if isinstance(kept, bytes):
         kept = kept.decode()

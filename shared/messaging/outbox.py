@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +57,8 @@ def make_outbox_table(metadata: MetaData) -> Table:
         Column("message_id", String(200), nullable=False, unique=True),
         Column("routing_key", String(200), nullable=False),
         # Where the row goes: NULL is the internal events exchange; otherwise a named exchange of
-        # ``topology`` (e.g. the platforms' egress), namespaced by the relay like the events one.
+        # ``topology`` (e.g. the platforms' egress), namespaced by the relay like the events one;
+        # or ``queue:<name>`` for one queue through the default exchange (``Outbox.to_queue``).
         Column("exchange", String(200), nullable=True),
         Column("envelope", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -66,6 +68,11 @@ def make_outbox_table(metadata: MetaData) -> Table:
         Column("quarantine_reason", Text, nullable=True),
         Index("ix_outbox_messages_created_at", "created_at"),
     )
+
+
+# An ``exchange`` value naming one queue (``queue:<name>``) rather than an exchange: a replayed
+# dead letter goes back to the queue that gave up on it, not to every queue of its routing key.
+QUEUE_TARGET = "queue:"
 
 
 def notify_channel(table: Table) -> str:
@@ -133,6 +140,19 @@ class Outbox:
             envelope=envelope.model_dump(mode="json", exclude_none=True),
         )
         await self._session.execute(stmt.on_conflict_do_nothing())
+        await self._notify()
+
+    async def to_queue(self, envelope: Envelope, *, queue: str, routing_key: str) -> None:
+        """Stage ``envelope`` for ``queue`` alone (the default exchange), as first published under
+        ``routing_key`` (kept in its header: consumers check it, e.g. a platform's prefix)."""
+        await self._session.execute(
+            self._table.insert().values(
+                message_id=f"to-queue:{uuid.uuid4()}",  # each replay is a new publication
+                routing_key=routing_key,
+                exchange=f"{QUEUE_TARGET}{queue}",
+                envelope=envelope.model_dump(mode="json", exclude_none=True),
+            )
+        )
         await self._notify()
 
     async def _notify(self) -> None:
@@ -301,6 +321,12 @@ class OutboxRelay:
         async with asyncio.timeout(self._timeout):
             if isinstance(self._channel, RobustChannel):
                 await self._channel.ready()  # a channel the broker closed is being restored
+            if row.exchange and row.exchange.startswith(QUEUE_TARGET):
+                message = to_amqp(envelope, headers={topology.ROUTING_KEY_HEADER: row.routing_key})
+                queue = row.exchange.removeprefix(QUEUE_TARGET)
+                publishing = exchanges.default.publish(message, routing_key=queue)
+                await tracing.published(envelope, publishing)
+                return
             target = await exchanges.target(row.exchange)
             key = row.routing_key if row.exchange else envelope.type
             await tracing.published(envelope, target.publish(to_amqp(envelope), routing_key=key))
@@ -345,6 +371,11 @@ class _Exchanges:
     def __init__(self, channel: AbstractChannel, events: AbstractExchange, namespace: str) -> None:
         self._channel, self.events, self._namespace = channel, events, namespace
         self._named: dict[str, AbstractExchange] = {}
+
+    @property
+    def default(self) -> AbstractExchange:
+        """The default exchange: a row for one queue goes there, routed by the queue's name."""
+        return self._channel.default_exchange
 
     async def target(self, name: str | None) -> AbstractExchange:
         """Where a row goes: the events exchange for ``None``, else the exchange ``name``."""

@@ -29,6 +29,10 @@ CRASH_LOOP_DELIVERIES = DELIVERY_LIMIT - 1
 UNROUTED = "qbo-bridge.unrouted"
 
 
+# The routing key a message was first published with, kept across retries, dead-lettering and replay.
+ROUTING_KEY_HEADER = "x-qbb-routing-key"
+
+
 def unrouted_name(namespace: str = "") -> str:
     """Exchange and queue that keep messages no consumer queue was bound for (nothing is lost)."""
     return f"{namespace}{UNROUTED}"

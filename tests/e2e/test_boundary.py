@@ -30,6 +30,7 @@ from scripts.journey import (
 from shared.apikeys import new_key
 from shared.contracts.envelope import Envelope
 from shared.messaging import topology
+from shared.messaging.outbox import to_amqp
 from tests.e2e.conftest import Stack
 from tests.e2e.test_journeys import OUTCOMES, entities, invoice, uid
 from tests.helpers.broker import collect
@@ -191,6 +192,36 @@ async def test_b_naming_a_tenant_of_a_changes_nothing_and_only_b_hears_the_rejec
     assert about_forged == [f"{b.prefix}{victim.tenant_id}.sync.rejected"]
     assert all(Envelope.model_validate_json(m.body).data.get("source_event_id") != forged.id for m in for_a)
     assert invoices == []
+
+
+async def test_b_cannot_pass_for_the_bridge_by_forging_the_kept_routing_key_header(
+    stack: Stack, platforms: Registry
+) -> None:
+    a, b = await platforms.register(), await platforms.register()
+    async with (
+        httpx.AsyncClient(timeout=20) as http,
+        platform_bus(b) as bus_b,
+        await aio_pika.connect_robust(b.amqp["url"]) as b_user,
+    ):
+        victim = await connected_tenant(http, stack, a.tenants[0])
+        heard_by_b = await bus_b.listen()
+        code = uid("Forged")
+        forged = event("customer.upserted", {"customer_id": f"cus_{code}", "code": code}, tenant=victim)
+        channel = await b_user.channel(publisher_confirms=True)
+        ingress = await channel.get_exchange(b.amqp["ingress_exchange"], ensure=False)
+        # The header the bridge keeps a retried message's first routing key in, set by B itself:
+        # were it believed, the event would pass for the bridge's own traffic (no prefix, no owner check).
+        message = to_amqp(forged, headers={topology.ROUTING_KEY_HEADER: "customer.upserted"})
+        await ingress.publish(message, routing_key=f"{b.prefix}customer.upserted")
+        rejected = await wait_for(
+            heard_by_b, lambda e: e.data.get("source_event_id") == forged.id, timeout=30
+        )
+        written = await entities(http, stack, victim.realm_id, "Customer")
+        customers = [c for c in written if c.get("DisplayName") == code]
+
+    assert rejected is not None
+    assert (rejected.type, rejected.data["code"]) == ("sync.rejected", "tenant_not_owned")
+    assert customers == []
 
 
 async def test_an_invalid_event_from_b_naming_a_tenant_of_a_is_refused_to_b_alone(

@@ -57,7 +57,23 @@ async def test_html_view_lists_companies_and_escapes_content(realm: Realm, admin
         "Bill",
         "PurchaseOrder",
     ):
-        assert f"<h2>{heading}</h2>" in page.text
+        assert f'<h2 id="{heading}">{heading}</h2>' in page.text
+
+
+async def test_each_object_has_its_own_escaped_page_linked_from_its_row(
+    realm: Realm, admin: httpx.AsyncClient
+) -> None:
+    made = (await realm.post("/customer", {"DisplayName": "<b>Bold</b> & Co"})).json()["Customer"]
+    path = f"/companies/{realm.realm_id}/Customer/{made['Id']}"
+    listing = await admin.get(f"/companies/{realm.realm_id}")
+    shown = await admin.get(path)
+    unknown = await admin.get(f"/companies/{realm.realm_id}/Customer/999999")
+    assert f'href="{path}"' in listing.text
+    assert shown.status_code == 200
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; Co" in shown.text
+    assert "<b>Bold" not in shown.text
+    assert f"&quot;SyncToken&quot;: &quot;{made['SyncToken']}&quot;" in shown.text
+    assert unknown.status_code == 404
 
 
 async def test_requests_log_filters_by_since(realm: Realm, admin: httpx.AsyncClient) -> None:
@@ -99,6 +115,6 @@ async def test_html_view_shows_the_sample_transactions_and_people(
         "Transfer",
         "TimeActivity",
     ):
-        assert f"<h2>{heading}</h2>" in page
+        assert f'<h2 id="{heading}">{heading}</h2>' in page
     assert "Emily Platt" in page
     assert "<td>CreditCard</td>" in page

@@ -85,11 +85,17 @@ def test_a_failed_job_says_why_how_to_fix_and_keeps_the_raw_fault() -> None:
     assert view.qbo_link is None
 
 
-def test_a_succeeded_job_links_to_its_company_in_the_sandbox_view() -> None:
+def test_a_succeeded_job_links_to_its_object_in_the_sandbox_view_and_may_be_re_pushed() -> None:
     view = service.job_view(job(), sandbox_url="http://127.0.0.1:8090/")
     assert view.reason == "Written to QuickBooks (number INV-1)."
-    assert view.qbo_link == "http://127.0.0.1:8090/companies/9130#Invoice"
+    assert view.qbo_link == f"http://127.0.0.1:8090/companies/9130/Invoice/{job()['qbo_id']}"
     assert not view.can_retry
+    assert view.can_repush
+
+
+def test_only_a_succeeded_create_or_update_may_be_re_pushed() -> None:
+    assert not service.job_view(job(operation="void"), sandbox_url="").can_repush
+    assert not service.job_view(job(status="failed"), sandbox_url="").can_repush
 
 
 def test_no_sandbox_url_means_no_link() -> None:
@@ -176,3 +182,38 @@ def test_an_import_in_progress_is_not_done() -> None:
     finished = service.import_view({"job_id": "i1", "status": "done", "finished_at": "2026-12-01T10:00:00Z"})
     assert (running.done, running.published, running.tone) == (False, 12, "info")
     assert (finished.done, finished.tone) == (True, "ok")
+
+
+def test_a_backfill_counts_every_settled_line_out_of_all() -> None:
+    view = service.batch_view(
+        {"batch_id": "b1", "total": 5, "pending": 2, "succeeded": 2, "failed": 0, "rejected": 1}
+    )
+    assert (view.settled, view.total, view.done) == (3, 5, False)
+    assert view.summary == "2 succeeded, 0 failed, 1 rejected, 2 pending"
+
+
+def test_only_ids_safe_in_a_path_are_taken_as_tenant_or_batch_ids() -> None:
+    assert service.is_tenant_id("acme_42-x")
+    assert not service.is_tenant_id("../auth")
+    assert not service.is_batch_id("a/b")
+    assert not service.is_batch_id("")
+
+
+def test_dead_letter_queues_without_messages_are_left_out_and_a_failure_says_why() -> None:
+    body = {
+        "queues": [
+            {"queue": "mapper.platform-events", "count": 3, "messages": [{"message_id": "m1"}]},
+            {"queue": "mapper.connections", "count": 0, "messages": []},
+        ]
+    }
+    shown = service.dead_letter_section("mapper", body, problem="")
+    assert [q.queue for q in shown.queues] == ["mapper.platform-events"]
+    assert (shown.total, shown.queues[0].more) == (3, 2)
+    failed = service.dead_letter_section("auth", None, problem="HTTP 503")
+    assert (failed.problem, failed.queues) == ("HTTP 503", [])
+
+
+def test_a_revoked_key_is_not_live() -> None:
+    assert service.key_view({"key_id": "k1", "created_at": "2026-12-01T10:00:00Z"}).live
+    revoked = {"key_id": "k1", "created_at": "2026-12-01T10:00:00Z", "revoked_at": "2026-12-01T11:00:00Z"}
+    assert not service.key_view(revoked).live
