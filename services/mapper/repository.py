@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,7 @@ from services.mapper.service import Connection
 from services.mapper.sync_settings import SyncSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import CompanyProfile
-from shared.messaging.outbox import notify_channel
+from shared.messaging.outbox import wake_relay
 
 
 class VersionConflict(Exception):
@@ -234,12 +234,9 @@ async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> 
             envelope=envelope.model_dump(mode="json", exclude_none=True),
         )
         .on_conflict_do_nothing()
-        .returning(t.c.id)
+        .returning(t.c.id, wake_relay(t))
     )
-    staged = result.first() is not None
-    if staged:
-        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(t)})
-    return staged
+    return result.first() is not None
 
 
 # -- the platform events' history, and events held until the company's lists are imported ------
