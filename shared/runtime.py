@@ -144,7 +144,10 @@ async def serve(
 ) -> None:
     """Run the service until ``stop`` is set, then shut down in order; ``ready`` is set once consuming."""
     engine = create_engine(
-        settings.database_url, application_name=f"qbb-{definition.name}", pool_size=settings.db_pool_size
+        settings.database_url,
+        application_name=f"qbb-{definition.name}",
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
     )
     await wait_for_database(engine)
     await migrate_service(definition, settings.database_url)

@@ -63,9 +63,11 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = "INFO"
     prefetch: int = Field(default=32, ge=1, le=1000)
-    # Connections per process are pool + as many overflow; Postgres allows 100 by default, shared
-    # by every replica of every service.
-    db_pool_size: int = Field(default=4, ge=1, le=100)
+    # Connections per process are at most pool + overflow; Postgres allows 100 by default, shared
+    # by every replica of every service. The pool covers the usual concurrency (consumers and
+    # background loops), so connections are reused rather than opened and closed per message.
+    db_pool_size: int = Field(default=8, ge=1, le=100)
+    db_max_overflow: int = Field(default=4, ge=0, le=100)
     admin_api_key: SecretStr = SecretStr("dev-admin-key")
     internal_token: SecretStr = SecretStr("dev-internal-token")
     shutdown_grace_seconds: float = Field(default=8.0, gt=0, le=30)

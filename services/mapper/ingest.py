@@ -43,18 +43,16 @@ async def process(
     the company's lists hold by then, never held a second time.
     """
     tenant = envelope.tenantid
-    connection = await repository.connection_for_tenant(session, tenant_id=tenant) if tenant else None
+    known = await repository.event_context(session, tenant_id=tenant) if tenant else None
+    connection = known.connection if known else None
     connection_id = connection.connection_id if connection else None
     platform_id = service.platform_id(envelope.type, data)
-    settings = SyncSettings()
-    if connection is not None:
-        settings = (await repository.load_settings(session, connection_id=connection.connection_id))[1]
+    settings = known.settings if known else SyncSettings()
     try:
         target = service.admit(
             envelope.type, data, tenant_id=tenant, connection=connection, settings=settings
         )
-        imported = waited or await repository.reference_imported(session, realm_id=target.realm_id)
-        if service.must_wait(imported=imported):
+        if service.must_wait(imported=waited or (known is not None and known.imported)):
             until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait_seconds)
             await repository.record_outcome(
                 session,
@@ -70,7 +68,10 @@ async def process(
             session, connection_id=target.connection_id, values=service.used_values(data)
         )
         reference = await repository.load_reference(
-            session, realm_id=target.realm_id, names=service.names_in(data, settings)
+            session,
+            realm_id=target.realm_id,
+            names=service.names_in(data, settings),
+            small_lists=known.small_lists if known else None,
         )
         commands = service.plan(
             envelope.type,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import Text, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +18,7 @@ from services.mapper.service import Connection
 from services.mapper.sync_settings import SyncSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import CompanyProfile
-from shared.messaging.outbox import notify_channel
+from shared.messaging.outbox import wake_relay
 
 
 class VersionConflict(Exception):
@@ -54,11 +55,69 @@ async def load_settings(session: AsyncSession, *, connection_id: str) -> tuple[i
     """(version, settings); a connection nobody configured has version 0 and the defaults."""
     t = models.connection_settings
     row = (
-        await session.execute(select(t.c.version, t.c.settings).where(t.c.connection_id == connection_id))
+        await session.execute(
+            select(t.c.version, t.c.settings, t.c.updated_at).where(t.c.connection_id == connection_id)
+        )
     ).first()
     if row is None:
         return 0, SyncSettings()
-    return row.version, SyncSettings.model_validate(row.settings)
+    return row.version, _parsed_settings(connection_id, row.version, row.updated_at, row.settings)
+
+
+# Parsed settings by (connection, version, stored at): a stored version never changes, so an entry
+# is never stale; it only saves validating the same JSON on every event. Bounded, oldest out.
+_SETTINGS: dict[tuple[str, int, dt.datetime], SyncSettings] = {}
+_CACHED_MAX = 1024
+
+
+def _parsed_settings(connection_id: str, version: int, stored_at: dt.datetime, body: Any) -> SyncSettings:
+    key = (connection_id, version, stored_at)
+    found = _SETTINGS.get(key)
+    if found is None:
+        found = _SETTINGS[key] = SyncSettings.model_validate(body)
+        while len(_SETTINGS) > _CACHED_MAX:
+            del _SETTINGS[next(iter(_SETTINGS))]
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """What mapping one event of a tenant needs to know first, read in one statement."""
+
+    connection: Connection
+    settings: SyncSettings
+    imported: bool
+    small_lists: str  # a fingerprint of the company's mirrored small lists (see ``load_reference``)
+
+
+async def event_context(session: AsyncSession, *, tenant_id: str) -> EventContext | None:
+    """The tenant's connection (the most recently changed one), its settings, whether its company's
+    lists were imported and the fingerprint of its small lists — one query instead of four."""
+    c, st, ri = models.connections, models.connection_settings, models.reference_imports
+    imported = select(ri.c.realm_id).where(ri.c.realm_id == c.c.realm_id).exists()
+    query = (
+        select(
+            c,
+            st.c.version.label("settings_version"),
+            st.c.settings.label("settings_body"),
+            st.c.updated_at.label("settings_at"),
+            imported.label("imported"),
+            _small_lists_fingerprint(c.c.realm_id).label("small_lists"),
+        )
+        .outerjoin(st, st.c.connection_id == c.c.connection_id)
+        .where(c.c.tenant_id == tenant_id)
+        .order_by(c.c.updated_at.desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    settings = (
+        SyncSettings()
+        if row.settings_version is None
+        else _parsed_settings(row.connection_id, row.settings_version, row.settings_at, row.settings_body)
+    )
+    return EventContext(_connection(row), settings, bool(row.imported), str(row.small_lists))
 
 
 async def save_settings(
@@ -145,22 +204,51 @@ def _rows(result: Iterable[Any]) -> list[RefEntity]:
     return [RefEntity(r.entity, r.qbo_id, r.name, r.active, r.data) for r in result]
 
 
-async def load_reference(session: AsyncSession, *, realm_id: str, names: dict[str, set[str]]) -> Reference:
-    """The small lists in full, plus the customers, items and vendors named in ``names``."""
+def _small_lists_fingerprint(realm_id: Any) -> Any:
+    """A scalar subquery that changes whenever a small list of ``realm_id`` changes in the mirror:
+    the count of its rows and the sum of hashes of (entity, id, updated_at) — every upsert stamps
+    ``updated_at``, every removal changes the count, whatever order writers commit in."""
     t = models.reference_entities
-    rows = _rows(await session.execute(select(t).where(t.c.realm_id == realm_id, t.c.entity.in_(SMALL))))
+    row_hash = func.hashtext(t.c.entity + ":" + t.c.qbo_id + ":" + func.cast(t.c.updated_at, Text))
+    return (
+        select(func.count().cast(Text) + ":" + func.coalesce(func.sum(row_hash), 0).cast(Text))
+        .where(t.c.realm_id == realm_id, t.c.entity.in_(SMALL))
+        .scalar_subquery()
+    )
+
+
+# The small lists (accounts, tax codes, terms, ...) of a company by realm, with the fingerprint
+# they were read at: every event needs them all, and they rarely change. Served only while the
+# fingerprint read in the event's own transaction matches, so never staler than the database.
+_SMALL_LISTS: dict[str, tuple[str, tuple[RefEntity, ...]]] = {}
+
+
+async def load_reference(
+    session: AsyncSession, *, realm_id: str, names: dict[str, set[str]], small_lists: str | None = None
+) -> Reference:
+    """The small lists in full, plus the customers, items and vendors named in ``names``.
+
+    ``small_lists`` is the fingerprint from ``event_context``: when it matches the one the lists
+    were last read at, they are not read again.
+    """
+    t = models.reference_entities
+    cached = _SMALL_LISTS.get(realm_id)
+    if small_lists is not None and cached is not None and cached[0] == small_lists:
+        rows = list(cached[1])
+    else:
+        rows = _rows(await session.execute(select(t).where(t.c.realm_id == realm_id, t.c.entity.in_(SMALL))))
+        if small_lists is not None:
+            _SMALL_LISTS.pop(realm_id, None)
+            _SMALL_LISTS[realm_id] = (small_lists, tuple(rows))
+            while len(_SMALL_LISTS) > _CACHED_MAX:
+                del _SMALL_LISTS[next(iter(_SMALL_LISTS))]
+    named = []
     for entity, wanted in names.items():
         keys = sorted({_key(n) for n in wanted if n})
-        if not keys:
-            continue
-        found = await session.execute(
-            select(t).where(
-                t.c.realm_id == realm_id,
-                t.c.entity == entity,
-                or_(t.c.name_key.in_(keys), t.c.leaf_key.in_(keys)),
-            )
-        )
-        rows += _rows(found)
+        if keys:
+            named.append(and_(t.c.entity == entity, or_(t.c.name_key.in_(keys), t.c.leaf_key.in_(keys))))
+    if named:
+        rows += _rows(await session.execute(select(t).where(t.c.realm_id == realm_id, or_(*named))))
     return Reference.of(rows)
 
 
@@ -234,12 +322,9 @@ async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> 
             envelope=envelope.model_dump(mode="json", exclude_none=True),
         )
         .on_conflict_do_nothing()
-        .returning(t.c.id)
+        .returning(t.c.id, wake_relay(t))
     )
-    staged = result.first() is not None
-    if staged:
-        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(t)})
-    return staged
+    return result.first() is not None
 
 
 # -- the platform events' history, and events held until the company's lists are imported ------

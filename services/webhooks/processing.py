@@ -159,11 +159,16 @@ async def _report(
         Change(r.realm_id, r.entity, r.qbo_id, r.operation, r.occurred_at, None, r.deleted_id) for r in rows
     ]
     plans = service.plan_changes(changes)
-    fetched = await _fetch(deps, active[0].connection_id, [p for p in plans if p.fetch])
+    echoes = await _own_creations(session, active, plans)
+    fetched = await _fetch(deps, active[0].connection_id, [p for p in plans if p.fetch and p not in echoes])
     outcomes: dict[tuple[str, str], str] = {}
     for plan in plans:
         key = (plan.entity, plan.qbo_id)
-        if not plan.fetch:
+        if plan in echoes:
+            outcomes[key] = await publishing.report_own_creation(
+                session, realm_id=active[0].realm_id, entity=plan.entity, qbo_id=plan.qbo_id
+            )
+        elif not plan.fetch:
             outcomes[key] = await publishing.report_deletion(
                 session, connections=active, entity=plan.entity, qbo_id=plan.qbo_id
             )
@@ -174,6 +179,16 @@ async def _report(
                 session, connections=active, entity=plan.entity, entity_data=data, operation=plan.operation
             )
     return outcomes
+
+
+async def _own_creations(
+    session: AsyncSession, active: Sequence[AnyRow], plans: Sequence[service.Plan]
+) -> list[service.Plan]:
+    """The plans that are our own creations coming back: recognised without reading QBO."""
+    ids = [c.connection_id for c in active]
+    keys = [(p.entity, p.qbo_id) for p in plans if p.created_only]
+    created_by = await repository.own_creations(session, connection_ids=ids, keys=keys)
+    return service.own_creations(plans, connection_ids=ids, created_by=created_by)
 
 
 async def _fetch(

@@ -70,6 +70,18 @@ async def report_object(
     return _counted(entity, outcome)
 
 
+async def report_own_creation(session: AsyncSession, *, realm_id: str, entity: str, qbo_id: str) -> str:
+    """Our own creation coming back (``service.own_creations``): nothing to publish, no fetch.
+
+    The object is remembered as seen (version unknown, so any version fetched later is newer and
+    goes through the checks of ``report_object``), as a fetched echo would be.
+    """
+    await repository.record_version(
+        session, realm_id=realm_id, entity=entity, qbo_id=qbo_id, version=None, deleted=False
+    )
+    return _counted(entity, "echo")
+
+
 async def report_deletion(
     session: AsyncSession,
     *,

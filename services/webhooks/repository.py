@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
-from sqlalchemy import DateTime, Row, and_, case, delete, func, literal_column, select, text, tuple_, update
+from sqlalchemy import DateTime, Row, and_, case, delete, func, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,13 +30,11 @@ async def store_delivery(session: AsyncSession, *, digest: str, fmt: str, body: 
         insert(models.deliveries)
         .values(body_sha256=digest, format=fmt, body=body)
         .on_conflict_do_nothing(index_elements=["body_sha256"])
-        .returning(models.deliveries.c.id)
+        # Only for a row inserted, delivered on commit: wakes the processor of every replica
+        # without polling, in the same statement (no round trip of its own).
+        .returning(models.deliveries.c.id, func.pg_notify(NOTIFY_CHANNEL, ""))
     )
-    stored = (await session.execute(stmt)).scalar_one_or_none() is not None
-    if stored:
-        # Delivered on commit: wakes the processor of every replica without polling.
-        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
-    return stored
+    return (await session.execute(stmt)).first() is not None
 
 
 async def claim_deliveries(session: AsyncSession, *, limit: int) -> Sequence[AnyRow]:
@@ -257,6 +255,21 @@ async def is_own_write(
         w.c.sync_token == sync_token,
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def own_creations(
+    session: AsyncSession, *, connection_ids: Sequence[str], keys: Sequence[tuple[str, str]]
+) -> set[tuple[str, str, str]]:
+    """(connection, entity, id) among ``keys`` that the exporter created (wrote at SyncToken 0)."""
+    if not connection_ids or not keys:
+        return set()
+    w = models.own_writes
+    stmt = select(w.c.connection_id, w.c.entity, w.c.qbo_id).where(
+        w.c.connection_id.in_(connection_ids),
+        tuple_(w.c.entity, w.c.qbo_id).in_(keys),
+        w.c.sync_token == 0,
+    )
+    return {(r.connection_id, r.entity, r.qbo_id) for r in await session.execute(stmt)}
 
 
 async def record_document_link(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -96,6 +96,8 @@ class Plan:
     operation: str
     fetch: bool
     deleted_at: datetime | None = None
+    # Every notification of the batch was its creation (no later change rode along).
+    created_only: bool = False
 
 
 def plan_changes(changes: Iterable[Change]) -> list[Plan]:
@@ -122,7 +124,26 @@ def _plan(entity: str, qbo_id: str, group: Sequence[Change]) -> Plan:
     ordered = sorted(group, key=lambda c: (c.occurred_at is None, c.occurred_at))
     operations = [c.operation for c in ordered]
     operation = "Create" if "Create" in operations else operations[-1]
-    return Plan(entity, qbo_id, operation, fetch=True)
+    return Plan(entity, qbo_id, operation, fetch=True, created_only=set(operations) == {"Create"})
+
+
+def own_creations(
+    plans: Iterable[Plan], *, connection_ids: Sequence[str], created_by: Set[tuple[str, str, str]]
+) -> list[Plan]:
+    """The plans that only report an object's creation when every connection of the realm created
+    it itself (``created_by``: (connection, entity, id) the exporter wrote at SyncToken 0).
+
+    QBO creates an object once, so such a notification is our own write coming back: it needs no
+    fetch to be recognised. A later change by someone else has a notification of its own.
+    """
+    return [
+        p
+        for p in plans
+        if p.fetch
+        and p.created_only
+        and connection_ids
+        and all((c, p.entity, p.qbo_id) in created_by for c in connection_ids)
+    ]
 
 
 def cdc_operation(entity_data: Mapping[str, Any]) -> str:

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared import tracing
 from shared.contracts.envelope import CONTENT_TYPE, Envelope
@@ -78,6 +79,15 @@ QUEUE_TARGET = "queue:"
 def notify_channel(table: Table) -> str:
     """The LISTEN/NOTIFY channel that wakes ``table``'s relay."""
     return f"{table.schema or 'public'}_outbox"
+
+
+def wake_relay(table: Table) -> ColumnElement[Any]:
+    """A ``RETURNING`` column that wakes ``table``'s relay for each row the statement inserts.
+
+    In the insert itself rather than a ``SELECT pg_notify`` after it: one statement (a round trip)
+    fewer per staged event. Delivered only if the transaction commits; Postgres folds repeats.
+    """
+    return func.pg_notify(notify_channel(table), "")
 
 
 def to_amqp(envelope: Envelope, *, headers: dict[str, Any] | None = None) -> Message:
@@ -121,13 +131,14 @@ class Outbox:
         )
         envelope = tracing.stamp(envelope)  # carries the current span as the event's trace context
         await self._session.execute(
-            self._table.insert().values(
+            self._table.insert()
+            .values(
                 message_id=envelope.id,
                 routing_key=envelope.type,
                 envelope=envelope.model_dump(mode="json", exclude_none=True),
             )
+            .returning(wake_relay(self._table))
         )
-        await self._notify()
         return envelope
 
     async def forward(self, envelope: Envelope, *, exchange: str, routing_key: str) -> None:
@@ -139,25 +150,21 @@ class Outbox:
             exchange=exchange,
             envelope=envelope.model_dump(mode="json", exclude_none=True),
         )
-        await self._session.execute(stmt.on_conflict_do_nothing())
-        await self._notify()
+        await self._session.execute(stmt.on_conflict_do_nothing().returning(wake_relay(self._table)))
 
     async def to_queue(self, envelope: Envelope, *, queue: str, routing_key: str) -> None:
         """Stage ``envelope`` for ``queue`` alone (the default exchange), as first published under
         ``routing_key`` (kept in its header: consumers check it, e.g. a platform's prefix)."""
         await self._session.execute(
-            self._table.insert().values(
+            self._table.insert()
+            .values(
                 message_id=f"to-queue:{uuid.uuid4()}",  # each replay is a new publication
                 routing_key=routing_key,
                 exchange=f"{QUEUE_TARGET}{queue}",
                 envelope=envelope.model_dump(mode="json", exclude_none=True),
             )
+            .returning(wake_relay(self._table))
         )
-        await self._notify()
-
-    async def _notify(self) -> None:
-        # Delivered only if the transaction commits; Postgres folds repeats within one transaction.
-        await self._session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(self._table)})
 
 
 # Failures of the broker or the network rather than of one message.

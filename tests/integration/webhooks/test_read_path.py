@@ -136,6 +136,21 @@ async def test_an_exporter_write_and_its_webhook_make_no_foreign_change(
         ] == []
 
 
+async def test_our_own_creation_coming_back_is_recognised_without_reading_qbo(
+    database_url: str, amqp_url: str, namespace: str, sandbox_url: str
+) -> None:
+    async with stack(database_url, amqp_url, namespace, sandbox_url) as s:
+        tenant_id, connection_id, realm_id = await s.connect_company()
+        await s.wait_for_imports(connection_id)  # the import's queries are over
+        ours = await _exported_customer(s, tenant_id, connection_id, realm_id)
+
+        assert await s.outcome(realm_id, "Customer", str(ours["Id"]), timeout=30) == "done:echo"
+        async with httpx.AsyncClient(base_url=sandbox_url) as admin:
+            log = (await admin.get("/admin/requests", params={"realm_id": realm_id})).json()
+        (created,) = [e["seq"] for e in log if e["method"] == "POST" and e["path"].endswith("/customer")]
+        assert [e["path"] for e in log if e["seq"] > created and e["path"].endswith("/query")] == []
+
+
 async def _exported_customer(
     s: Stack, tenant_id: str, connection_id: str, realm_id: str
 ) -> dict[str, object]:

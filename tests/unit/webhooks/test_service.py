@@ -26,6 +26,26 @@ def test_several_notifications_of_one_object_make_one_fetch() -> None:
     assert [(p.qbo_id, p.operation, p.fetch) for p in plans] == [("1", "Create", True), ("2", "Update", True)]
 
 
+def test_our_own_creation_is_recognised_without_a_fetch_only_when_nothing_else_rode_along() -> None:
+    plans = service.plan_changes(
+        [
+            change("1", "Create"),
+            change("2", "Create"),
+            change("2", "Update", minutes=1),
+            change("3", "Create"),
+        ]
+    )
+    created_by = {("c1", "Invoice", "1"), ("c1", "Invoice", "2"), ("c2", "Invoice", "1")}
+
+    one = service.own_creations(plans, connection_ids=["c1"], created_by=created_by)
+    both = service.own_creations(plans, connection_ids=["c1", "c2"], created_by=created_by)
+    other = service.own_creations(plans, connection_ids=["c2", "c3"], created_by=created_by)
+
+    assert [p.qbo_id for p in one] == ["1"]  # 2 was changed after its creation; 3 is not ours
+    assert [p.qbo_id for p in both] == ["1"]
+    assert other == []  # c3 did not write it: a foreign change for that tenant, fetched
+
+
 def test_a_deletion_is_final_and_needs_no_fetch() -> None:
     (plan,) = service.plan_changes([change("1", "Update", minutes=5), change("1", "Delete", minutes=1)])
     assert (plan.operation, plan.fetch) == ("Delete", False)
