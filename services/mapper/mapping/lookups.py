@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.mapper.mapping.base import MapContext
-from services.mapper.reference import RefEntity
+from services.mapper.reference import RefEntity, Reference
 
 # Default-account setting → QBO AccountTypes it may have (reference §8.14).
 ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
@@ -43,21 +43,20 @@ def tax_code(ctx: MapContext, path: str, rate: str, *, purchase: bool = False) -
 
 
 def _group_code(ctx: MapContext, rate: str, *, purchase: bool) -> RefEntity | None:
-    # A platform group tax (e.g. "GST+PST") matches the QBO code applying exactly its component rates.
     components = ctx.settings.tax.groups.get(rate)
-    if not components:
-        return None
+    return group_code(ctx.reference, components, purchase=purchase) if components else None
+
+
+def group_code(reference: Reference, components: list[str], *, purchase: bool) -> RefEntity | None:
+    """The QBO code applying exactly these rates (a platform group tax such as "GST+PST"), if any."""
     wanted = {c.casefold() for c in components}
-    for code in ctx.reference.all("TaxCode"):
-        rate_ids = [rid for rid, _ in ctx.reference.tax_rate_percent(code, purchase=purchase)]
-        names = {(ctx.reference.get("TaxRate", rid) or _none()).name.casefold() for rid in rate_ids}
-        if names == wanted:
+    for code in reference.all("TaxCode"):
+        rates = (
+            reference.get("TaxRate", rid) for rid, _ in reference.tax_rate_percent(code, purchase=purchase)
+        )
+        if {r.name.casefold() for r in rates if r is not None} == wanted:
             return code
     return None
-
-
-def _none() -> RefEntity:
-    return RefEntity("TaxRate", "", "", False, {})
 
 
 def term(ctx: MapContext, path: str, days: int) -> dict[str, str] | None:

@@ -334,8 +334,10 @@ async def test_taxservice_keeps_the_seeded_tax_codes_and_rates(admin: httpx.Asyn
         created.append(reply.json())
     new_code_ids = {body["TaxCodeId"] for body in created}
     new_rate_ids = {body["TaxRateDetails"][0]["TaxRateId"] for body in created}
-    assert len(new_code_ids) == 4 and not new_code_ids & set(seeded_codes)
-    assert len(new_rate_ids) == 4 and not new_rate_ids & set(seeded_rates)
+    assert len(new_code_ids) == 4
+    assert not new_code_ids & set(seeded_codes)
+    assert len(new_rate_ids) == 4
+    assert not new_rate_ids & set(seeded_rates)
     for code_id, code in seeded_codes.items():
         assert (await realm.get(f"/taxcode/{code_id}")).json()["TaxCode"]["Name"] == code["Name"]
     for rate_id, rate in seeded_rates.items():

@@ -1,4 +1,4 @@
-"""Golden mapping tests: a platform event in, the exact QBO commands out (US and GB companies).
+"""Golden mapping tests: a platform event in, the exact QBO commands out (US, GB, CA and AU companies).
 
 Regenerate after a deliberate change with ``QBB_UPDATE_GOLDEN=1 uv run pytest tests/unit/mapper`` and
 review the diff of ``golden/``.
@@ -18,7 +18,7 @@ from tests.unit.mapper import companies as c
 from tests.unit.mapper.events import golden_events
 
 GOLDEN = Path(__file__).parent / "golden"
-CASES = [(country, event_type) for country in ("US", "GB") for event_type in PLATFORM_EVENTS]
+CASES = [(country, event_type) for country in ("US", "GB", "CA", "AU") for event_type in PLATFORM_EVENTS]
 
 
 def test_every_platform_event_has_a_golden_case() -> None:

@@ -248,3 +248,44 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
 def test_negative_invoice_total_is_rejected() -> None:
     data = c.invoice(lines=[c.sales_line(quantity=None, unit_price=None, amount="-5.00")])
     assert "negative" in rejection("invoice.approved", data).message
+
+
+def test_a_platform_group_tax_maps_to_the_qbo_code_applying_exactly_its_components() -> None:
+    data = c.invoice("CA", lines=[c.sales_line(tax_rate="GST+PST")])
+    payload = last(run("invoice.approved", data, "CA", tax={"groups": {"GST+PST": ["gst", "PST BC"]}}))
+    assert payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "6"}
+
+
+def test_a_purchase_group_tax_is_matched_on_the_codes_purchase_rates() -> None:
+    data = c.purchase(
+        "bill",
+        "CA",
+        lines=[
+            {"description": "Paper", "account": "Office Expenses", "amount": "9.99", "tax_rate": "GST+PST"}
+        ],
+    )
+    payload = last(run("bill.approved", data, "CA", tax={"groups": {"GST+PST": ["GST", "PST BC"]}}))
+    assert payload["Line"][0]["AccountBasedExpenseLineDetail"]["TaxCodeRef"] == {"value": "6"}
+
+
+def test_a_group_tax_whose_components_no_qbo_code_applies_is_rejected_with_the_fix() -> None:
+    data = c.invoice("CA", lines=[c.sales_line(tax_rate="GST+QST")])
+    found = rejection("invoice.approved", data, "CA", tax={"groups": {"GST+QST": ["GST", "QST"]}})
+    assert found.problems[0].path == "$.data.lines[0].tax_rate"
+    assert "GST+QST" in found.problems[0].message
+    assert "tax.rates" in found.problems[0].hint
+
+
+def test_a_group_tax_is_not_matched_to_a_code_applying_only_some_of_its_components() -> None:
+    data = c.invoice("CA", lines=[c.sales_line(tax_rate="GST+PST+HST")])
+    groups = {"groups": {"GST+PST+HST": ["GST", "PST BC", "HST ON"]}}
+    assert rejection("invoice.approved", data, "CA", tax=groups).problems[0].path.endswith("tax_rate")
+
+
+def test_au_gst_inclusive_invoice_carries_the_gst_code_and_gross_amounts() -> None:
+    data = c.invoice("AU", tax_inclusive=True, lines=[c.sales_line(tax_rate="GST")])
+    payload = last(run("invoice.approved", data, "AU"))
+    assert payload["GlobalTaxCalculation"] == "TaxInclusive"
+    detail = payload["Line"][0]["SalesItemLineDetail"]
+    assert detail["TaxCodeRef"] == {"value": "1"}
+    assert detail["TaxInclusiveAmt"] == 225.0

@@ -79,3 +79,19 @@ def test_overall_status_is_the_worst() -> None:
     assert (
         readiness.overall([readiness.Check("a", "ok", ""), readiness.Check("b", "warning", "")]) == "warning"
     )
+
+
+def test_a_group_tax_with_a_qbo_code_over_its_components_is_ready() -> None:
+    settings = c.settings(tax={"groups": {"GST+PST": ["GST", "PST BC"]}})
+    used = readiness.UsedValues(tax_rates=frozenset({"GST+PST"}))
+    found = checks(company=c.company("CA"), reference=c.reference("CA"), settings=settings, used=used)
+    assert status(found, "tax_rate") == "ok"
+
+
+def test_a_group_tax_no_qbo_code_applies_blocks_with_the_fix() -> None:
+    settings = c.settings(tax={"groups": {"GST+QST": ["GST", "QST"]}})
+    found = checks(company=c.company("CA"), reference=c.reference("CA"), settings=settings)
+    [check] = [f for f in found["tax_rate"] if f.status == "blocking"]
+    assert "GST+QST" in check.message
+    assert "GST + QST" in check.message
+    assert "tax.rates" in check.fix
