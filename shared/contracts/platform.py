@@ -78,7 +78,20 @@ class ItemUpserted(Contract):
     description: Text | None = None
     unit_price: Price | None = None
     income_account: str | None = Field(default=None, max_length=100)
-    expense_account: str | None = Field(default=None, max_length=100)
+    expense_account: str | None = Field(
+        default=None, max_length=100, description="For an inventory item: its cost of goods sold account"
+    )
+    purchase_cost: Price | None = None
+    # Inventory only: the opening stock, sent when the item is created (QBO moves it afterwards).
+    quantity_on_hand: Quantity | None = Field(
+        default=None, ge=0, description="Inventory: opening quantity on hand (on creation only)"
+    )
+    inventory_start_date: IsoDate | None = Field(
+        default=None, description="Inventory: the date the quantity on hand is as of (on creation only)"
+    )
+    asset_account: str | None = Field(
+        default=None, max_length=100, description="Inventory: the inventory asset account"
+    )
 
 
 class SalesLine(Contract):

@@ -16,6 +16,8 @@ ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
     "deposit": ("Bank", "Other Current Asset"),
     "discount": ("Income", "Other Income", "Expense", "Other Expense"),
     "refund_from": ("Bank", "Other Current Asset", "Credit Card"),
+    "inventory_asset": ("Other Current Asset",),
+    "cost_of_goods_sold": ("Cost of Goods Sold",),
 }
 
 

@@ -18,6 +18,7 @@ ACCOUNTS = (
     ("34", "Services", "Income"),
     ("35", "Office Expenses", "Expense"),
     ("36", "Cost of Goods Sold", "Cost of Goods Sold"),
+    ("37", "Inventory Asset", "Other Current Asset"),
 )
 TERMS = (("40", "Due on receipt", 0), ("41", "Net 15", 15), ("42", "Net 30", 30), ("43", "Net 60", 60))
 METHODS = (("50", "Cash"), ("51", "Check"), ("52", "Visa"))
@@ -113,6 +114,8 @@ def settings(**overrides: Any) -> SyncSettings:
             "deposit": "Undeposited Funds",
             "refund_from": "Checking",
             "accounts_payable": "Accounts Payable (A/P)",
+            "inventory_asset": "Inventory Asset",
+            "cost_of_goods_sold": "Cost of Goods Sold",
         },
     }
     return SyncSettings.model_validate(base | overrides)

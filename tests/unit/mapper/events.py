@@ -106,3 +106,21 @@ def reversal_events(country: str) -> dict[str, dict[str, Any]]:
             ],
         },
     }
+
+
+def inventory_item(**overrides: Any) -> dict[str, Any]:
+    return {
+        "item_id": "itm_2",
+        "code": "GADGET",
+        "type": "inventory",
+        "description": "A gadget",
+        "unit_price": "25.00",
+        "purchase_cost": "11.50",
+        "quantity_on_hand": "40",
+        "inventory_start_date": "2026-11-01",
+    } | overrides
+
+
+def variant_events(country: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Modes of an event beyond its representative case: golden name → (event type, data)."""
+    return {"item.upserted.inventory": ("item.upserted", inventory_item())}

@@ -289,3 +289,49 @@ def test_au_gst_inclusive_invoice_carries_the_gst_code_and_gross_amounts() -> No
     detail = payload["Line"][0]["SalesItemLineDetail"]
     assert detail["TaxCodeRef"] == {"value": "1"}
     assert detail["TaxInclusiveAmt"] == 225.0
+
+
+def inventory(**overrides: Any) -> dict[str, Any]:
+    return {
+        "item_id": "itm_2",
+        "code": "GADGET",
+        "type": "inventory",
+        "quantity_on_hand": "40",
+        "inventory_start_date": "2026-11-01",
+    } | overrides
+
+
+def test_a_new_inventory_item_without_its_start_date_is_rejected_with_the_fix() -> None:
+    found = rejection("item.upserted", inventory(inventory_start_date=None))
+    assert [p.path for p in found.problems] == ["$.data.inventory_start_date"]
+    assert "inventory_start_date" in found.problems[0].hint
+
+
+def test_an_existing_inventory_item_is_updated_without_its_opening_stock() -> None:
+    known = c.entity("Item", {"Id": "90", "Name": "GADGET", "Type": "Inventory"})
+    [command] = run("item.upserted", inventory(inventory_start_date=None), ref=c.reference("US", known))
+    assert command.operation == "update"
+    assert not {"QtyOnHand", "InvStartDate"} & set(command.payload)
+    assert command.payload["AssetAccountRef"] == {"value": "37"}
+
+
+def test_an_inventory_item_takes_its_own_accounts_over_the_defaults() -> None:
+    data = inventory(asset_account="Undeposited Funds", expense_account="Cost of Goods Sold")
+    payload = last(run("item.upserted", data, accounts={"income": "Services"}))
+    assert (payload["AssetAccountRef"], payload["ExpenseAccountRef"]) == ({"value": "30"}, {"value": "36"})
+
+
+def test_an_inventory_item_needs_a_cost_of_goods_sold_and_an_asset_account() -> None:
+    found = rejection(
+        "item.upserted", inventory(expense_account="Office Expenses"), accounts={"income": "Services"}
+    )
+    assert {p.path for p in found.problems} == {"$.data.expense_account", "$.data.asset_account"}
+    assert any("accounts.inventory_asset" in p.hint for p in found.problems)
+
+
+def test_an_inventory_item_is_refused_below_plus_with_the_fix() -> None:
+    found = rejection(
+        "item.upserted", inventory(), company_overrides={"edition": "QuickBooks Online Essentials"}
+    )
+    assert found.problems[0].path == "$.data.type"
+    assert "non_inventory" in found.problems[0].hint
