@@ -271,6 +271,9 @@ def _settle_balance(company: Company, entity: str, obj: dict[str, Any]) -> None:
     if balance < 0:
         raise faults.business("The transaction total is less than the payments already applied to it.")
     obj["Balance"] = money.q2(balance)
+    if obj.get("ExchangeRate") is not None:
+        # A foreign-currency document's open balance in the home currency, at the document's own rate.
+        obj["HomeBalance"] = money.q2(balance * Decimal(str(obj["ExchangeRate"])))
     if entity == "CreditMemo":
         obj["RemainingCredit"] = obj["Balance"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from services.mapper.mapping.base import SUPPORTED_COUNTRIES
-from services.mapper.mapping.lookups import ACCOUNT_TYPES, group_code
+from services.mapper.mapping.lookups import ACCOUNT_TYPES, currency_not_added, group_code
 from services.mapper.reference import Reference
 from services.mapper.sync_settings import SyncSettings
 from shared.contracts.internal import CompanyProfile
@@ -119,6 +119,10 @@ def currency(i: Inputs) -> list[Check]:
     foreign = sorted(c for c in i.used.currencies if c != home)
     if not foreign:
         return [_ok("currency", f"the platform uses the company's home currency {home}")]
+    active = i.company.currencies
+    missing = [c for c in foreign if active is not None and c not in active]
+    if i.company.multicurrency and missing:
+        return [Check("currency", "blocking", *currency_not_added(code, active or [])) for code in missing]
     if i.company.multicurrency:
         return [_ok("currency", f"multicurrency is on; documents in {', '.join(foreign)} are accepted")]
     return [

@@ -165,7 +165,20 @@ def currency(ctx: MapContext, path: str, code: str | None, rate: Any) -> dict[st
             f"{company.home_currency}",
         )
         return {}
+    if company.currencies is not None and code not in company.currencies:
+        ctx.problem(path, *currency_not_added(code, company.currencies))
+        return {}
     out: dict[str, Any] = {"CurrencyRef": {"value": code}}
     if rate is not None:
         out["ExchangeRate"] = rate
     return out
+
+
+def currency_not_added(code: str, active: list[str]) -> tuple[str, str]:
+    """(message, fix) for a foreign currency the company's currency list does not have (QBO refuses it)."""
+    listed = ", ".join(sorted(active)) or "none"
+    return (
+        f"the document is in {code}, which is not in the QBO company's currency list (active: {listed})",
+        f"add {code} in QBO (Settings > Currencies), then refresh the connection's company profile "
+        "(POST auth:/v1/connections/{id}/refresh-profile)",
+    )

@@ -335,3 +335,92 @@ def test_an_inventory_item_is_refused_below_plus_with_the_fix() -> None:
     )
     assert found.problems[0].path == "$.data.type"
     assert "non_inventory" in found.problems[0].hint
+
+
+MULTI = {"multicurrency": True, "currencies": ["EUR", "USD"]}
+
+
+def foreign_payment(**overrides: Any) -> dict[str, Any]:
+    return {
+        "payment_id": "pay_eur",
+        "date": "2026-11-10",
+        "amount": "100.00",
+        "currency": "EUR",
+        "exchange_rate": "0.86",
+        "customer": {"code": "ACME"},
+        "applied_to": [{"invoice_id": "inv_1", "amount": "100.00"}],
+    } | overrides
+
+
+def test_a_foreign_payment_carries_its_currency_and_exchange_rate() -> None:
+    payload = last(run("payment.recorded", foreign_payment(), "GB", company_overrides=MULTI))
+    assert payload["CurrencyRef"] == {"value": "EUR"}
+    assert payload["ExchangeRate"] == 0.86
+
+
+def test_a_foreign_refund_carries_its_currency_and_exchange_rate() -> None:
+    data = {
+        "refund_id": "ref_eur",
+        "date": "2026-11-12",
+        "amount": "90.00",
+        "currency": "EUR",
+        "exchange_rate": "0.86",
+        "customer": {"code": "ACME"},
+        "lines": [c.sales_line(quantity="1", unit_price="75.00", amount="75.00", tax_rate="20.0% S")],
+    }
+    payload = last(run("refund.issued", data, "GB", company_overrides=MULTI))
+    assert (payload["CurrencyRef"], payload["ExchangeRate"]) == ({"value": "EUR"}, 0.86)
+
+
+def test_a_currency_missing_from_the_companys_list_is_rejected_with_the_fix() -> None:
+    found = rejection("payment.recorded", foreign_payment(currency="CHF"), "GB", company_overrides=MULTI)
+    assert found.problems[0].path == "$.data.currency"
+    assert "CHF" in found.problems[0].message
+    assert "Settings > Currencies" in found.problems[0].hint
+    assert "refresh-profile" in found.problems[0].hint
+
+
+def test_an_invoice_in_a_currency_missing_from_the_list_is_rejected() -> None:
+    data = c.invoice("GB", currency="CHF", exchange_rate="0.9")
+    assert (
+        rejection("invoice.approved", data, "GB", company_overrides=MULTI).problems[0].path
+        == "$.data.currency"
+    )
+
+
+def test_a_profile_that_never_read_the_currency_list_does_not_refuse_a_currency() -> None:
+    profile = {"multicurrency": True}
+    payload = last(run("payment.recorded", foreign_payment(currency="CHF"), "GB", company_overrides=profile))
+    assert payload["CurrencyRef"] == {"value": "CHF"}
+
+
+TRACKED = {"class_tracking": "per_line", "department_tracking": True}
+
+
+@pytest.mark.parametrize("kind", ["bill", "purchase_order"])
+def test_a_purchase_carries_its_location_and_a_class_per_line(kind: str) -> None:
+    lines = [{"description": "Paper", "account": "Office Expenses", "amount": "9.99", "class": "Retail"}]
+    data = c.purchase(kind, location="London", lines=lines)
+    payload = last(
+        run(
+            f"{kind}.approved",
+            data,
+            company_overrides=TRACKED,
+            classes={"enabled": True},
+            locations={"enabled": True},
+        )
+    )
+    assert payload["DepartmentRef"] == {"value": "70"}
+    assert payload["Line"][0]["AccountBasedExpenseLineDetail"]["ClassRef"] == {"value": "60"}
+
+
+def test_a_purchase_location_qbo_does_not_have_is_rejected_with_the_fix() -> None:
+    data = c.purchase("bill", location="Paris")
+    found = rejection("bill.approved", data, company_overrides=TRACKED, locations={"enabled": True})
+    assert found.problems[0].path == "$.data.location"
+    assert "locations.names" in found.problems[0].hint
+
+
+def test_a_purchase_location_is_left_out_where_the_company_does_not_track_locations() -> None:
+    payload = last(run("bill.approved", c.purchase("bill", location="London"), locations={"enabled": True}))
+    assert "DepartmentRef" not in payload

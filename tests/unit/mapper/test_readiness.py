@@ -95,3 +95,18 @@ def test_a_group_tax_no_qbo_code_applies_blocks_with_the_fix() -> None:
     assert "GST+QST" in check.message
     assert "GST + QST" in check.message
     assert "tax.rates" in check.fix
+
+
+def test_a_used_currency_missing_from_the_companys_list_blocks_with_the_fix() -> None:
+    used = readiness.UsedValues(currencies=frozenset({"EUR", "CHF", "GBP"}))
+    company = c.company("GB", multicurrency=True, currencies=["EUR"])
+    [check] = checks(company=company, reference=c.reference("GB"), used=used)["currency"]
+    assert check.status == "blocking"
+    assert "CHF" in check.message
+    assert "Settings > Currencies" in check.fix
+
+
+def test_used_currencies_all_in_the_companys_list_are_ready() -> None:
+    used = readiness.UsedValues(currencies=frozenset({"EUR"}))
+    company = c.company("GB", multicurrency=True, currencies=["EUR"])
+    assert status(checks(company=company, reference=c.reference("GB"), used=used), "currency") == "ok"
