@@ -110,3 +110,21 @@ def test_used_currencies_all_in_the_companys_list_are_ready() -> None:
     used = readiness.UsedValues(currencies=frozenset({"EUR"}))
     company = c.company("GB", multicurrency=True, currencies=["EUR"])
     assert status(checks(company=company, reference=c.reference("GB"), used=used), "currency") == "ok"
+
+
+def test_inventory_default_accounts_of_the_wrong_type_block_with_the_fix() -> None:
+    accounts = c.settings().accounts.model_dump() | {
+        "inventory_asset": "Services",
+        "cost_of_goods_sold": "Office Expenses",
+    }
+    blocking = [
+        f for f in checks(settings=c.settings(accounts=accounts))["account"] if f.status == "blocking"
+    ]
+    assert {f.message.split("'")[0] for f in blocking} == {
+        "accounts.cost_of_goods_sold ",
+        "accounts.inventory_asset ",
+    }
+    assert {f.fix for f in blocking} == {
+        "choose a Other Current Asset account",
+        "choose a Cost of Goods Sold account",
+    }
