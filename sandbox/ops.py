@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sandbox import faults, money, rates, store
+from sandbox import faults, inventory, money, rates, store
 from sandbox.faults import QboError
 from sandbox.rules import banking, common, links, lists, other, txns
 from sandbox.specs import SPECS, Spec
@@ -152,8 +153,9 @@ def void(
     old = current(company, entity, body)
     _check_removable(company, entity, old)
     _uncommit_links(company, spec, old, changes)
-    obj = {k: v for k, v in old.items() if k not in SERVER_FIELDS}
-    obj["Line"] = [dict(line) for line in old.get("Line") or ()]
+    # A deep copy: voiding zeroes each line's Qty in place, and the old version must keep its own
+    # (the stock it moved is given back from it).
+    obj = copy.deepcopy({k: v for k, v in old.items() if k not in SERVER_FIELDS})
     txns.void_amounts(obj)
     saved = store.replace(company, entity, old, obj)
     _settle(company, entity, saved, old)
@@ -269,6 +271,9 @@ def _settle_balance(company: Company, entity: str, obj: dict[str, Any]) -> None:
     if balance < 0:
         raise faults.business("The transaction total is less than the payments already applied to it.")
     obj["Balance"] = money.q2(balance)
+    if obj.get("ExchangeRate") is not None:
+        # A foreign-currency document's open balance in the home currency, at the document's own rate.
+        obj["HomeBalance"] = money.q2(balance * Decimal(str(obj["ExchangeRate"])))
     if entity == "CreditMemo":
         obj["RemainingCredit"] = obj["Balance"]
 
@@ -277,6 +282,7 @@ def _settle(company: Company, entity: str, new: dict[str, Any] | None, old: dict
     if new is not None:
         _settle_balance(company, entity, new)
     _party_delta(company, entity, new, old)
+    inventory.move_stock(company, entity, new, old)
 
 
 def _contribution(entity: str, obj: dict[str, Any] | None) -> Decimal:

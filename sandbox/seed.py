@@ -67,8 +67,14 @@ TAX_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("Zero-rated", "0"),
         ("Exempt", "0"),
         ("Out of Scope", "0"),
+        ("PST BC", "7"),
     ),
     "AU": (("GST", "10"), ("GST free", "0"), ("Input taxed", "0"), ("Out of scope", "0")),
+}
+# Combined codes (a "group rate"): one code applying several of the rates above, as QBO's CA
+# "GST/PST BC" applies GST 5 % and British Columbia's PST 7 % to the same line.
+TAX_GROUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "CA": (("GST/PST BC", ("GST", "PST BC")),),
 }
 TAX_AGENCY = {
     "US": "California Department of Tax and Fee Administration",
@@ -204,19 +210,23 @@ def _tax(company: Company) -> None:
         _code(company, "California", rate, obj_id="2", purchase=False)
         company.prefs()["TaxPrefs"]["TaxGroupCodeRef"] = {"value": "2"}
         return
+    rates = {}
     for name, percent in TAX_TABLES[company.country]:
-        rate = store.insert(
+        rates[name] = store.insert(
             company,
             "TaxRate",
             {"Name": name, "RateValue": Decimal(percent), "AgencyRef": agency_ref, "Active": True},
         )
-        _code(company, name, rate, obj_id=None, purchase=True)
+        _code(company, name, rates[name], obj_id=None, purchase=True)
+    for name, parts in TAX_GROUPS.get(company.country, ()):
+        _code(company, name, *(rates[part] for part in parts), obj_id=None, purchase=True)
 
 
-def _code(company: Company, name: str, rate: dict[str, Any], *, obj_id: str | None, purchase: bool) -> None:
+def _code(company: Company, name: str, *rates: dict[str, Any], obj_id: str | None, purchase: bool) -> None:
     details = {
         "TaxRateDetail": [
-            {"TaxRateRef": store.ref(rate, "Name"), "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0}
+            {"TaxRateRef": store.ref(rate, "Name"), "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": order}
+            for order, rate in enumerate(rates)
         ]
     }
     store.insert(

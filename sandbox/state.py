@@ -90,7 +90,12 @@ class Company:
         return found
 
     def new_id(self, entity: str) -> str:
+        # Seeding gives some objects fixed ids (TaxCode "2", TaxRate "3"); a new object never takes
+        # an id already used, live or deleted, or it would overwrite the seeded one.
+        live, gone = self.table(entity), self.deleted.get(entity, {})
         value = self.next_ids.get(entity, 1)
+        while str(value) in live or str(value) in gone:
+            value += 1
         self.next_ids[entity] = value + 1
         return str(value)
 

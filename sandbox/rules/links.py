@@ -7,7 +7,7 @@ from typing import Any
 
 from sandbox import faults, money
 from sandbox.clock import today
-from sandbox.rules import common
+from sandbox.rules import common, txns
 from sandbox.specs import Spec
 from sandbox.state import Company
 
@@ -49,7 +49,8 @@ def prepare_payment(company: Company, spec: Spec, obj: dict[str, Any], old: dict
         undeposited = _account_by_subtype(company, "UndepositedFunds")
         if undeposited:
             obj["DepositToAccountRef"] = {"value": undeposited}
-    obj.setdefault("CurrencyRef", {"value": company.home_currency})
+    # [U] Payments carry CurrencyRef and ExchangeRate like the forms they pay, without a HomeTotalAmt.
+    txns.currency(company, obj, old, home_total=False)
     return plan
 
 

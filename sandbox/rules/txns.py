@@ -52,12 +52,15 @@ def prepare(
     _doc_number(company, spec, obj, old, allow_duplicate=allow_duplicate)
     total = _sales_lines(company, obj) if spec.name in SALES_FORMS else _expense_lines(company, obj)
     obj["TotalAmt"] = total
-    _currency(company, obj, old)
+    currency(company, obj, old)
     _due_date(company, spec, obj)
     _sales_defaults(company, spec, obj)
 
 
-def _currency(company: Company, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+def currency(
+    company: Company, obj: dict[str, Any], old: dict[str, Any] | None, *, home_total: bool = True
+) -> None:
+    """CurrencyRef and ExchangeRate (the sent rate, else the day's market rate); HomeTotalAmt on forms."""
     currency = str((obj.get("CurrencyRef") or {}).get("value") or company.home_currency)
     if currency != company.home_currency and not company.multicurrency:
         raise faults.business(MULTICURRENCY_OFF_TEXT, "CurrencyRef")
@@ -75,7 +78,8 @@ def _currency(company: Company, obj: dict[str, Any], old: dict[str, Any] | None)
     if rate is None or rate <= 0:
         rate = Decimal(str(rates.rate_on(company, currency, str(obj.get("TxnDate") or ""))["Rate"]))
     obj["ExchangeRate"] = rate
-    obj["HomeTotalAmt"] = money.q2(Decimal(str(obj.get("TotalAmt", 0))) * rate)
+    if home_total:
+        obj["HomeTotalAmt"] = money.q2(Decimal(str(obj.get("TotalAmt", 0))) * rate)
 
 
 def _sales_defaults(company: Company, spec: Spec, obj: dict[str, Any]) -> None:

@@ -184,7 +184,9 @@ async def _connect(
     now = deps.now()
     try:
         token_set = service.token_set(await deps.intuit.exchange_code(code), now=now)
-        info, prefs = await deps.intuit.read_company(realm_id=realm_id, access_token=token_set.access_token)
+        info, prefs, currencies = await deps.intuit.read_company(
+            realm_id=realm_id, access_token=token_set.access_token
+        )
     except InvalidGrant:
         raise CallbackRefused(
             "QuickBooks no longer accepts this sign-in (it expired); start again."
@@ -199,7 +201,7 @@ async def _connect(
         connection_id=connection.id,
         values=tokens.token_values(deps, token_set, previous_refresh=None),
     )
-    company = profile.company_profile(info, prefs)
+    company = profile.company_profile(info, prefs, currencies)
     status, _ = await _apply_profile(session, deps, connection=connection, realm_id=realm_id, company=company)
     await repository.update_connection(session, connection_id=connection.id, connected_at=now)
     log.info(
@@ -256,10 +258,10 @@ async def refresh_profile(session: AsyncSession, deps: AuthDeps, *, connection: 
     token = await tokens.access_token(
         session, deps, connection_id=connection.id, usable=("active", "blocked")
     )
-    info, prefs = await deps.intuit.read_company(
+    info, prefs, currencies = await deps.intuit.read_company(
         realm_id=connection.realm_id, access_token=token.access_token
     )
-    company = profile.company_profile(info, prefs)
+    company = profile.company_profile(info, prefs, currencies)
     _, changed = await _apply_profile(
         session, deps, connection=connection, realm_id=connection.realm_id, company=company
     )

@@ -22,6 +22,8 @@ from shared.qbo.limits import RealmLimiter
 log = logging.getLogger(__name__)
 
 HARD_EXPIRY_HEADER = "x-include-refresh-token-hard-expires-in"
+# A company has few currencies (QBO lists about 160 in all); one page of the default size holds them.
+CURRENCY_QUERY = "select * from CompanyCurrency maxresults 1000"
 
 
 class IntuitUnavailable(RetryableError):
@@ -98,8 +100,8 @@ class IntuitClient:
 
     async def read_company(
         self, *, realm_id: str, access_token: str
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """CompanyInfo and Preferences of the realm."""
+    ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]] | None]:
+        """CompanyInfo, Preferences and, with multicurrency on, the currency list of the realm."""
         base = f"{self._settings.qbo_api_base.rstrip('/')}/v3/company/{realm_id}"
         # Inside the realm's shared limits: these reads count against the same 10/s as the
         # webhooks service's import that a new connection sets off.
@@ -107,7 +109,14 @@ class IntuitClient:
             info = await self._qbo_get(f"{base}/companyinfo/{realm_id}", access_token, entity="CompanyInfo")
         async with self._slot(realm_id):
             prefs = await self._qbo_get(f"{base}/preferences", access_token, entity="Preferences")
-        return info, prefs
+        if not (prefs.get("CurrencyPrefs") or {}).get("MultiCurrencyEnabled"):
+            return info, prefs, None
+        async with self._slot(realm_id):
+            found = await self._qbo_get(
+                f"{base}/query", access_token, entity="QueryResponse", query=CURRENCY_QUERY
+            )
+        rows = found.get("CompanyCurrency") or []
+        return info, prefs, [row for row in rows if isinstance(row, dict)]
 
     def _slot(self, realm_id: str) -> AbstractAsyncContextManager[None]:
         return self._limiter.slot(realm_id) if self._limiter is not None else contextlib.nullcontext()
@@ -139,8 +148,12 @@ class IntuitClient:
             raise IntuitUnavailable(f"Intuit's token endpoint answered {response.status_code}")
         raise IntuitRefused(f"Intuit's token endpoint refused the request ({error})", code=error)
 
-    async def _qbo_get(self, url: str, access_token: str, *, entity: str) -> dict[str, Any]:
+    async def _qbo_get(
+        self, url: str, access_token: str, *, entity: str, query: str | None = None
+    ) -> dict[str, Any]:
         params = {"minorversion": str(self._settings.qbo_minor_version)}
+        if query is not None:
+            params["query"] = query
         headers = {"Authorization": f"Bearer {access_token}"}
         response = await self._send("GET", url, params=params, headers=headers, what=entity)
         if response.status_code in (401, 403):

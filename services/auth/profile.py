@@ -17,8 +17,12 @@ _COUNTRY_NAMES = {"US": "the United States", "GB": "the United Kingdom", "CA": "
 UNKNOWN = "unknown"
 
 
-def company_profile(company_info: dict[str, Any], preferences: dict[str, Any]) -> CompanyProfile:
-    """The profile the other services need, read from CompanyInfo and Preferences."""
+def company_profile(
+    company_info: dict[str, Any],
+    preferences: dict[str, Any],
+    currencies: list[dict[str, Any]] | None = None,
+) -> CompanyProfile:
+    """The profile the other services need, read from CompanyInfo, Preferences and the currency list."""
     accounting = preferences.get("AccountingInfoPrefs") or {}
     currency = preferences.get("CurrencyPrefs") or {}
     tracks_departments = bool(accounting.get("TrackDepartments"))
@@ -29,6 +33,7 @@ def company_profile(company_info: dict[str, Any], preferences: dict[str, Any]) -
         home_currency=str((currency.get("HomeCurrency") or {}).get("value") or UNKNOWN),
         edition=name_value(company_info, "OfferingSku") or UNKNOWN,
         multicurrency=bool(currency.get("MultiCurrencyEnabled")),
+        currencies=active_currencies(currencies),
         class_tracking=_class_tracking(accounting),
         department_tracking=tracks_departments,
         department_label=(accounting.get("DepartmentTerminology") or "Location")
@@ -38,6 +43,13 @@ def company_profile(company_info: dict[str, Any], preferences: dict[str, Any]) -
         tax_mode="us_sales_tax" if country == "US" else "vat_gst",
         book_close_date=_date(accounting.get("BookCloseDate")),
     )
+
+
+def active_currencies(rows: list[dict[str, Any]] | None) -> list[str] | None:
+    """The codes of the active CompanyCurrency rows, sorted; None when the list was not read."""
+    if rows is None:
+        return None
+    return sorted({str(r["Code"]) for r in rows if r.get("Code") and r.get("Active", True) is not False})
 
 
 def country_of(company_info: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from services.mapper.mapping.base import SUPPORTED_COUNTRIES
-from services.mapper.mapping.lookups import ACCOUNT_TYPES
+from services.mapper.mapping.lookups import ACCOUNT_TYPES, currency_not_added, group_code
 from services.mapper.reference import Reference
 from services.mapper.sync_settings import SyncSettings
 from shared.contracts.internal import CompanyProfile
@@ -119,6 +119,10 @@ def currency(i: Inputs) -> list[Check]:
     foreign = sorted(c for c in i.used.currencies if c != home)
     if not foreign:
         return [_ok("currency", f"the platform uses the company's home currency {home}")]
+    active = i.company.currencies
+    missing = [c for c in foreign if active is not None and c not in active]
+    if i.company.multicurrency and missing:
+        return [Check("currency", "blocking", *currency_not_added(code, active or [])) for code in missing]
     if i.company.multicurrency:
         return [_ok("currency", f"multicurrency is on; documents in {', '.join(foreign)} are accepted")]
     return [
@@ -162,6 +166,7 @@ def tax_rates(i: Inputs) -> list[Check]:
                     f'map it in settings tax.rates {{"{rate}": "<QBO tax code>"}}, or rename it',
                 )
             )
+    out += _tax_groups(i)
     default = i.settings.tax.default_code
     if i.company.country.upper() != "US" and default and i.reference.find("TaxCode", default) is None:
         out.append(
@@ -173,6 +178,26 @@ def tax_rates(i: Inputs) -> list[Check]:
             )
         )
     return out or [_ok("tax_rate", "every platform tax rate has a QBO tax code")]
+
+
+def _tax_groups(i: Inputs) -> list[Check]:
+    """A platform group tax needs one QBO code applying exactly its component rates."""
+    out = []
+    for group, parts in sorted(i.settings.tax.groups.items()):
+        if group in i.settings.tax.rates or i.reference.find("TaxCode", group) is not None:
+            continue  # mapped or named like a QBO code: the group's components are not consulted
+        if group_code(i.reference, parts, purchase=False) is None:
+            out.append(
+                Check(
+                    "tax_rate",
+                    "blocking",
+                    f"platform group tax '{group}' ({' + '.join(parts)}) has no QBO tax code applying "
+                    "exactly those rates",
+                    "create a combined tax code in QBO over those rates (Taxes > Sales tax settings), "
+                    f'or map it in settings tax.rates {{"{group}": "<QBO tax code>"}}',
+                )
+            )
+    return out
 
 
 def payment_methods(i: Inputs) -> list[Check]:

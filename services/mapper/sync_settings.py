@@ -60,6 +60,12 @@ class DefaultAccounts(_Strict):
     )
     discount: QboName | None = None
     refund_from: QboName | None = Field(default=None, description="Bank account refunds are paid from")
+    inventory_asset: QboName | None = Field(
+        default=None, description="Asset account of inventory items whose event names none"
+    )
+    cost_of_goods_sold: QboName | None = Field(
+        default=None, description="Cost of goods sold account of inventory items whose event names none"
+    )
 
 
 class TaxSettings(_Strict):

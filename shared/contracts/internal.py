@@ -15,6 +15,11 @@ class CompanyProfile(Contract):
     home_currency: str
     edition: str = Field(description="QBO OfferingSku, e.g. 'QuickBooks Online Plus'")
     multicurrency: bool = False
+    currencies: list[str] | None = Field(
+        default=None,
+        description="Multicurrency: the foreign currencies active in the company's currency list "
+        "(CompanyCurrency); absent when not read",
+    )
     class_tracking: Literal["off", "per_transaction", "per_line"] = "off"
     department_tracking: bool = False
     department_label: str | None = None

@@ -78,7 +78,20 @@ class ItemUpserted(Contract):
     description: Text | None = None
     unit_price: Price | None = None
     income_account: str | None = Field(default=None, max_length=100)
-    expense_account: str | None = Field(default=None, max_length=100)
+    expense_account: str | None = Field(
+        default=None, max_length=100, description="For an inventory item: its cost of goods sold account"
+    )
+    purchase_cost: Price | None = None
+    # Inventory only: the opening stock, sent when the item is created (QBO moves it afterwards).
+    quantity_on_hand: Quantity | None = Field(
+        default=None, ge=0, description="Inventory: opening quantity on hand (on creation only)"
+    )
+    inventory_start_date: IsoDate | None = Field(
+        default=None, description="Inventory: the date the quantity on hand is as of (on creation only)"
+    )
+    asset_account: str | None = Field(
+        default=None, max_length=100, description="Inventory: the inventory asset account"
+    )
 
 
 class SalesLine(Contract):
@@ -162,6 +175,9 @@ class PaymentRecorded(Contract):
     date: IsoDate
     amount: NonNegativeMoney
     currency: Currency | None = None
+    exchange_rate: Price | None = Field(
+        default=None, gt=0, description="Home-currency units per unit of `currency` (QBO's ExchangeRate)"
+    )
     customer: CustomerRef
     payment_method: str | None = Field(default=None, max_length=100)
     reference: str | None = Field(default=None, max_length=21)
@@ -180,6 +196,9 @@ class RefundIssued(Contract):
     date: IsoDate
     amount: NonNegativeMoney
     currency: Currency | None = None
+    exchange_rate: Price | None = Field(
+        default=None, gt=0, description="Home-currency units per unit of `currency` (QBO's ExchangeRate)"
+    )
     customer: CustomerRef
     payment_method: str | None = Field(default=None, max_length=100)
     lines: list[SalesLine] = Field(min_length=1, max_length=750)
@@ -224,6 +243,9 @@ class PurchaseDocument(Contract):
     due_date: IsoDate | None = None
     currency: Currency | None = None
     exchange_rate: Price | None = Field(default=None, gt=0)
+    location: str | None = Field(
+        default=None, max_length=100, description="QBO location (Department) of the whole document"
+    )
     lines: list[PurchaseLine] = Field(min_length=1, max_length=750)
     tax_inclusive: bool = False
     memo: Text | None = None
@@ -275,6 +297,9 @@ class BillPaymentRecorded(Contract):
     date: IsoDate
     amount: NonNegativeMoney
     currency: Currency | None = None
+    exchange_rate: Price | None = Field(
+        default=None, gt=0, description="Home-currency units per unit of `currency` (QBO's ExchangeRate)"
+    )
     vendor: VendorData
     payment_account: str = Field(
         min_length=1, max_length=100, description="QBO bank or credit card account the bills are paid from"

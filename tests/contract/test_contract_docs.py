@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -32,3 +33,20 @@ def test_asyncapi_names_every_catalogue_event_and_the_exchange() -> None:
 
 def test_there_is_one_json_schema_per_platform_event() -> None:
     assert {p.name.removesuffix(".json") for p in (DOCS / "schemas").glob("*.json")} == set(PLATFORM_EVENTS)
+
+
+def _properties(event_type: str) -> set[str]:
+    """The data fields an event's published JSON Schema documents."""
+    schema = json.loads((DOCS / "schemas" / f"{event_type}.json").read_text())
+    data = schema["$defs"][schema["properties"]["data"]["$ref"].rsplit("/", 1)[-1]]
+    return set(data["properties"])
+
+
+def test_the_accounting_fields_are_published_in_the_schemas() -> None:
+    # Optional fields platforms rely on for multicurrency, locations on purchases and inventory items.
+    for event_type in ("payment.recorded", "refund.issued", "bill_payment.recorded"):
+        assert "exchange_rate" in _properties(event_type), event_type
+    for event_type in ("bill.approved", "bill.updated", "purchase_order.approved", "purchase_order.updated"):
+        assert "location" in _properties(event_type), event_type
+    inventory = {"quantity_on_hand", "inventory_start_date", "asset_account", "purchase_cost"}
+    assert inventory <= _properties("item.upserted")

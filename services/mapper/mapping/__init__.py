@@ -48,7 +48,7 @@ def vendor(ctx: MapContext, data: VendorUpserted) -> list[ExportRequested]:
 def item(ctx: MapContext, data: ItemUpserted) -> list[ExportRequested]:
     """item.upserted → Item matched by Name (the platform code)."""
     exists = ctx.reference.find("Item", data.code) is not None
-    payload = parties.item_payload(ctx, data)
+    payload = parties.item_payload(ctx, data, creating=not exists)
     ctx.emit(
         entity="Item",
         operation="update" if exists else "create",

@@ -48,7 +48,7 @@ def bill_payment(ctx: MapContext, data: BillPaymentRecorded) -> list[ExportReque
         "APAccountRef": lookups.account(ctx, "$.data", "accounts_payable", required=False),
     }
     payload |= _pay_from(ctx, data.payment_account)
-    payload |= lookups.currency(ctx, "$.data.currency", data.currency, None)
+    payload |= lookups.currency(ctx, "$.data.currency", data.currency, data.exchange_rate)
     ctx.emit(
         entity="BillPayment",
         operation="create",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.mapper.mapping.base import MapContext
-from services.mapper.reference import RefEntity
+from services.mapper.reference import RefEntity, Reference
 
 # Default-account setting → QBO AccountTypes it may have (reference §8.14).
 ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
@@ -16,6 +16,8 @@ ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
     "deposit": ("Bank", "Other Current Asset"),
     "discount": ("Income", "Other Income", "Expense", "Other Expense"),
     "refund_from": ("Bank", "Other Current Asset", "Credit Card"),
+    "inventory_asset": ("Other Current Asset",),
+    "cost_of_goods_sold": ("Cost of Goods Sold",),
 }
 
 
@@ -43,21 +45,20 @@ def tax_code(ctx: MapContext, path: str, rate: str, *, purchase: bool = False) -
 
 
 def _group_code(ctx: MapContext, rate: str, *, purchase: bool) -> RefEntity | None:
-    # A platform group tax (e.g. "GST+PST") matches the QBO code applying exactly its component rates.
     components = ctx.settings.tax.groups.get(rate)
-    if not components:
-        return None
+    return group_code(ctx.reference, components, purchase=purchase) if components else None
+
+
+def group_code(reference: Reference, components: list[str], *, purchase: bool) -> RefEntity | None:
+    """The QBO code applying exactly these rates (a platform group tax such as "GST+PST"), if any."""
     wanted = {c.casefold() for c in components}
-    for code in ctx.reference.all("TaxCode"):
-        rate_ids = [rid for rid, _ in ctx.reference.tax_rate_percent(code, purchase=purchase)]
-        names = {(ctx.reference.get("TaxRate", rid) or _none()).name.casefold() for rid in rate_ids}
-        if names == wanted:
+    for code in reference.all("TaxCode"):
+        rates = (
+            reference.get("TaxRate", rid) for rid, _ in reference.tax_rate_percent(code, purchase=purchase)
+        )
+        if {r.name.casefold() for r in rates if r is not None} == wanted:
             return code
     return None
-
-
-def _none() -> RefEntity:
-    return RefEntity("TaxRate", "", "", False, {})
 
 
 def term(ctx: MapContext, path: str, days: int) -> dict[str, str] | None:
@@ -164,7 +165,20 @@ def currency(ctx: MapContext, path: str, code: str | None, rate: Any) -> dict[st
             f"{company.home_currency}",
         )
         return {}
+    if company.currencies is not None and code not in company.currencies:
+        ctx.problem(path, *currency_not_added(code, company.currencies))
+        return {}
     out: dict[str, Any] = {"CurrencyRef": {"value": code}}
     if rate is not None:
         out["ExchangeRate"] = rate
     return out
+
+
+def currency_not_added(code: str, active: list[str]) -> tuple[str, str]:
+    """(message, fix) for a foreign currency the company's currency list does not have (QBO refuses it)."""
+    listed = ", ".join(sorted(active)) or "none"
+    return (
+        f"the document is in {code}, which is not in the QBO company's currency list (active: {listed})",
+        f"add {code} in QBO (Settings > Currencies), then refresh the connection's company profile "
+        "(POST auth:/v1/connections/{id}/refresh-profile)",
+    )

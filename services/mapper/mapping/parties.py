@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from services.mapper.mapping import lookups
@@ -136,35 +137,54 @@ def ensure_vendor(ctx: MapContext, path: str, vendor: VendorData) -> dict[str, A
     return link("Vendor", pid)
 
 
-def item_payload(ctx: MapContext, item: ItemUpserted) -> dict[str, Any]:
+def item_payload(ctx: MapContext, item: ItemUpserted, *, creating: bool) -> dict[str, Any]:
     check_name(ctx, "$.data.code", item.code, limit=100, what="item Name")
     payload: dict[str, Any] = {
         "Name": item.code,
         "Type": ITEM_TYPES[item.type],
         "Description": item.description,
         "UnitPrice": item.unit_price,
+        "PurchaseCost": item.purchase_cost,
+        "IncomeAccountRef": _item_account(ctx, "income", item.income_account),
     }
-    if item.income_account:
-        payload["IncomeAccountRef"] = lookups.account_named(
-            ctx, "$.data.income_account", item.income_account, allowed=lookups.ACCOUNT_TYPES["income"]
-        )
-    else:
-        payload["IncomeAccountRef"] = lookups.account(ctx, "$.data.income_account", "income", required=True)
-    needs_expense = item.type == "inventory" or not ctx.target.us
-    if item.expense_account:
-        payload["ExpenseAccountRef"] = lookups.account_named(
-            ctx, "$.data.expense_account", item.expense_account, allowed=lookups.ACCOUNT_TYPES["expense"]
-        )
-    elif needs_expense:
-        payload["ExpenseAccountRef"] = lookups.account(
-            ctx, "$.data.expense_account", "expense", required=True
-        )
     if item.type == "inventory":
+        return payload | _inventory(ctx, item, creating=creating)
+    if item.expense_account or not ctx.target.us:
+        payload["ExpenseAccountRef"] = _item_account(ctx, "expense", item.expense_account)
+    return payload
+
+
+def _item_account(ctx: MapContext, setting: str, named: str | None) -> dict[str, str] | None:
+    """The event's own account for an item (of the setting's types), else the setting's default."""
+    path = "$.data." + {"cost_of_goods_sold": "expense", "inventory_asset": "asset"}.get(setting, setting)
+    if named:
+        return lookups.account_named(ctx, f"{path}_account", named, allowed=lookups.ACCOUNT_TYPES[setting])
+    return lookups.account(ctx, f"{path}_account", setting, required=True)
+
+
+def _inventory(ctx: MapContext, item: ItemUpserted, *, creating: bool) -> dict[str, Any]:
+    """An inventory item's stock fields: accounts always, the opening position on creation only."""
+    edition = ctx.target.company.edition
+    if not any(e in edition.casefold() for e in ("plus", "advanced")):
         ctx.problem(
             "$.data.type",
-            "inventory items need an asset account, a start date and quantity on hand, which the event "
-            "does not carry",
-            "create inventory items in QBO and let the bridge match them by Name, "
-            "or send type 'non_inventory'",
+            f"inventory items need QuickBooks Online Plus or Advanced; the company has {edition}",
+            "upgrade QBO, or send the item with type 'non_inventory'",
         )
-    return payload
+    out: dict[str, Any] = {
+        "TrackQtyOnHand": True,
+        "ExpenseAccountRef": _item_account(ctx, "cost_of_goods_sold", item.expense_account),
+        "AssetAccountRef": _item_account(ctx, "inventory_asset", item.asset_account),
+    }
+    if not creating:
+        # QBO moves the stock with each sale and purchase; the platform's opening figures would undo that.
+        return out
+    if item.inventory_start_date is None:
+        ctx.problem(
+            "$.data.inventory_start_date",
+            "a new inventory item needs the date its quantity on hand is as of",
+            "send inventory_start_date (e.g. the day the stock was counted) with quantity_on_hand",
+        )
+    out["QtyOnHand"] = item.quantity_on_hand if item.quantity_on_hand is not None else Decimal(0)
+    out["InvStartDate"] = item.inventory_start_date
+    return out

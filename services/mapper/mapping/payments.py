@@ -37,7 +37,7 @@ def payment(ctx: MapContext, data: PaymentRecorded) -> list[ExportRequested]:
         payload["PaymentMethodRef"] = lookups.payment_method(
             ctx, "$.data.payment_method", data.payment_method
         )
-    payload |= lookups.currency(ctx, "$.data.currency", data.currency, None)
+    payload |= lookups.currency(ctx, "$.data.currency", data.currency, data.exchange_rate)
     ctx.emit(
         entity="Payment",
         operation="create",

@@ -6,7 +6,7 @@ from typing import Any
 
 from services.mapper.mapping import lookups, parties, totals
 from services.mapper.mapping.base import MapContext, document_match
-from services.mapper.mapping.lines import expense_line
+from services.mapper.mapping.lines import expense_line, header_ref
 from shared.contracts.internal import ExportRequested, Match
 from shared.contracts.platform import (
     BillApproved,
@@ -28,6 +28,14 @@ def purchase_payload(ctx: MapContext, doc: PurchaseDocument) -> dict[str, Any]:
         "PrivateNote": doc.memo,
         "Line": [expense_line(ctx, f"$.data.lines[{i}]", ln) for i, ln in enumerate(doc.lines)],
         "APAccountRef": lookups.account(ctx, "$.data", "accounts_payable", required=False),
+        "DepartmentRef": header_ref(
+            ctx,
+            "$.data.location",
+            "Department",
+            [doc.location],
+            tracked=ctx.target.company.department_tracking,
+            enabled=ctx.settings.locations.enabled,
+        ),
     }
     payload |= lookups.currency(ctx, "$.data.currency", doc.currency, doc.exchange_rate)
     if not ctx.target.us:

@@ -254,7 +254,7 @@ def refund(ctx: MapContext, data: RefundIssued) -> list[ExportRequested]:
         payload["PaymentMethodRef"] = lookups.payment_method(
             ctx, "$.data.payment_method", data.payment_method
         )
-    payload |= lookups.currency(ctx, "$.data.currency", data.currency, None)
+    payload |= lookups.currency(ctx, "$.data.currency", data.currency, data.exchange_rate)
     if ctx.target.us:
         payload["TxnTaxDetail"] = taxes.us_txn_detail(ctx, "$.data.lines")
     else:

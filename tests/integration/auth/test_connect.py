@@ -189,3 +189,24 @@ async def test_the_consent_link_binds_the_first_browser_with_an_httponly_lax_coo
     assert "samesite=lax" in cookie
     assert again.status_code == 302
     assert elsewhere.status_code == 400
+
+
+async def test_a_multicurrency_companys_profile_lists_its_active_currencies(auth: Auth) -> None:
+    realm_id = await new_company(auth, country="GB", multicurrency=True)
+    for code in ("EUR", "USD"):
+        added = await auth.sandbox.post(
+            f"/admin/companies/{realm_id}/act/CompanyCurrency", json={"body": {"Code": code}}
+        )
+        assert added.status_code == 200, added.text
+
+    connection_id, _ = await connect(auth, tenant(), realm_id)
+
+    company = (await auth.http.get(f"/v1/connections/{connection_id}", headers=ADMIN)).json()["company"]
+    assert (company["multicurrency"], company["currencies"]) == (True, ["EUR", "USD"])
+
+
+async def test_a_single_currency_companys_profile_does_not_read_a_currency_list(auth: Auth) -> None:
+    connection_id, _ = await connect(auth, tenant(), await new_company(auth, country="GB"))
+
+    company = (await auth.http.get(f"/v1/connections/{connection_id}", headers=ADMIN)).json()["company"]
+    assert (company["multicurrency"], company["currencies"]) == (False, None)

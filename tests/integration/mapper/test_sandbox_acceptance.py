@@ -1,4 +1,4 @@
-"""Every golden payload, links resolved, is accepted by the sandbox (US and GB companies)."""
+"""Every golden payload, links resolved, is accepted by the sandbox (US, GB, CA and AU companies)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def profile(country: str) -> CompanyProfile:
     return c.company(country, edition="QuickBooks Online Plus", custom_txn_numbers=True)
 
 
-@pytest.mark.parametrize("country", ["US", "GB"])
+@pytest.mark.parametrize("country", ["US", "GB", "CA", "AU"])
 async def test_every_golden_payload_is_accepted_by_the_sandbox(
     sandbox: httpx.AsyncClient, country: str
 ) -> None:

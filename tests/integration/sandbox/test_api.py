@@ -316,3 +316,30 @@ async def test_non_utf8_body_is_500_unsupported_operation(realm: Realm) -> None:
     )
     assert reply.status_code == 400
     assert reply.json()["Fault"]["Error"][0]["code"] == "500"
+
+
+async def test_taxservice_keeps_the_seeded_tax_codes_and_rates(admin: httpx.AsyncClient) -> None:
+    realm = await make_realm(admin, country="US")
+    agency = (await admin.get(f"/admin/companies/{realm.realm_id}/entities/TaxAgency")).json()[0]
+    seeded_codes = {
+        c["Id"]: c for c in (await admin.get(f"/admin/companies/{realm.realm_id}/entities/TaxCode")).json()
+    }
+    seeded_rates = {
+        r["Id"]: r for r in (await admin.get(f"/admin/companies/{realm.realm_id}/entities/TaxRate")).json()
+    }
+    created = []
+    for n in range(1, 5):
+        detail = {"TaxRateName": f"Levy {n}", "RateValue": str(n), "TaxAgencyId": agency["Id"]}
+        reply = await realm.post("/taxservice/taxcode", {"TaxCode": f"Levy {n}", "TaxRateDetails": [detail]})
+        created.append(reply.json())
+    new_code_ids = {body["TaxCodeId"] for body in created}
+    new_rate_ids = {body["TaxRateDetails"][0]["TaxRateId"] for body in created}
+    assert len(new_code_ids) == 4
+    assert not new_code_ids & set(seeded_codes)
+    assert len(new_rate_ids) == 4
+    assert not new_rate_ids & set(seeded_rates)
+    for code_id, code in seeded_codes.items():
+        assert (await realm.get(f"/taxcode/{code_id}")).json()["TaxCode"]["Name"] == code["Name"]
+    for rate_id, rate in seeded_rates.items():
+        kept = (await realm.get(f"/taxrate/{rate_id}")).json()["TaxRate"]
+        assert (kept["Name"], kept["RateValue"]) == (rate["Name"], rate["RateValue"])

@@ -128,3 +128,17 @@ def test_profile_changes_name_the_fields() -> None:
         "multicurrency",
     ]
     assert "name" in profile.profile_changes(None, us_profile())
+
+
+def test_the_profile_lists_the_active_currencies_of_the_currency_list() -> None:
+    rows: list[dict[str, Any]] = [
+        {"Code": "USD", "Active": True},
+        {"Code": "EUR", "Active": True},
+        {"Code": "CHF", "Active": False},
+        {"Name": "no code"},
+    ]
+    assert profile.company_profile(company_info(), preferences(), rows).currencies == ["EUR", "USD"]
+
+
+def test_a_profile_without_a_currency_list_read_has_no_currencies() -> None:
+    assert profile.company_profile(company_info(), preferences()).currencies is None

@@ -18,10 +18,18 @@ ACCOUNTS = (
     ("34", "Services", "Income"),
     ("35", "Office Expenses", "Expense"),
     ("36", "Cost of Goods Sold", "Cost of Goods Sold"),
+    ("37", "Inventory Asset", "Other Current Asset"),
 )
 TERMS = (("40", "Due on receipt", 0), ("41", "Net 15", 15), ("42", "Net 30", 30), ("43", "Net 60", 60))
 METHODS = (("50", "Cash"), ("51", "Check"), ("52", "Visa"))
 GB_RATES = (("20.0% S", "20"), ("5.0% R", "5"), ("0.0% Z", "0"), ("Exempt", "0"), ("No VAT", "0"))
+CA_RATES = (("GST", "5"), ("HST ON", "13"), ("Zero-rated", "0"), ("Exempt", "0"), ("PST BC", "7"))
+AU_RATES = (("GST", "10"), ("GST free", "0"), ("Input taxed", "0"), ("Out of scope", "0"))
+RATES = {"GB": GB_RATES, "CA": CA_RATES, "AU": AU_RATES}
+# A combined code applying several rates at once (CA's "GST/PST BC" = GST 5 % + PST BC 7 %).
+GROUPS = {"CA": (("GST/PST BC", ("GST", "PST BC")),)}
+# The tax rate name each country's golden documents carry on their lines.
+LINE_RATE = {"US": "California", "GB": "20.0% S", "CA": "GST/PST BC", "AU": "GST"}
 
 
 def company(country: str = "US", **overrides: Any) -> CompanyProfile:
@@ -56,23 +64,28 @@ def _tax(country: str) -> list[RefEntity]:
                 },
             ),
         ]
-    out = []
-    for n, (name, pct) in enumerate(GB_RATES, start=1):
-        rate_list = {"TaxRateDetail": [{"TaxRateRef": {"value": str(100 + n)}}]}
-        out.append(_e("TaxRate", {"Id": str(100 + n), "Name": name, "RateValue": pct}))
-        out.append(
-            _e(
-                "TaxCode",
-                {
-                    "Id": str(n),
-                    "Name": name,
-                    "TaxGroup": True,
-                    "SalesTaxRateList": rate_list,
-                    "PurchaseTaxRateList": rate_list,
-                },
-            )
-        )
+    out, rate_ids = [], {}
+    for n, (name, pct) in enumerate(RATES[country], start=1):
+        rate_ids[name] = str(100 + n)
+        out.append(_e("TaxRate", {"Id": rate_ids[name], "Name": name, "RateValue": pct}))
+        out.append(_code(str(n), name, [rate_ids[name]]))
+    for n, (name, parts) in enumerate(GROUPS.get(country, ()), start=len(out) // 2 + 1):
+        out.append(_code(str(n), name, [rate_ids[part] for part in parts]))
     return out
+
+
+def _code(qbo_id: str, name: str, rate_ids: list[str]) -> RefEntity:
+    rate_list = {"TaxRateDetail": [{"TaxRateRef": {"value": rid}} for rid in rate_ids]}
+    return _e(
+        "TaxCode",
+        {
+            "Id": qbo_id,
+            "Name": name,
+            "TaxGroup": True,
+            "SalesTaxRateList": rate_list,
+            "PurchaseTaxRateList": rate_list,
+        },
+    )
 
 
 def reference(country: str = "US", *extra: RefEntity) -> Reference:
@@ -101,6 +114,8 @@ def settings(**overrides: Any) -> SyncSettings:
             "deposit": "Undeposited Funds",
             "refund_from": "Checking",
             "accounts_payable": "Accounts Payable (A/P)",
+            "inventory_asset": "Inventory Asset",
+            "cost_of_goods_sold": "Cost of Goods Sold",
         },
     }
     return SyncSettings.model_validate(base | overrides)
@@ -143,7 +158,7 @@ def sales_line(**overrides: Any) -> dict[str, Any]:
 
 
 def invoice(country: str = "US", **overrides: Any) -> dict[str, Any]:
-    rate = "California" if country == "US" else "20.0% S"
+    rate = LINE_RATE[country]
     return {
         "invoice_id": f"inv_{uuid.uuid4().hex[:6]}" if overrides.pop("random_id", False) else "inv_1",
         "number": "INV-1001",
@@ -167,7 +182,7 @@ def invoice(country: str = "US", **overrides: Any) -> dict[str, Any]:
 
 
 def purchase(kind: str = "bill", country: str = "US", **overrides: Any) -> dict[str, Any]:
-    rate = None if country == "US" else "20.0% S"
+    rate = None if country == "US" else LINE_RATE[country]
     return {
         f"{kind}_id": f"{kind}_1",
         "number": "B-77",

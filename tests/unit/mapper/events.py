@@ -6,10 +6,13 @@ from typing import Any
 
 from tests.unit.mapper import companies as c
 
+# 75.00 taxed at each country's line rate (US 8 %, GB 20 %, CA 5 % + 7 %, AU 10 %).
+REFUND_TOTAL = {"US": "81.00", "GB": "90.00", "CA": "84.00", "AU": "82.50"}
+
 
 def golden_events(country: str) -> dict[str, dict[str, Any]]:
     """Event type → data; every platform event of the catalogue appears once."""
-    rate = "California" if country == "US" else "20.0% S"
+    rate = c.LINE_RATE[country]
     return {
         "customer.upserted": c.customer(payment_terms_days=30, payment_method="Visa", phone="0113 496 0000"),
         "vendor.upserted": {
@@ -49,7 +52,7 @@ def golden_events(country: str) -> dict[str, dict[str, Any]]:
         "refund.issued": {
             "refund_id": "ref_1",
             "date": "2026-11-12",
-            "amount": "81.00" if country == "US" else "90.00",
+            "amount": REFUND_TOTAL[country],
             "customer": {"code": "ACME"},
             "payment_method": "Cash",
             "lines": [c.sales_line(quantity="1", unit_price="75.00", amount="75.00", tax_rate=rate)],
@@ -66,7 +69,7 @@ def golden_events(country: str) -> dict[str, dict[str, Any]]:
 
 def reversal_events(country: str) -> dict[str, dict[str, Any]]:
     """The reversals: voids, deactivations, a credit note changed and bills paid."""
-    rate = "California" if country == "US" else "20.0% S"
+    rate = c.LINE_RATE[country]
     return {
         "credit_note.updated": {
             "credit_note_id": "cn_1",
@@ -103,3 +106,21 @@ def reversal_events(country: str) -> dict[str, dict[str, Any]]:
             ],
         },
     }
+
+
+def inventory_item(**overrides: Any) -> dict[str, Any]:
+    return {
+        "item_id": "itm_2",
+        "code": "GADGET",
+        "type": "inventory",
+        "description": "A gadget",
+        "unit_price": "25.00",
+        "purchase_cost": "11.50",
+        "quantity_on_hand": "40",
+        "inventory_start_date": "2026-11-01",
+    } | overrides
+
+
+def variant_events(country: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Modes of an event beyond its representative case: golden name → (event type, data)."""
+    return {"item.upserted.inventory": ("item.upserted", inventory_item())}

@@ -1,4 +1,4 @@
-"""Golden mapping tests: a platform event in, the exact QBO commands out (US and GB companies).
+"""Golden mapping tests: a platform event in, the exact QBO commands out (US, GB, CA and AU companies).
 
 Regenerate after a deliberate change with ``QBB_UPDATE_GOLDEN=1 uv run pytest tests/unit/mapper`` and
 review the diff of ``golden/``.
@@ -15,10 +15,12 @@ import pytest
 from services.mapper import service
 from shared.contracts import CATALOGUE, PLATFORM_EVENTS
 from tests.unit.mapper import companies as c
-from tests.unit.mapper.events import golden_events
+from tests.unit.mapper.events import golden_events, variant_events
 
 GOLDEN = Path(__file__).parent / "golden"
-CASES = [(country, event_type) for country in ("US", "GB") for event_type in PLATFORM_EVENTS]
+COUNTRIES = ("US", "GB", "CA", "AU")
+CASES = [(country, event_type) for country in COUNTRIES for event_type in PLATFORM_EVENTS]
+VARIANTS = [(country, name) for country in COUNTRIES for name in variant_events("US")]
 
 
 def test_every_platform_event_has_a_golden_case() -> None:
@@ -27,9 +29,18 @@ def test_every_platform_event_has_a_golden_case() -> None:
 
 @pytest.mark.parametrize(("country", "event_type"), CASES)
 def test_platform_event_maps_to_the_golden_qbo_commands(country: str, event_type: str) -> None:
-    ctx = c.context(country)
-    data = CATALOGUE[event_type].model.model_validate(golden_events(country)[event_type])
+    assert_golden(country, event_type, event_type, golden_events(country)[event_type])
 
+
+@pytest.mark.parametrize(("country", "name"), VARIANTS)
+def test_an_event_mode_maps_to_its_golden_qbo_commands(country: str, name: str) -> None:
+    event_type, data = variant_events(country)[name]
+    assert_golden(country, name, event_type, data)
+
+
+def assert_golden(country: str, name: str, event_type: str, raw: dict[str, object]) -> None:
+    ctx = c.context(country)
+    data = CATALOGUE[event_type].model.model_validate(raw)
     commands = service.plan(
         event_type,
         data,
@@ -40,7 +51,7 @@ def test_platform_event_maps_to_the_golden_qbo_commands(country: str, event_type
     )
 
     produced = [cmd.model_dump(mode="json", exclude_none=True) for cmd in commands]
-    path = GOLDEN / f"{country.lower()}_{event_type.replace('.', '_')}.json"
+    path = GOLDEN / f"{country.lower()}_{name.replace('.', '_')}.json"
     if os.environ.get("QBB_UPDATE_GOLDEN"):
         path.write_text(json.dumps(produced, indent=2, sort_keys=True) + "\n")
     assert produced == json.loads(path.read_text())

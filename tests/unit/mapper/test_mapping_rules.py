@@ -248,3 +248,179 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
 def test_negative_invoice_total_is_rejected() -> None:
     data = c.invoice(lines=[c.sales_line(quantity=None, unit_price=None, amount="-5.00")])
     assert "negative" in rejection("invoice.approved", data).message
+
+
+def test_a_platform_group_tax_maps_to_the_qbo_code_applying_exactly_its_components() -> None:
+    data = c.invoice("CA", lines=[c.sales_line(tax_rate="GST+PST")])
+    payload = last(run("invoice.approved", data, "CA", tax={"groups": {"GST+PST": ["gst", "PST BC"]}}))
+    assert payload["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "6"}
+
+
+def test_a_purchase_group_tax_is_matched_on_the_codes_purchase_rates() -> None:
+    data = c.purchase(
+        "bill",
+        "CA",
+        lines=[
+            {"description": "Paper", "account": "Office Expenses", "amount": "9.99", "tax_rate": "GST+PST"}
+        ],
+    )
+    payload = last(run("bill.approved", data, "CA", tax={"groups": {"GST+PST": ["GST", "PST BC"]}}))
+    assert payload["Line"][0]["AccountBasedExpenseLineDetail"]["TaxCodeRef"] == {"value": "6"}
+
+
+def test_a_group_tax_whose_components_no_qbo_code_applies_is_rejected_with_the_fix() -> None:
+    data = c.invoice("CA", lines=[c.sales_line(tax_rate="GST+QST")])
+    found = rejection("invoice.approved", data, "CA", tax={"groups": {"GST+QST": ["GST", "QST"]}})
+    assert found.problems[0].path == "$.data.lines[0].tax_rate"
+    assert "GST+QST" in found.problems[0].message
+    assert "tax.rates" in found.problems[0].hint
+
+
+def test_a_group_tax_is_not_matched_to_a_code_applying_only_some_of_its_components() -> None:
+    data = c.invoice("CA", lines=[c.sales_line(tax_rate="GST+PST+HST")])
+    groups = {"groups": {"GST+PST+HST": ["GST", "PST BC", "HST ON"]}}
+    assert rejection("invoice.approved", data, "CA", tax=groups).problems[0].path.endswith("tax_rate")
+
+
+def test_au_gst_inclusive_invoice_carries_the_gst_code_and_gross_amounts() -> None:
+    data = c.invoice("AU", tax_inclusive=True, lines=[c.sales_line(tax_rate="GST")])
+    payload = last(run("invoice.approved", data, "AU"))
+    assert payload["GlobalTaxCalculation"] == "TaxInclusive"
+    detail = payload["Line"][0]["SalesItemLineDetail"]
+    assert detail["TaxCodeRef"] == {"value": "1"}
+    assert detail["TaxInclusiveAmt"] == 225.0
+
+
+def inventory(**overrides: Any) -> dict[str, Any]:
+    return {
+        "item_id": "itm_2",
+        "code": "GADGET",
+        "type": "inventory",
+        "quantity_on_hand": "40",
+        "inventory_start_date": "2026-11-01",
+    } | overrides
+
+
+def test_a_new_inventory_item_without_its_start_date_is_rejected_with_the_fix() -> None:
+    found = rejection("item.upserted", inventory(inventory_start_date=None))
+    assert [p.path for p in found.problems] == ["$.data.inventory_start_date"]
+    assert "inventory_start_date" in found.problems[0].hint
+
+
+def test_an_existing_inventory_item_is_updated_without_its_opening_stock() -> None:
+    known = c.entity("Item", {"Id": "90", "Name": "GADGET", "Type": "Inventory"})
+    [command] = run("item.upserted", inventory(inventory_start_date=None), ref=c.reference("US", known))
+    assert command.operation == "update"
+    assert not {"QtyOnHand", "InvStartDate"} & set(command.payload)
+    assert command.payload["AssetAccountRef"] == {"value": "37"}
+
+
+def test_an_inventory_item_takes_its_own_accounts_over_the_defaults() -> None:
+    data = inventory(asset_account="Undeposited Funds", expense_account="Cost of Goods Sold")
+    payload = last(run("item.upserted", data, accounts={"income": "Services"}))
+    assert (payload["AssetAccountRef"], payload["ExpenseAccountRef"]) == ({"value": "30"}, {"value": "36"})
+
+
+def test_an_inventory_item_needs_a_cost_of_goods_sold_and_an_asset_account() -> None:
+    found = rejection(
+        "item.upserted", inventory(expense_account="Office Expenses"), accounts={"income": "Services"}
+    )
+    assert {p.path for p in found.problems} == {"$.data.expense_account", "$.data.asset_account"}
+    assert any("accounts.inventory_asset" in p.hint for p in found.problems)
+
+
+def test_an_inventory_item_is_refused_below_plus_with_the_fix() -> None:
+    found = rejection(
+        "item.upserted", inventory(), company_overrides={"edition": "QuickBooks Online Essentials"}
+    )
+    assert found.problems[0].path == "$.data.type"
+    assert "non_inventory" in found.problems[0].hint
+
+
+MULTI = {"multicurrency": True, "currencies": ["EUR", "USD"]}
+
+
+def foreign_payment(**overrides: Any) -> dict[str, Any]:
+    return {
+        "payment_id": "pay_eur",
+        "date": "2026-11-10",
+        "amount": "100.00",
+        "currency": "EUR",
+        "exchange_rate": "0.86",
+        "customer": {"code": "ACME"},
+        "applied_to": [{"invoice_id": "inv_1", "amount": "100.00"}],
+    } | overrides
+
+
+def test_a_foreign_payment_carries_its_currency_and_exchange_rate() -> None:
+    payload = last(run("payment.recorded", foreign_payment(), "GB", company_overrides=MULTI))
+    assert payload["CurrencyRef"] == {"value": "EUR"}
+    assert payload["ExchangeRate"] == 0.86
+
+
+def test_a_foreign_refund_carries_its_currency_and_exchange_rate() -> None:
+    data = {
+        "refund_id": "ref_eur",
+        "date": "2026-11-12",
+        "amount": "90.00",
+        "currency": "EUR",
+        "exchange_rate": "0.86",
+        "customer": {"code": "ACME"},
+        "lines": [c.sales_line(quantity="1", unit_price="75.00", amount="75.00", tax_rate="20.0% S")],
+    }
+    payload = last(run("refund.issued", data, "GB", company_overrides=MULTI))
+    assert (payload["CurrencyRef"], payload["ExchangeRate"]) == ({"value": "EUR"}, 0.86)
+
+
+def test_a_currency_missing_from_the_companys_list_is_rejected_with_the_fix() -> None:
+    found = rejection("payment.recorded", foreign_payment(currency="CHF"), "GB", company_overrides=MULTI)
+    assert found.problems[0].path == "$.data.currency"
+    assert "CHF" in found.problems[0].message
+    assert "Settings > Currencies" in found.problems[0].hint
+    assert "refresh-profile" in found.problems[0].hint
+
+
+def test_an_invoice_in_a_currency_missing_from_the_list_is_rejected() -> None:
+    data = c.invoice("GB", currency="CHF", exchange_rate="0.9")
+    assert (
+        rejection("invoice.approved", data, "GB", company_overrides=MULTI).problems[0].path
+        == "$.data.currency"
+    )
+
+
+def test_a_profile_that_never_read_the_currency_list_does_not_refuse_a_currency() -> None:
+    profile = {"multicurrency": True}
+    payload = last(run("payment.recorded", foreign_payment(currency="CHF"), "GB", company_overrides=profile))
+    assert payload["CurrencyRef"] == {"value": "CHF"}
+
+
+TRACKED = {"class_tracking": "per_line", "department_tracking": True}
+
+
+@pytest.mark.parametrize("kind", ["bill", "purchase_order"])
+def test_a_purchase_carries_its_location_and_a_class_per_line(kind: str) -> None:
+    lines = [{"description": "Paper", "account": "Office Expenses", "amount": "9.99", "class": "Retail"}]
+    data = c.purchase(kind, location="London", lines=lines)
+    payload = last(
+        run(
+            f"{kind}.approved",
+            data,
+            company_overrides=TRACKED,
+            classes={"enabled": True},
+            locations={"enabled": True},
+        )
+    )
+    assert payload["DepartmentRef"] == {"value": "70"}
+    assert payload["Line"][0]["AccountBasedExpenseLineDetail"]["ClassRef"] == {"value": "60"}
+
+
+def test_a_purchase_location_qbo_does_not_have_is_rejected_with_the_fix() -> None:
+    data = c.purchase("bill", location="Paris")
+    found = rejection("bill.approved", data, company_overrides=TRACKED, locations={"enabled": True})
+    assert found.problems[0].path == "$.data.location"
+    assert "locations.names" in found.problems[0].hint
+
+
+def test_a_purchase_location_is_left_out_where_the_company_does_not_track_locations() -> None:
+    payload = last(run("bill.approved", c.purchase("bill", location="London"), locations={"enabled": True}))
+    assert "DepartmentRef" not in payload

@@ -79,3 +79,52 @@ def test_overall_status_is_the_worst() -> None:
     assert (
         readiness.overall([readiness.Check("a", "ok", ""), readiness.Check("b", "warning", "")]) == "warning"
     )
+
+
+def test_a_group_tax_with_a_qbo_code_over_its_components_is_ready() -> None:
+    settings = c.settings(tax={"groups": {"GST+PST": ["GST", "PST BC"]}})
+    used = readiness.UsedValues(tax_rates=frozenset({"GST+PST"}))
+    found = checks(company=c.company("CA"), reference=c.reference("CA"), settings=settings, used=used)
+    assert status(found, "tax_rate") == "ok"
+
+
+def test_a_group_tax_no_qbo_code_applies_blocks_with_the_fix() -> None:
+    settings = c.settings(tax={"groups": {"GST+QST": ["GST", "QST"]}})
+    found = checks(company=c.company("CA"), reference=c.reference("CA"), settings=settings)
+    [check] = [f for f in found["tax_rate"] if f.status == "blocking"]
+    assert "GST+QST" in check.message
+    assert "GST + QST" in check.message
+    assert "tax.rates" in check.fix
+
+
+def test_a_used_currency_missing_from_the_companys_list_blocks_with_the_fix() -> None:
+    used = readiness.UsedValues(currencies=frozenset({"EUR", "CHF", "GBP"}))
+    company = c.company("GB", multicurrency=True, currencies=["EUR"])
+    [check] = checks(company=company, reference=c.reference("GB"), used=used)["currency"]
+    assert check.status == "blocking"
+    assert "CHF" in check.message
+    assert "Settings > Currencies" in check.fix
+
+
+def test_used_currencies_all_in_the_companys_list_are_ready() -> None:
+    used = readiness.UsedValues(currencies=frozenset({"EUR"}))
+    company = c.company("GB", multicurrency=True, currencies=["EUR"])
+    assert status(checks(company=company, reference=c.reference("GB"), used=used), "currency") == "ok"
+
+
+def test_inventory_default_accounts_of_the_wrong_type_block_with_the_fix() -> None:
+    accounts = c.settings().accounts.model_dump() | {
+        "inventory_asset": "Services",
+        "cost_of_goods_sold": "Office Expenses",
+    }
+    blocking = [
+        f for f in checks(settings=c.settings(accounts=accounts))["account"] if f.status == "blocking"
+    ]
+    assert {f.message.split("'")[0] for f in blocking} == {
+        "accounts.cost_of_goods_sold ",
+        "accounts.inventory_asset ",
+    }
+    assert {f.fix for f in blocking} == {
+        "choose a Other Current Asset account",
+        "choose a Cost of Goods Sold account",
+    }
