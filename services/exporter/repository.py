@@ -45,6 +45,10 @@ _AFTER_DONE = """NOT EXISTS (
 # A realm's claimable rows (queued, or running with a lapsed lease), as ix_jobs_claimable_realm has them.
 _CLAIMABLE = "status IN ('queued', 'running')"
 
+# Due: queued and past its retry delay, or running under a lease that ran out (its holder died).
+_DUE = """((j.status = 'queued' AND j.next_attempt_at <= now())
+      OR (j.status = 'running' AND j.lease_until < clock_timestamp()))"""
+
 # One round reads only what it returns: the realms with claimable rows are found by a skip scan of
 # the partial index (one probe per realm, none per job); the realms this process is writing are
 # left out; the others are taken oldest head first (live before history), and each gives up to
@@ -63,7 +67,7 @@ heads AS (
     SELECT r.realm_id, h.history, h.seq FROM realms r
     CROSS JOIN LATERAL (
         SELECT j.history, j.seq FROM exporter.jobs j
-        WHERE j.realm_id = r.realm_id AND j.{_CLAIMABLE}
+        WHERE j.realm_id = r.realm_id AND j.{_CLAIMABLE} AND {_DUE}
         ORDER BY j.history, j.seq LIMIT 1) h
     WHERE r.realm_id IS NOT NULL AND NOT (r.realm_id = ANY(CAST(:busy AS text[])))
     ORDER BY h.history, h.seq
@@ -75,8 +79,7 @@ ready AS (
         SELECT j.id FROM exporter.jobs j
         LEFT JOIN exporter.connections c ON c.connection_id = j.connection_id
         WHERE j.realm_id = h.realm_id AND j.{_CLAIMABLE}
-          AND ((j.status = 'queued' AND j.next_attempt_at <= now())
-               OR (j.status = 'running' AND j.lease_until < clock_timestamp()))
+          AND {_DUE}
           AND coalesce(c.status, 'active') = 'active'
           AND {_FIRST_FOR_OBJECT}
           AND {_AFTER_DONE}

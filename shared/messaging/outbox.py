@@ -7,13 +7,11 @@ RabbitMQ. Delivery is at-least-once; consumers' inboxes make the effect exactly-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 from aio_pika import DeliveryMode, Message, RobustChannel
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
@@ -43,6 +41,7 @@ from shared.contracts.envelope import CONTENT_TYPE, Envelope
 from shared.db import asyncpg_dsn
 from shared.messaging import topology
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_QUARANTINED
+from shared.worker import Backoff, Worker
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +90,7 @@ class Outbox:
 
     def __init__(self, session: AsyncSession, table: Table, *, cause: Envelope | None = None) -> None:
         self._session, self._table, self._cause = session, table, cause
+        self._notified = False
 
     async def add(
         self,
@@ -136,8 +136,12 @@ class Outbox:
         await self._notify()
 
     async def _notify(self) -> None:
-        # Delivered only if the transaction commits; Postgres folds repeats within one transaction.
-        await self._session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(self._table)})
+        # Delivered only if the transaction commits; Postgres would fold repeats within one
+        # transaction anyway, so an Outbox (one per transaction) sends it once: one statement less
+        # per further event.
+        if not self._notified:
+            await self._session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(self._table)})
+            self._notified = True
 
 
 # Failures of the broker or the network rather than of one message.
@@ -172,8 +176,8 @@ class OutboxRelay:
         self._dsn, self._namespace = asyncpg_dsn(database_url), namespace
         self._batch_size, self._poll_interval = batch_size, poll_interval
         self._max_bytes, self._timeout, self._max_failures = max_message_bytes, publish_timeout, max_failures
-        self._wake = asyncio.Event()
         self._stopping = False
+        self._loop: Worker | None = None
         self._channel: AbstractChannel | None = None
 
     async def run(self) -> None:
@@ -182,45 +186,33 @@ class OutboxRelay:
         exchanges = _Exchanges(
             channel, await topology.declare_exchange(channel, self._namespace), self._namespace
         )
-        listener = await self._listen()
+
+        async def step() -> bool:
+            sent = await self.publish_batch(exchanges)
+            if sent < 0:  # nothing got through: the broker, not a row; wait a little
+                raise Backoff("no outbox row could be published")
+            return sent >= self._batch_size
+
+        self._loop = Worker(
+            name="outbox relay",
+            step=step,
+            poll_seconds=self._poll_interval,
+            dsn=self._dsn,
+            channel=notify_channel(self._table),
+            backoff=(1.0, 5.0),
+        )
+        if self._stopping:
+            self._loop.stop()
         try:
-            while True:
-                sent = await self._relay_once(exchanges)
-                if self._stopping and sent == 0:
-                    return
-                if sent < self._batch_size and not self._stopping:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-                    self._wake.clear()
+            await self._loop.run()
         finally:
-            if listener is not None:
-                await listener.close()
             await channel.close()
 
     def stop(self) -> None:
         """Ask ``run`` to publish what is committed and return (the shutdown flush)."""
         self._stopping = True
-        self._wake.set()
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        try:
-            conn = await asyncpg.connect(self._dsn)
-            await conn.add_listener(notify_channel(self._table), lambda *_: self._wake.set())
-            return conn
-        except (OSError, asyncpg.PostgresError):
-            log.warning("outbox relay cannot LISTEN; polling only", extra={"table": str(self._table)})
-            return None
-
-    async def _relay_once(self, exchanges: _Exchanges) -> int:
-        try:
-            sent = await self.publish_batch(exchanges)
-        except Exception:
-            log.exception("outbox relay batch failed; retrying shortly")
-            sent = -1
-        if sent < 0:  # nothing got through: the broker, not a row; wait a little
-            await asyncio.sleep(1.0)
-            return 0
-        return sent
+        if self._loop is not None:
+            self._loop.stop()
 
     async def publish_batch(self, exchanges: _Exchanges) -> int:
         """Publish up to ``batch_size`` rows (each confirmed by the broker), then delete them.
