@@ -102,7 +102,8 @@ class Dispatcher:
         if time.monotonic() - self._swept_at >= self._settings.poll_seconds:
             await self._sweep()
         claimed_at = time.monotonic()
-        per_realm = self._settings.batch_size
+        # A round takes at most claim_limit jobs: a smaller limit leaves a realm's backlog to replicas.
+        per_realm = min(self._settings.batch_size, self._settings.claim_limit)
         async with self._sessionmaker() as session, session.begin():
             rows = await repository.claim(
                 session,
