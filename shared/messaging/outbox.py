@@ -191,7 +191,8 @@ class OutboxRelay:
             sent = await self.publish_batch(exchanges)
             if sent < 0:  # nothing got through: the broker, not a row; wait a little
                 raise Backoff("no outbox row could be published")
-            return sent >= self._batch_size
+            # Stopping, the flush goes on until a step finds nothing: in-flight work adds rows late.
+            return sent >= self._batch_size or (self._stopping and sent > 0)
 
         self._loop = Worker(
             name="outbox relay",
