@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -58,6 +59,29 @@ def stamp(envelope: Envelope) -> Envelope:
     return envelope.model_copy(
         update={"traceparent": headers["traceparent"], "tracestate": headers.get("tracestate")}
     )
+
+
+def current_context() -> dict[str, str]:
+    """The current span's W3C trace context (``traceparent``, ``tracestate``), for work recorded now
+    and done later (an export job); empty outside any span."""
+    headers: dict[str, str] = {}
+    _propagator.inject(headers)
+    return headers
+
+
+@contextmanager
+def continuing(traceparent: str | None, tracestate: str | None = None) -> Iterator[None]:
+    """Make a stored trace context current: spans started inside (the QBO write) are its children,
+    and events staged inside carry it on. Without a ``traceparent``, nothing changes."""
+    if not traceparent:
+        yield
+        return
+    carrier = {"traceparent": traceparent, **({"tracestate": tracestate} if tracestate else {})}
+    token = otel_context.attach(_propagator.extract(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 @contextmanager

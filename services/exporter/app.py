@@ -10,9 +10,8 @@ import httpx
 
 from services.exporter import handlers, models, routes
 from services.exporter.dispatcher import Dispatcher, worker_name
-from services.exporter.outcomes import Outcomes
+from services.exporter.export import Exporter
 from services.exporter.settings import ExporterSettings
-from services.exporter.writer import RealmWriter
 from shared import runtime
 from shared.http import Resources
 from shared.qbo.client import QboClient
@@ -60,16 +59,11 @@ def make_deps(
 
 async def dispatch(res: Resources, deps: Any) -> None:
     """The background loop writing claimed jobs to QBO."""
-    outcomes = Outcomes(sessionmaker=res.sessionmaker, worker=deps.worker, settings=deps.settings)
-    writer = RealmWriter(
-        client=deps.client, outcomes=outcomes, sessionmaker=res.sessionmaker, settings=deps.settings
+    exporter = Exporter(
+        client=deps.client, sessionmaker=res.sessionmaker, settings=deps.settings, worker=deps.worker
     )
     dispatcher = Dispatcher(
-        sessionmaker=res.sessionmaker,
-        writer=writer,
-        outcomes=outcomes,
-        settings=deps.settings,
-        worker=deps.worker,
+        sessionmaker=res.sessionmaker, exporter=exporter, settings=deps.settings, worker=deps.worker
     )
     await dispatcher.run()
 

@@ -9,24 +9,23 @@ when its lease runs out, marked *in doubt*, and resolved by lookup before any ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
 import os
 import socket
 import time
 import uuid
 from collections import defaultdict
 
-import asyncpg
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.exporter import repository
-from services.exporter.outcomes import Outcomes
+from services.exporter.export import Exporter
 from services.exporter.service import Job
 from services.exporter.settings import ExporterSettings
-from services.exporter.writer import RealmWriter
 from shared.db import asyncpg_dsn
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 # The share of a lease this process trusts itself with: the rest covers clock skew and a send in flight.
@@ -39,70 +38,78 @@ def worker_name() -> str:
 
 
 class Dispatcher:
-    """Claims ready jobs and hands each realm's share to a ``RealmWriter`` task."""
+    """Claims ready jobs and hands each realm's share to an ``Exporter`` task.
+
+    Each step claims up to ``batch_size`` jobs of each of up to ``claim_limit / batch_size`` realms
+    not being written here, and goes again at once while it finds work: a NOTIFY (a job recorded, a
+    realm's task ended) wakes it, never a poll interval. The poll only runs the sweep (waits that
+    expired, dependents a crossed link/park left waiting) and covers lost notifications.
+    """
 
     def __init__(
         self,
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
-        writer: RealmWriter,
-        outcomes: Outcomes,
+        exporter: Exporter,
         settings: ExporterSettings,
         worker: str,
     ) -> None:
-        self._sessionmaker, self._writer, self._settings, self._worker = (
+        self._sessionmaker, self._exporter, self._settings, self._worker = (
             sessionmaker,
-            writer,
+            exporter,
             settings,
             worker,
         )
-        self._outcomes = outcomes
-        self._wake = asyncio.Event()
         self._busy: set[str] = set()
         self._held: set[str] = set()
         # Until when (monotonic) this process may still send each held job: a lease is only as good
         # as its last renewal, so a process that stalled (SIGSTOP, a long GC, a lost database) stops.
         self._lease_ok: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._swept_at = 0.0
+        self._loop = Worker(
+            name="exporter dispatcher",
+            step=self._step,
+            poll_seconds=settings.poll_seconds,
+            dsn=asyncpg_dsn(settings.database_url),
+            channel=repository.NOTIFY_CHANNEL,
+        )
+        self._leases = Worker(
+            name="exporter leases", step=self._renew, poll_seconds=settings.lease_seconds / 3
+        )
 
     def wake(self) -> None:
         """Look for work now rather than at the next poll."""
-        self._wake.set()
+        self._loop.wake()
 
     async def run(self) -> None:
         """Dispatch until cancelled."""
-        listener = await self._listen()
-        heartbeat = asyncio.create_task(self._heartbeat(), name="exporter-leases")
+        heartbeat = asyncio.create_task(self._leases.run(), name="exporter-leases")
         try:
-            while True:
-                try:
-                    await self._round()
-                except Exception:
-                    log.exception("dispatcher round failed; trying again shortly")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
-                self._wake.clear()
+            await self._loop.run()
         finally:
             heartbeat.cancel()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(heartbeat, *self._tasks, return_exceptions=True)
-            if listener is not None:
-                await listener.close()
 
     def holds(self, job: Job) -> bool:
         """Whether this process still holds ``job``'s lease (checked before each send)."""
         return time.monotonic() < self._lease_ok.get(job.id, 0.0)
 
-    async def _round(self) -> None:
-        await self._end_expired_waits()
+    async def _step(self) -> bool:
+        """Sweep when due, then one claim (one transaction); True when it found work."""
+        if time.monotonic() - self._swept_at >= self._settings.poll_seconds:
+            await self._sweep()
         claimed_at = time.monotonic()
+        # A round takes at most claim_limit jobs: a smaller limit leaves a realm's backlog to replicas.
+        per_realm = min(self._settings.batch_size, self._settings.claim_limit)
         async with self._sessionmaker() as session, session.begin():
-            await repository.unpark_ready(session)
             rows = await repository.claim(
                 session,
                 worker=self._worker,
-                limit=self._settings.claim_limit,
+                realms=max(1, math.ceil(self._settings.claim_limit / per_realm)),
+                per_realm=per_realm,
                 lease_seconds=self._settings.lease_seconds,
                 busy_realms=sorted(self._busy),
             )
@@ -114,19 +121,22 @@ class Dispatcher:
             task = asyncio.create_task(self._work(realm_id, jobs), name=f"exporter-realm-{realm_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        return bool(rows)
 
-    async def _end_expired_waits(self) -> None:
-        """Jobs that waited past the limit end now, with the reason (every wait ends)."""
+    async def _sweep(self) -> None:
+        """Jobs that waited past the limit end now, with the reason (every wait ends); dependents
+        whose dependencies are all linked (a link and a park that crossed) go back to the queue."""
+        self._swept_at = time.monotonic()
         async with self._sessionmaker() as session, session.begin():
+            await repository.unpark_ready(session)
             rows = await repository.claim_expired_waits(
                 session, worker=self._worker, lease_seconds=self._settings.lease_seconds
             )
-        for row in rows:
-            await self._outcomes.expired(Job.from_row(row), note=row["last_error"])
+        await self._exporter.expire(rows)
 
     async def _work(self, realm_id: str, jobs: list[Job]) -> None:
         try:
-            await self._writer.write(jobs, holds=self.holds)
+            await self._exporter.export(jobs, holds=self.holds)
         except Exception:
             # The jobs stay running; their leases run out and they are retried as in doubt.
             log.exception("writing a realm's jobs failed", extra={"realm_id": realm_id})
@@ -135,35 +145,21 @@ class Dispatcher:
             self._held -= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok.pop(job.id, None)
-            self._wake.set()
+            self._loop.wake()
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.lease_seconds / 3)
-            renewing, started = sorted(self._held), time.monotonic()
-            try:
-                async with self._sessionmaker() as session, session.begin():
-                    await repository.renew_leases(
-                        session,
-                        worker=self._worker,
-                        job_ids=renewing,
-                        lease_seconds=self._settings.lease_seconds,
-                    )
-            except Exception:
-                log.exception("renewing job leases failed")
-                continue
-            for job_id in renewing:
-                if job_id in self._lease_ok:
-                    self._lease_ok[job_id] = started + self._settings.lease_seconds * _SAFE_SHARE
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        try:
-            conn = await asyncpg.connect(asyncpg_dsn(self._settings.database_url))
-            await conn.add_listener(repository.NOTIFY_CHANNEL, lambda *_: self._wake.set())
-            return conn
-        except (OSError, asyncpg.PostgresError):
-            log.warning("exporter dispatcher cannot LISTEN; polling only")
-            return None
+    async def _renew(self) -> bool:
+        """Keep holding the jobs being written (a slow or throttled realm must not look crashed)."""
+        renewing, started = sorted(self._held), time.monotonic()
+        if not renewing:
+            return False
+        async with self._sessionmaker() as session, session.begin():
+            await repository.renew_leases(
+                session, worker=self._worker, job_ids=renewing, lease_seconds=self._settings.lease_seconds
+            )
+        for job_id in renewing:
+            if job_id in self._lease_ok:
+                self._lease_ok[job_id] = started + self._settings.lease_seconds * _SAFE_SHARE
+        return False
 
 
 def _by_realm(rows: list[RowMapping]) -> dict[str, list[Job]]:

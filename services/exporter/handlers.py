@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from services.exporter import models, repository, service
+from shared import tracing
 from shared.apikeys import API_KEY_EVENTS, apply_key_event
 from shared.connections import CONNECTION_EVENTS, apply_connection_event, connection_status
 from shared.contracts.common import Contract
@@ -27,6 +28,9 @@ async def on_export_requested(data: ExportRequested, ctx: Context[Any]) -> None:
     unmet = [d for d in deps if (d["entity"], d["platform_id"]) not in linked]
     status = await connection_status(ctx.session, models.connections, connection_id=data.connection_id)
     values = service.job_values(data, tenant_id=ctx.envelope.tenantid, depends_on=deps)
+    # The consuming span's context: the QBO write (and its sync.* event) continue this trace.
+    trace = tracing.current_context()
+    values["traceparent"], values["tracestate"] = trace.get("traceparent"), trace.get("tracestate")
     values["status"], values["park_reason"], values["last_error"] = service.initial_status(
         connection_status=status, unmet=unmet
     )

@@ -33,6 +33,10 @@ connections = make_connections_table(metadata)
 api_keys = make_api_keys_table(metadata)
 platform_keys, platform_tenants = make_platform_tables(metadata)
 
+_CLAIMABLE = "status IN ('queued', 'running')"
+_LIVE = "status IN ('queued', 'running', 'parked')"
+_WAITING = "status = 'parked' AND park_reason = 'dependency'"
+
 jobs = Table(
     "jobs",
     metadata,
@@ -82,8 +86,23 @@ jobs = Table(
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The W3C trace context of the message that asked for the write: the QBO write continues it.
+    Column("traceparent", String(64), nullable=True),
+    Column("tracestate", String(512), nullable=True),
+    # A bulk backfill's write: claimed after the live writes of its realm.
+    Column("history", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("connection_id", "requestid"),
-    Index("ix_jobs_status_next_attempt_at", "status", "next_attempt_at"),
+    # Only live rows are indexed for the claim and the ordering checks: finished rows cost nothing.
+    Index("ix_jobs_claimable_realm", "realm_id", "history", "seq", postgresql_where=text(_CLAIMABLE)),
+    Index("ix_jobs_live_object", "connection_id", "entity", "platform_id", postgresql_where=text(_LIVE)),
+    Index(
+        "ix_jobs_waiting_depends_on",
+        "depends_on",
+        postgresql_using="gin",
+        postgresql_ops={"depends_on": "jsonb_path_ops"},
+        postgresql_where=text(_WAITING),
+    ),
+    Index("ix_jobs_running_lease_until", "lease_until", postgresql_where=text("status = 'running'")),
     Index("ix_jobs_connection_id_created_at", "connection_id", "created_at"),
     Index("ix_jobs_connection_id_entity_platform_id", "connection_id", "entity", "platform_id"),
     Index("ix_jobs_connection_id_source_event_id_seq", "connection_id", "source_event_id", "seq"),

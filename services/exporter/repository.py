@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -41,21 +42,51 @@ _AFTER_DONE = """NOT EXISTS (
           AND e.entity = a->>'entity' AND e.platform_id = a->>'platform_id'
           AND e.status IN ('succeeded', 'failed', 'skipped')))"""
 
+# A realm's claimable rows (queued, or running with a lapsed lease), as ix_jobs_claimable_realm has them.
+_CLAIMABLE = "status IN ('queued', 'running')"
+
+# Due: queued and past its retry delay, or running under a lease that ran out (its holder died).
+_DUE = """((j.status = 'queued' AND j.next_attempt_at <= now())
+      OR (j.status = 'running' AND j.lease_until < clock_timestamp()))"""
+
+# One round reads only what it returns: the realms with claimable rows are found by a skip scan of
+# the partial index (one probe per realm, none per job); the realms this process is writing are
+# left out; the others are taken oldest head first (live before history), and each gives up to
+# :per_realm ready jobs, read in order from the same index. Finished rows are in no index it reads.
 # Only constant fragments are interpolated below; values are bound parameters.
 _CLAIM = text(f"""
-WITH ready AS (
-    SELECT j.id FROM exporter.jobs j
-    LEFT JOIN exporter.connections c ON c.connection_id = j.connection_id
-    WHERE ((j.status = 'queued' AND j.next_attempt_at <= now())
-           OR (j.status = 'running' AND j.lease_until < clock_timestamp()))
-      AND coalesce(c.status, 'active') = 'active'
-      AND NOT (j.realm_id = ANY(CAST(:busy AS text[])))
-      AND {_FIRST_FOR_OBJECT}
-      AND {_AFTER_DONE}
-      AND {_DEPS_MET}
-    ORDER BY j.seq
-    LIMIT :limit
-    FOR UPDATE OF j SKIP LOCKED
+WITH RECURSIVE realms(realm_id) AS (
+    (SELECT realm_id FROM exporter.jobs WHERE {_CLAIMABLE} ORDER BY realm_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.realm_id FROM exporter.jobs j
+            WHERE j.{_CLAIMABLE} AND j.realm_id > r.realm_id
+            ORDER BY j.realm_id LIMIT 1)
+    FROM realms r WHERE r.realm_id IS NOT NULL
+),
+heads AS (
+    SELECT r.realm_id, h.history, h.seq FROM realms r
+    CROSS JOIN LATERAL (
+        SELECT j.history, j.seq FROM exporter.jobs j
+        WHERE j.realm_id = r.realm_id AND j.{_CLAIMABLE} AND {_DUE}
+        ORDER BY j.history, j.seq LIMIT 1) h
+    WHERE r.realm_id IS NOT NULL AND NOT (r.realm_id = ANY(CAST(:busy AS text[])))
+    ORDER BY h.history, h.seq
+    LIMIT :realms
+),
+ready AS (
+    SELECT p.id FROM heads h
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM exporter.jobs j
+        LEFT JOIN exporter.connections c ON c.connection_id = j.connection_id
+        WHERE j.realm_id = h.realm_id AND j.{_CLAIMABLE}
+          AND {_DUE}
+          AND coalesce(c.status, 'active') = 'active'
+          AND {_FIRST_FOR_OBJECT}
+          AND {_AFTER_DONE}
+          AND {_DEPS_MET}
+        ORDER BY j.history, j.seq
+        LIMIT :per_realm
+        FOR UPDATE OF j SKIP LOCKED) p
 )
 UPDATE exporter.jobs j SET
     status = 'running',
@@ -69,11 +100,11 @@ FROM ready WHERE j.id = ready.id
 RETURNING j.*
 """)  # noqa: S608
 
-_UNPARK_READY = text(f"""
+_UNPARK_READY = f"""
 UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, last_error = NULL, wait_until = NULL,
     updated_at = now()
 WHERE j.status = 'parked' AND j.park_reason = 'dependency' AND {_DEPS_MET}
-""")  # noqa: S608
+"""  # noqa: S608
 
 
 async def notify(session: AsyncSession) -> None:
@@ -139,13 +170,27 @@ async def upsert_link(
 
 
 async def claim(
-    session: AsyncSession, *, worker: str, limit: int, lease_seconds: float, busy_realms: Sequence[str]
+    session: AsyncSession,
+    *,
+    worker: str,
+    realms: int,
+    per_realm: int,
+    lease_seconds: float,
+    busy_realms: Sequence[str],
 ) -> list[RowMapping]:
-    """Take up to ``limit`` ready jobs (skipping those other dispatchers hold), oldest first."""
+    """Take up to ``per_realm`` ready jobs of each of up to ``realms`` realms not in ``busy_realms``
+    (skipping what other dispatchers hold), realms oldest first, each realm's in order."""
     rows = await session.execute(
-        _CLAIM, {"worker": worker, "limit": limit, "lease": lease_seconds, "busy": list(busy_realms)}
+        _CLAIM,
+        {
+            "worker": worker,
+            "realms": realms,
+            "per_realm": per_realm,
+            "lease": lease_seconds,
+            "busy": list(busy_realms),
+        },
     )
-    return sorted(rows.mappings().all(), key=lambda r: r["seq"])
+    return sorted(rows.mappings().all(), key=lambda r: (r["history"], r["seq"]))
 
 
 async def renew_leases(
@@ -171,9 +216,33 @@ async def finish(session: AsyncSession, *, job_id: str, worker: str, values: Map
     return result.first() is not None
 
 
-async def unpark_ready(session: AsyncSession) -> int:
-    """Jobs waiting for dependencies that are now all linked go back to the queue."""
-    result = await session.execute(_UNPARK_READY)
+async def unpark_ready(
+    session: AsyncSession,
+    *,
+    connection_id: str | None = None,
+    linked: Sequence[LinkKey] = (),
+    job_ids: Sequence[str] = (),
+) -> int:
+    """Jobs waiting for dependencies that are now all linked go back to the queue.
+
+    With ``connection_id`` and ``linked``: only the jobs waiting for one of those keys (found by the
+    index on waiting jobs' ``depends_on``); with ``job_ids``: only those; with neither: every one
+    (the dispatcher's periodic sweep, which catches a link and a park that crossed).
+    """
+    if connection_id is not None and linked:
+        # One containment test per key, OR-ed: each is a probe of the GIN index (an ANY() is not).
+        keys = sorted(set(linked))
+        tests = " OR ".join(f"j.depends_on @> CAST(:k{i} AS jsonb)" for i in range(len(keys)))
+        where = f" AND j.connection_id = :c AND ({tests})"
+        params: dict[str, Any] = {"c": connection_id}
+        params |= {f"k{i}": json.dumps([{"entity": e, "platform_id": p}]) for i, (e, p) in enumerate(keys)}
+    elif job_ids:
+        where, params = " AND j.id = ANY(CAST(:ids AS text[]))", {"ids": list(job_ids)}
+    elif connection_id is None:
+        where, params = "", {}
+    else:
+        return 0
+    result = await session.execute(text(_UNPARK_READY + where), params)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

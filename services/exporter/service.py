@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.contracts.internal import ExportRequested
-from shared.errors import PermanentError, RetryableError
+from shared.errors import BridgeError, ParkedError, PermanentError, RetryableError
+from shared.qbo.errors import QboError, QboFault, QboStale, QboThrottled, QboUnavailable, error_for
 
 LinkKey = tuple[str, str]  # (QBO entity, platform id)
 
@@ -50,6 +51,8 @@ class Job:
     match: dict[str, Any] | None = None
     wait_until: dt.datetime | None = None
     park_reason: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Job:
@@ -293,6 +296,31 @@ def retry_delay(
     return max(0.0, base + (rng or random).uniform(-spread, spread))
 
 
+# Where QBO refuses a second object with the same match key (6240 for names, 6140 for the numbers
+# of sales forms; reference §8.6): a create there needs no lookup first, its fault says so.
+REFUSES_DUPLICATES = LIST_ENTITIES | {"Invoice", "SalesReceipt", "CreditMemo", "Estimate", "RefundReceipt"}
+DUPLICATE_FAULTS = frozenset({"6140", "6240"})
+
+
+def looks_up_first(job: Job) -> bool:
+    """Whether a create is preceded by a lookup of its match key: when it may already have been
+    written (in doubt), or where QBO would take a duplicate silently. Otherwise the create goes at
+    once (one call) and a duplicate fault leads to the lookup (``duplicate_refused``)."""
+    if job.operation != "create" or not (job.match_field and job.match_value):
+        return False
+    return job.in_doubt or job.entity not in REFUSES_DUPLICATES
+
+
+def duplicate_refused(planned: object) -> bool:
+    """A create with a match key QBO refused as a duplicate: look the key up (adopt or refuse)."""
+    if not isinstance(planned, Errored) or not isinstance(planned.error, QboError):
+        return False
+    job = planned.job
+    return (
+        job.operation == "create" and bool(job.match_value) and planned.error.fault.code in DUPLICATE_FAULTS
+    )
+
+
 def batchable(job: Job) -> bool:
     """Whether a write may go in a batch: only where a retry can find out what happened.
 
@@ -376,4 +404,309 @@ def job_values(
         "event_time": request.event_time,
         "after": request.after,
         "if_absent": request.if_absent,
+        "history": request.lane == "history",
     }
+
+
+# -- one export round's decisions: which write, what its answer comes to, retry/park/fail ---------
+
+
+@dataclass(frozen=True)
+class Write:
+    """A job ready to send: the QBO operation and body (for void/delete: the target)."""
+
+    job: Job
+    operation: str  # create | update | void | delete
+    body: dict[str, Any]
+    fingerprint: str | None = None  # of the platform's data in the body, kept with the link
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    """QBO has the object (written, adopted, or unchanged); ``report=False`` when no call was needed."""
+
+    job: Job
+    obj: dict[str, Any]
+    operation: str
+    fingerprint: str | None = None
+    report: bool = True
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Nothing to do in QBO; ``note`` says why; ``qbo_id`` when the object is there."""
+
+    job: Job
+    note: str
+    qbo_id: str | None = None
+    report: bool = True
+
+
+@dataclass(frozen=True)
+class Waits:
+    """Back to waiting (bounded): for a ``dependency`` to be linked, or for the object's ``create``."""
+
+    job: Job
+    reason: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Errored:
+    """A write (or its preparation) failed; ``settle`` says what that comes to."""
+
+    job: Job
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure described for people and for the sync history."""
+
+    code: str
+    message: str
+    hint: str
+    category: str
+    retryable: bool
+    qbo_fault: dict[str, Any] | None = None
+    intuit_tid: str | None = None
+
+    COLUMNS = ("last_error", "error_code", "hint", "error_category", "retryable", "qbo_fault", "intuit_tid")
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "last_error": self.message,
+            "error_code": self.code,
+            "hint": self.hint,
+            "error_category": self.category,
+            "retryable": self.retryable,
+            "qbo_fault": self.qbo_fault,
+            "intuit_tid": self.intuit_tid,
+        }
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Queued again after ``delay`` seconds; ``count``: whether it uses up an attempt."""
+
+    job: Job
+    problem: Problem
+    delay: float
+    in_doubt: bool
+    count: bool
+
+
+@dataclass(frozen=True)
+class ParkConnection:
+    """The connection cannot be used now: this job and the connection's queued ones wait for it."""
+
+    job: Job
+    problem: Problem
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The job ends failed; the platform is told why."""
+
+    job: Job
+    problem: Problem
+
+
+Planned = Write | Succeeded | Skipped | Waits | Errored
+Outcome = Succeeded | Skipped | Waits | Retry | ParkConnection | Failed
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The exporter's one retry schedule for QBO writes (the broker's delay queues are for handlers)."""
+
+    delays: Sequence[float]
+    jitter: float
+    throttle_pause: float
+
+
+def plan(
+    job: Job,
+    *,
+    link: Mapping[Any, Any] | None,
+    ids: Mapping[LinkKey, str],
+    matches: Mapping[MatchKey, list[Found]],
+    found: Mapping[str, Any] | None = None,
+) -> Planned:
+    """What to do for one claimed job, given its link, the links and match keys its payload names,
+    and what a create's match-key lookup ``found`` in QBO: a write, or an outcome without a call."""
+    try:
+        if found is not None and job.operation == "create":
+            return _adopt(job, found, ids, matches)
+        return _plan(job, link, ids, matches)
+    except Unlinked as exc:
+        return Waits(job, "dependency", waiting_note([{"entity": exc.key[0], "platform_id": exc.key[1]}]))
+    except Exception as exc:  # noqa: BLE001 - becomes the job's outcome
+        return Errored(job, exc)
+
+
+def _adopt(
+    job: Job, obj: Mapping[str, Any], ids: Mapping[LinkKey, str], matches: Mapping[MatchKey, list[Found]]
+) -> Planned:
+    """A create whose match key QBO already has: adopt it if it is this document, else refuse."""
+    refusal = adoption_refusal(job, obj, party_id=party_id(job, ids))
+    if refusal is not None:
+        return Errored(job, refusal)
+    try:
+        body = resolve_links(job.payload, ids, matches)
+    except Exception:  # noqa: BLE001 - the fingerprint is an optimisation; no body, no fingerprint
+        body = None
+    operation = reported_operation(job, found_existing=True)
+    return Succeeded(job, dict(obj), operation, fingerprint(body) if body is not None else None)
+
+
+def _plan(
+    job: Job,
+    link: Mapping[str, Any] | None,
+    ids: Mapping[LinkKey, str],
+    matches: Mapping[MatchKey, list[Found]],
+) -> Planned:
+    if link is None:
+        if job.operation == "create":
+            body = resolve_links(job.payload, ids, matches)
+            return Write(job, "create", body, fingerprint(body))
+        if job.if_absent == "skip":
+            note = f"nothing to {job.operation}: {job.entity} {job.platform_id} is not in QuickBooks"
+            return Skipped(job, note, report=False)
+        return Waits(job, "create", waiting_for_create_note(job))
+    qbo_id, token = str(link["qbo_id"]), str(link["sync_token"] or "0")
+    if superseded(job, link["event_time"]):
+        note = f"superseded: a newer event for {job.entity} {job.platform_id} was already applied"
+        return Skipped(job, note, qbo_id=qbo_id)
+    if job.operation in ("create", "update"):
+        body = resolve_links(job.payload, ids, matches)
+        if job.operation == "create" and unchanged(job, body, link["fingerprint"]):
+            obj = {"Id": qbo_id, "SyncToken": token, "DocNumber": link["doc_number"]}
+            return Succeeded(job, obj, "update", report=False)
+        # A create for an object already linked (a new source event) must not make a second one.
+        return Write(job, "update", update_body(body, qbo_id=qbo_id, sync_token=token), fingerprint(body))
+    if job.operation == "delete" and job.entity in LIST_ENTITIES:
+        return Write(job, "update", deactivate_body(qbo_id=qbo_id, sync_token=token))
+    return Write(job, job.operation, {"Id": qbo_id, "SyncToken": token})
+
+
+def party_id(job: Job, ids: Mapping[LinkKey, str]) -> str | None:
+    """The QBO id of the party a create's match names (its customer or vendor), if resolvable."""
+    party = (job.match or {}).get("party")
+    if party is None:
+        return None
+    try:
+        resolved = resolve_links(party, ids)
+    except Unlinked:
+        return None
+    return None if not isinstance(resolved, dict) else str(resolved.get("value"))
+
+
+def best_match(job: Job, candidates: Sequence[dict[str, Any]], ids: Mapping[LinkKey, str]) -> dict[str, Any]:
+    """Of the QBO objects with a create's match key, the one of its party if there is one."""
+    party = party_id(job, ids)
+    return next((c for c in candidates if party_of(c) == party), candidates[0])
+
+
+def sent(write: Write, obj: Mapping[str, Any]) -> Succeeded:
+    """The outcome of a write QBO made."""
+    return Succeeded(write.job, dict(obj), write_operation(write.job, write.operation), write.fingerprint)
+
+
+def send_failed(write: Write, error: BaseException) -> Succeeded | Errored:
+    """A failed send: a delete in doubt that QBO says is gone (610) was ours; else an error."""
+    job = write.job
+    if job.operation == "delete" and job.in_doubt and getattr(error, "code", "") == "610":
+        return Succeeded(job, {"Id": write.body["Id"]}, "delete")
+    return Errored(job, error)
+
+
+def batch_answer(write: Write, answer: Mapping[str, Any] | None) -> Succeeded | Errored:
+    """One item's answer in a batch reply: the object, or its Fault as that job's error."""
+    obj = None if answer is None else answer.get(write.job.entity)
+    if isinstance(obj, dict):
+        return sent(write, obj)
+    return Errored(write.job, error_for(item_fault(answer)))
+
+
+def is_stale(planned: object) -> bool:
+    """5010: the SyncToken was old (re-read it and write once more)."""
+    return isinstance(planned, Errored) and isinstance(planned.error, QboStale)
+
+
+def item_fault(answer: Mapping[str, Any] | None) -> QboFault:
+    if answer is None or not isinstance(answer.get("Fault"), dict):
+        return QboFault(
+            "batch_item_missing", "no answer for this item", "", "", 500, None, dict(answer or {})
+        )
+    errors = answer["Fault"].get("Error") or [{}]
+    first = errors[0]
+    return QboFault(
+        str(first.get("code", "")),
+        str(first.get("Message", "")),
+        str(first.get("Detail", "")),
+        str(first.get("element") or ""),
+        400,
+        None,
+        {"Fault": answer["Fault"]},
+    )
+
+
+def split_batches(writes: Sequence[Write], size: int) -> tuple[list[list[Write]], list[Write]]:
+    """(batches of up to ``size``, writes sent alone): a batch only when two or more can go in one."""
+    grouped = [w for w in writes if batchable(w.job)]
+    alone = [w for w in writes if not batchable(w.job)]
+    if len(grouped) < 2:
+        return [], grouped + alone
+    return list(chunks(grouped, size)), alone
+
+
+def describe(exc: BaseException) -> Problem:
+    """The problem an exception stands for (an unexpected one is named by type only: its text can
+    carry SQL or internals, which go to the log, not to platforms)."""
+    if isinstance(exc, QboError):
+        f, a = exc.fault, exc.advice
+        detail = f" QuickBooks says: {f.detail}" if f.detail else ""
+        element = f" (field: {f.element})" if f.element else ""
+        message = f"{a.message}{element}{detail}"
+        return Problem(f.code, message, a.hint, a.category, a.retryable, f.raw or None, f.intuit_tid)
+    if isinstance(exc, BridgeError):
+        category = "transient" if isinstance(exc, RetryableError) else "authorization"
+        if not isinstance(exc, RetryableError | ParkedError):
+            category = "needs_person"
+        return Problem(exc.code, exc.message, exc.hint, category, isinstance(exc, RetryableError))
+    return Problem(
+        "internal_error",
+        f"the bridge hit an unexpected error ({type(exc).__name__}) writing this record",
+        "it is retried automatically; if it keeps failing, the operators have the details in the logs",
+        "transient",
+        True,
+    )
+
+
+def settle(
+    job: Job, error: BaseException, policy: RetryPolicy, *, rng: random.Random | None = None
+) -> Retry | ParkConnection | Failed:
+    """What a failure comes to: wait for the connection, retry later, or fail."""
+    problem = describe(error)
+    if isinstance(error, ParkedError):
+        return ParkConnection(job, problem)
+    if isinstance(error, QboThrottled):
+        # A throttle is the realm's state, not the job's fault: it does not use up an attempt.
+        return Retry(job, problem, policy.throttle_pause, in_doubt=False, count=False)
+    if isinstance(error, RetryableError) or problem.retryable:
+        if job.attempts >= len(policy.delays) + 1:
+            return Failed(job, problem)
+        delay = retry_delay(job.attempts, policy.delays, jitter=policy.jitter, rng=rng)
+        unknown = isinstance(error, QboUnavailable) and error.outcome_unknown
+        return Retry(job, problem, delay, in_doubt=unknown, count=True)
+    return Failed(job, problem)
+
+
+def expired(job: Job, note: str | None) -> Skipped | Failed:
+    """A job that waited past its limit ends: a void/delete of what never came is done (skipped);
+    anything else fails, telling the platform what it waited for."""
+    problem = expired_problem(job, note)
+    if job.park_reason == "create" and absent_outcome(job) == "skipped":
+        return Skipped(job, problem.message)
+    return Failed(job, describe(problem))

@@ -15,7 +15,12 @@ class ExporterSettings(QboSettings):
     auth_internal_url: str = "http://127.0.0.1:8091"
     throttle_pause_seconds: float = Field(default=60.0, ge=0, description="Pause of a realm after a 429")
     batch_size: int = Field(default=30, ge=1, le=30)
-    claim_limit: int = Field(default=120, ge=1, description="Jobs one dispatcher round takes at most")
+    claim_limit: int = Field(
+        default=600,
+        ge=1,
+        description="Jobs one dispatcher round takes at most: batch_size from each of claim_limit / "
+        "batch_size realms (at least one), oldest first",
+    )
     realm_parallel: int = Field(default=4, ge=1, description="Single writes in flight per realm and process")
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A running job not renewed this long is in doubt"

@@ -92,6 +92,10 @@ class ExportRequested(Contract):
         default="wait",
         description="An update, void or delete of an object not in QBO yet: wait for its create, or skip",
     )
+    lane: Literal["live", "history"] = Field(
+        default="live",
+        description="history: a bulk backfill's write, taken after the live writes of the same realm",
+    )
 
 
 class ReferenceImported(Contract):

@@ -7,14 +7,12 @@ RabbitMQ. Delivery is at-least-once; consumers' inboxes make the effect exactly-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 from aio_pika import DeliveryMode, Message, RobustChannel
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
@@ -45,6 +43,7 @@ from shared.contracts.envelope import CONTENT_TYPE, Envelope
 from shared.db import asyncpg_dsn
 from shared.messaging import topology
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_QUARANTINED
+from shared.worker import Backoff, Worker
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +198,8 @@ class OutboxRelay:
         self._dsn, self._namespace = asyncpg_dsn(database_url), namespace
         self._batch_size, self._poll_interval = batch_size, poll_interval
         self._max_bytes, self._timeout, self._max_failures = max_message_bytes, publish_timeout, max_failures
-        self._wake = asyncio.Event()
         self._stopping = False
+        self._loop: Worker | None = None
         self._channel: AbstractChannel | None = None
 
     async def run(self) -> None:
@@ -209,45 +208,34 @@ class OutboxRelay:
         exchanges = _Exchanges(
             channel, await topology.declare_exchange(channel, self._namespace), self._namespace
         )
-        listener = await self._listen()
+
+        async def step() -> bool:
+            sent = await self.publish_batch(exchanges)
+            if sent < 0:  # nothing got through: the broker, not a row; wait a little
+                raise Backoff("no outbox row could be published")
+            # Stopping, the flush goes on until a step finds nothing: in-flight work adds rows late.
+            return sent >= self._batch_size or (self._stopping and sent > 0)
+
+        self._loop = Worker(
+            name="outbox relay",
+            step=step,
+            poll_seconds=self._poll_interval,
+            dsn=self._dsn,
+            channel=notify_channel(self._table),
+            backoff=(1.0, 5.0),
+        )
+        if self._stopping:
+            self._loop.stop()
         try:
-            while True:
-                sent = await self._relay_once(exchanges)
-                if self._stopping and sent == 0:
-                    return
-                if sent < self._batch_size and not self._stopping:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-                    self._wake.clear()
+            await self._loop.run()
         finally:
-            if listener is not None:
-                await listener.close()
             await channel.close()
 
     def stop(self) -> None:
         """Ask ``run`` to publish what is committed and return (the shutdown flush)."""
         self._stopping = True
-        self._wake.set()
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        try:
-            conn = await asyncpg.connect(self._dsn)
-            await conn.add_listener(notify_channel(self._table), lambda *_: self._wake.set())
-            return conn
-        except (OSError, asyncpg.PostgresError):
-            log.warning("outbox relay cannot LISTEN; polling only", extra={"table": str(self._table)})
-            return None
-
-    async def _relay_once(self, exchanges: _Exchanges) -> int:
-        try:
-            sent = await self.publish_batch(exchanges)
-        except Exception:
-            log.exception("outbox relay batch failed; retrying shortly")
-            sent = -1
-        if sent < 0:  # nothing got through: the broker, not a row; wait a little
-            await asyncio.sleep(1.0)
-            return 0
-        return sent
+        if self._loop is not None:
+            self._loop.stop()
 
     async def publish_batch(self, exchanges: _Exchanges) -> int:
         """Publish up to ``batch_size`` rows (each confirmed by the broker), then delete them.

@@ -76,3 +76,16 @@ def test_every_service_has_the_house_file_set() -> None:
         present = {p.name for p in (ROOT / "services" / service).glob("*.py")}
         assert expected <= present, f"services/{service} lacks {expected - present}"
         assert (ROOT / "services" / service / "migrations" / "env.py").is_file()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_services_rules_do_no_io(service: str) -> None:
+    """``service.py`` holds pure decisions: no database, HTTP or broker library reaches it."""
+    io = ("sqlalchemy", "httpx", "aio_pika", "asyncpg")
+    path = ROOT / "services" / service / "service.py"
+    offending = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p, m in imported_modules(path.parent)
+        if p == path and m.split(".")[0] in io
+    ]
+    assert not offending
