@@ -23,6 +23,7 @@ from services.exporter import repository, service
 from services.exporter.outcomes import Outcomes
 from services.exporter.service import Job, LinkKey, Unlinked
 from services.exporter.settings import ExporterSettings
+from shared.crashpoints import crash_point
 from shared.qbo.client import QboClient
 from shared.qbo.errors import QboFault, QboStale, error_for
 
@@ -271,6 +272,7 @@ class RealmWriter:
         await self._succeeded(write, obj)
 
     async def _succeeded(self, write: Write, obj: dict[str, Any]) -> None:
+        crash_point("exporter.after_write")
         operation = service.write_operation(write.job, write.operation)
         await self._outcomes.succeeded(write.job, obj, operation=operation, fingerprint=write.fingerprint)
 
