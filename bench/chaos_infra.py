@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -101,6 +102,10 @@ class OwnInfra:
             "management.tcp.ip = 127.0.0.1\n"
         )
         (base / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        cookie = base / ".erlang.cookie"
+        if not cookie.exists():  # written before the node and the CLI start, so both read the same one
+            cookie.write_text(secrets.token_hex(20))
+            cookie.chmod(0o400)
         with (base / "server.out").open("ab") as out:
             self._broker = subprocess.Popen(
                 [str(RABBITMQ_BIN / "rabbitmq-server")],
@@ -109,8 +114,20 @@ class OwnInfra:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.rabbitmqctl("await_startup", "--timeout", "180")
+        self._until_booted()
         self._until_management()
+
+    def _until_booted(self) -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self._broker is not None and self._broker.poll() is not None:
+                raise RuntimeError(f"the chaos broker exited; see {self.root / 'rabbitmq' / 'server.out'}")
+            try:
+                self.rabbitmqctl("await_startup", "--timeout", "30")
+                return
+            except (RuntimeError, subprocess.TimeoutExpired):
+                time.sleep(1)  # not registered with epmd yet
+        raise RuntimeError("the chaos broker did not boot in 180 s")
 
     def _until_management(self) -> None:
         deadline = time.monotonic() + 120
