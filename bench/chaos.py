@@ -278,9 +278,12 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             )
             load_started = time.monotonic()
             fault_run = asyncio.create_task(faults.run())
-            await load(await Bus.open(infra.amqp_url, namespace), plan, args.load_seconds)
-            await bad_input(inputs, args, infra, namespace, ends, tenants[0])
-            await fault_run
+            try:
+                await load(await Bus.open(infra.amqp_url, namespace), plan, args.load_seconds)
+                await bad_input(inputs, args, infra, namespace, ends, tenants[0])
+                await fault_run
+            finally:
+                fault_run.cancel()
             await until_up(http, service_urls, timeout=180)
             settled = await until_settled(stories, outcomes, timeout=args.drain_timeout)
             await until_drained(infra.amqp_url, namespace, database_url, timeout=60)
@@ -324,6 +327,7 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             "server_error_count": len(inputs.server_errors),
             "cross_tenant_leaks": inputs.cross_tenant_leaks[:20],
             "webhooks": dict(sorted(inputs.webhook_statuses.items())),
+            "operations_not_fuzzed": inputs.not_fuzzed,
         },
         "seconds_to_drain_after_last_fault": round(max(0.0, drained_at - faults.last_at), 1),
         "load_to_drained_seconds": round(drained_at - load_started, 1),

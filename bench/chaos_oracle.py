@@ -211,7 +211,7 @@ async def dead_letters(amqp_url: str, namespace: str) -> dict[str, Any]:
 def _id_of(body: bytes) -> str | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     value = document.get("id") if isinstance(document, dict) else None
     return value if isinstance(value, str) else None
