@@ -178,8 +178,11 @@ async def load(bus: Bus, plan: list[Envelope], seconds: float) -> None:
 
 async def listen(
     amqp_url: str, namespace: str, outcomes: chaos_oracle.Outcomes
-) -> aio_pika.abc.AbstractConnection:
-    """A durable queue of every outcome (an exclusive one would vanish with a broker restart)."""
+) -> tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue]:
+    """A durable queue of every outcome (an exclusive one would vanish with a broker restart).
+
+    The caller keeps all three: a channel nobody references is collected, and its consumer with it.
+    """
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
     exchange = await topology.declare_exchange(channel, namespace)
@@ -192,7 +195,7 @@ async def listen(
             outcomes.add(message.body)
 
     await queue.consume(on_message)
-    return connection
+    return connection, channel, queue
 
 
 async def until_settled(
@@ -264,7 +267,7 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             await until_up(http, service_urls, timeout=300)
             second = start_second_exporter(ports, env, args.base_port + 20)
             tenants = await connect(http, ends, args.tenants, service_urls)
-            listener = await listen(infra.amqp_url, namespace, outcomes)
+            listener, _channel, _queue = await listen(infra.amqp_url, namespace, outcomes)
             stories = chaos_load.stories(args.seed, tenants, args.invoices)
             plan = chaos_load.delivery_plan(stories, args.seed)
             faults = chaos_faults.Faults(

@@ -24,7 +24,7 @@ from bench.chaos_infra import OwnInfra
 KILLABLE = ("auth", "mapper", "exporter", "webhooks")
 # Per process, the nth hit of each point crashes it; the supervisor restarts it and the count starts
 # again, so every point fires again and again while there is work, but work always moves on.
-CRASH_POINTS = "exporter.after_write#25,consumer.after_commit#150,outbox.after_publish#40"
+CRASH_POINTS = "exporter.after_write#40,consumer.after_commit#250,outbox.after_publish#60"
 
 
 @dataclass

@@ -36,7 +36,7 @@ class Story:
     voided: bool = False
     paid: Decimal | None = None  # the payment applied to it, if any
     payment_id: str | None = None
-    swapped: str | None = None  # "update" or "void" when that one was delivered before the create
+    swapped: str | None = None  # "updated" or "voided" when that one was delivered before the create
 
     @property
     def invoice_id(self) -> str:
@@ -146,6 +146,6 @@ def figures(all_stories: list[Story]) -> dict[str, Any]:
         "events_by_type": by_type,
         "deliveries": sum(len(s.delivery) for s in all_stories),
         "repeated_deliveries": sum(len(s.delivery) - len(s.events) for s in all_stories),
-        "update_before_create": sum(1 for s in all_stories if s.swapped == "update"),
-        "void_before_create": sum(1 for s in all_stories if s.swapped == "void"),
+        "update_before_create": sum(1 for s in all_stories if s.swapped == "updated"),
+        "void_before_create": sum(1 for s in all_stories if s.swapped == "voided"),
     }
