@@ -232,7 +232,9 @@ def start_console(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> subproce
     sandbox = {"QBB_SANDBOX_URL": f"http://127.0.0.1:{ports.sandbox}"}
     console_env = {**urls, **sandbox, **env, "QBB_HTTP_PORT": str(ports.console)}
     process = start("console", ["-m", "services.console"], console_env, ports)
-    wait_until(f"http://127.0.0.1:{ports.console}/readyz", timeout=30, process=process, name="console")
+    wait_until(
+        f"http://127.0.0.1:{ports.console}/readyz", timeout=READY_TIMEOUT, process=process, name="console"
+    )
     return process
 
 
