@@ -49,7 +49,7 @@ bench: install ## the full benchmark; results under bench/results/
 bench-quick: install ## a one-minute benchmark
 	@$(PY) -m bench.pipeline_bench --quick
 
-chaos: install ## faults and bad input against a stack of its own (≤ 10 min); figures under bench/results/chaos.*
+chaos: install ## faults and bad input against a broker, database and stack of its own (≤ 15 min); figures under bench/results/chaos.*
 	@$(PY) -m bench.chaos
 
 bench-sandbox: install ## the sandbox's own throughput
