@@ -49,7 +49,7 @@ bench: install ## the full benchmark (≈ 20 min); results under bench/results/f
 bench-quick: install ## small versions of every benchmark scenario (≤ 3 min); results under bench/results/quick.*
 	@$(PY) -m bench.pipeline_bench --quick
 
-chaos: install ## faults and bad input against a stack of its own (≤ 10 min); figures under bench/results/chaos.*
+chaos: install ## faults and bad input against a broker, database and stack of its own (≤ 15 min); figures under bench/results/chaos.*
 	@$(PY) -m bench.chaos
 
 bench-sandbox: install ## the sandbox's own throughput

@@ -6,60 +6,90 @@ import json
 from pathlib import Path
 from typing import Any
 
+# Each must be 0 for a clean run.
 VERDICT_KEYS = (
     "lost",
     "doubled_outcomes",
+    "failed",
     "missing_in_qbo",
     "doubled_in_qbo",
     "wrong_amounts",
+    "wrong_void_state",
+    "wrong_payments",
     "unexpected_in_qbo",
     "left_in_queues",
+    "bad_input_unaccounted",
 )
 
 
 def verdict(figures: dict[str, Any]) -> bool:
-    """True when nothing was lost, doubled, wrong or left behind, and no route answered 500."""
+    """True when nothing was lost, doubled, wrong or left behind, and no route answered 5xx."""
     clean = all(figures.get(k) == 0 for k in VERDICT_KEYS)
     outboxes = sum(figures.get("left_in_outboxes", {}).values()) == 0
-    no_500 = not any(int(code) >= 500 for code in figures.get("bad_input", {}).get("http_statuses", {}))
+    bad = figures.get("bad_input", {})
+    no_5xx = bad.get("server_error_count", 1) == 0 and not bad.get("cross_tenant_leaks")
     reasons = figures.get("dead_letters", {}).get("without_reason", 1) == 0
-    return clean and outboxes and no_500 and reasons
+    return clean and outboxes and no_5xx and reasons and bool(figures.get("all_settled"))
 
 
 def write_results(figures: dict[str, Any], directory: Path) -> None:
     """``chaos.json`` and ``chaos.md`` under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     figures = {**figures, "clean": verdict(figures)}
-    (directory / "chaos.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    (directory / "chaos.json").write_text(json.dumps(figures, indent=2, sort_keys=True, default=str) + "\n")
     (directory / "chaos.md").write_text(markdown(figures))
 
 
+def _join(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) or "none"
+
+
 def markdown(f: dict[str, Any]) -> str:
-    faults = ", ".join(f"{k} x{v}" for k, v in sorted(f.get("faults", {}).items())) or "none"
-    dead = ", ".join(f"{k} x{v}" for k, v in sorted(f["dead_letters"]["by_queue_and_kind"].items())) or "none"
-    statuses = ", ".join(f"{k} x{v}" for k, v in sorted(f["bad_input"]["http_statuses"].items()))
+    load, bad = f["load"], f["bad_input"]
     rows = [
-        ("events sent (distinct ids)", f["events"]),
-        ("sent twice (same id)", f["duplicates_sent"]),
-        ("invoice outcomes", ", ".join(f"{k} x{v}" for k, v in sorted(f["outcomes"].items()))),
-        ("lost (no outcome)", f["lost"]),
+        ("stories (invoices) / deliveries", f"{load['stories']} / {load['deliveries']}"),
+        ("events by type", _join(load["events_by_type"])),
+        ("repeated deliveries (same id)", load["repeated_deliveries"]),
+        (
+            "out-of-order pairs",
+            f"update before create x{load['update_before_create']}, "
+            f"void before create x{load['void_before_create']}",
+        ),
+        ("outcomes (event → outcome:operation)", _join(f["outcomes"])),
+        ("every event settled", f["all_settled"]),
+        ("lost (event without outcome)", f["lost"]),
         ("doubled outcomes", f["doubled_outcomes"]),
-        ("succeeded but missing in QBO", f["missing_in_qbo"]),
-        ("doubled in QBO", f["doubled_in_qbo"]),
-        ("wrong line amounts in QBO", f["wrong_amounts"]),
+        ("events that ended failed/rejected", f["failed"]),
+        ("invoices missing in QBO", f["missing_in_qbo"]),
+        ("invoices doubled in QBO", f["doubled_in_qbo"]),
+        ("wrong line amounts", f["wrong_amounts"]),
+        ("wrong void state", f["wrong_void_state"]),
+        ("wrong payments (count, amount, balance)", f["wrong_payments"]),
         ("in QBO but never sent", f["unexpected_in_qbo"]),
-        ("faults", faults),
-        ("bad input kinds (broker and POST /v1/events)", ", ".join(f["bad_input"]["kinds"])),
-        ("POST /v1/events answers to bad input (0 = no answer, mapper down)", statuses),
-        ("dead letters", dead),
+        ("faults", _join(f["faults"])),
+        (
+            "crash points armed / processes killed there",
+            f"{f['crash_points']['armed']} / {_join(f['crash_points']['hits'])}",
+        ),
+        ("bad input sent, by kind", _join(bad["kinds"])),
+        ("HTTP answers to bad input (0 = no answer)", _join(bad["http_statuses"])),
+        ("5xx answers / cross-tenant 2xx", f"{bad['server_error_count']} / {len(bad['cross_tenant_leaks'])}"),
+        ("webhooks (kind:status)", _join(bad["webhooks"])),
+        ("bad input neither handled nor dead-lettered", f["bad_input_unaccounted"]),
+        ("dead letters", _join(f["dead_letters"]["by_queue_and_kind"])),
         ("dead letters without a reason", f["dead_letters"]["without_reason"]),
         ("left in consumer queues", f["left_in_queues"]),
-        ("left in outboxes", sum(f["left_in_outboxes"].values())),
+        ("left in outboxes (not quarantined)", sum(f["left_in_outboxes"].values())),
+        ("export jobs not finished", _join(f["unfinished_jobs"])),
+        ("sandbox write calls (entity:operation:status)", _join(f["sandbox_writes"])),
         ("seconds to drain after the last fault", f["seconds_to_drain_after_last_fault"]),
-        ("run seconds (load to oracle)", f["run_seconds"]),
+        ("seconds from load start to drained", f["load_to_drained_seconds"]),
+        ("run seconds (whole run)", f["run_seconds"]),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    examples = "\n".join(f"- {k}: {', '.join(map(str, v))}" for k, v in f.get("examples", {}).items())
     return (
-        f"# make chaos (seed {f['seed']}, {f['tenants']} tenants x {f['invoices_per_tenant']} invoices)\n\n"
+        f"# make chaos (seed {f['seed']}, {f['tenants']} tenants x {f['invoices_per_tenant']} stories)\n\n"
         f"Verdict: **{'clean' if f['clean'] else 'NOT clean'}**\n\n| figure | value |\n|---|---|\n{table}\n"
+        + (f"\nExamples of what went wrong:\n{examples}\n" if examples else "")
     )

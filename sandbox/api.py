@@ -108,7 +108,8 @@ async def _gateway(rt: Runtime, request: ApiRequest, call: Call) -> ApiResponse:
         if injected is not None:
             return injected
         company = rt.state.companies[call.realm_id]
-        return await _dispatch(rt, request, company, call)
+        answer = await _dispatch(rt, request, company, call)
+        return await _timeout_after_write(rt, request, call, answer)
     finally:
         rt.limits.release(call.realm_id, grant.client_id)
 
@@ -132,6 +133,20 @@ async def _inject(rt: Runtime, request: ApiRequest, call: Call) -> ApiResponse |
         error.status = settings.error_status
         return fault_response(error, call)
     return None
+
+
+async def _timeout_after_write(
+    rt: Runtime, request: ApiRequest, call: Call, answer: ApiResponse
+) -> ApiResponse:
+    """A write that succeeded, answered (sometimes, when set) with a timeout instead of its result."""
+    settings = rt.faults.for_request(call.realm_id, request.path)
+    rate = settings.timeout_after_write_rate if settings is not None else 0.0
+    writes = call.operation not in (None, "query", "cdc", "read", "send")
+    if not (rate and writes and request.method == "POST" and answer.status == 200 and random.random() < rate):
+        return answer
+    await asyncio.sleep(FAULT_TIMEOUT_SECONDS)
+    call.fault_code = "504"
+    return ApiResponse(504, b"Gateway Timeout", call.tid, b"text/plain")
 
 
 async def _dispatch(rt: Runtime, request: ApiRequest, company: Company, call: Call) -> ApiResponse:

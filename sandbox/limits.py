@@ -37,6 +37,8 @@ class FaultSettings:
     error_rate: float = 0.0
     error_status: int = 500
     timeout_rate: float = 0.0
+    # The write lands, then the caller's connection hangs and gets a 504: the "did it happen?" case.
+    timeout_after_write_rate: float = 0.0
     throttle_next: int = 0
     path_contains: str | None = None
 

@@ -199,8 +199,12 @@ def main() -> None:
         "QBB_AMQP_URL": infra.broker.url,
     }
     processes = run_stack(env, ports)
-    print_urls(ports)
-    print_platform(register_dev_platform(env, ports))
+    try:
+        print_urls(ports)
+        print_platform(register_dev_platform(env, ports))
+    except BaseException:
+        stop_all(processes)
+        raise
     supervise(processes)
 
 
@@ -228,7 +232,9 @@ def start_console(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> subproce
     sandbox = {"QBB_SANDBOX_URL": f"http://127.0.0.1:{ports.sandbox}"}
     console_env = {**urls, **sandbox, **env, "QBB_HTTP_PORT": str(ports.console)}
     process = start("console", ["-m", "services.console"], console_env, ports)
-    wait_until(f"http://127.0.0.1:{ports.console}/readyz", timeout=30, process=process, name="console")
+    wait_until(
+        f"http://127.0.0.1:{ports.console}/readyz", timeout=READY_TIMEOUT, process=process, name="console"
+    )
     return process
 
 
@@ -260,12 +266,18 @@ def print_urls(ports: Ports = DEFAULT_PORTS) -> None:
 def register_dev_platform(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> dict[str, Any] | None:
     """The development platform (tenant ``dev-tenant``), registered once; its credentials are shown
     once by auth, so they are kept in ``.run/dev-platform.json`` for the next ``make run``."""
-    answer = httpx.post(
-        f"http://127.0.0.1:{ports.services['auth']}/v1/platforms",
-        json={"platform_id": DEV_PLATFORM, "tenants": [DEV_TENANT]},
-        headers={"Authorization": f"Bearer {env['QBB_ADMIN_API_KEY']}"},
-        timeout=20,
-    )
+    try:
+        answer = httpx.post(
+            f"http://127.0.0.1:{ports.services['auth']}/v1/platforms",
+            json={"platform_id": DEV_PLATFORM, "tenants": [DEV_TENANT]},
+            headers={"Authorization": f"Bearer {env['QBB_ADMIN_API_KEY']}"},
+            timeout=20,
+        )
+    except httpx.TransportError as exc:
+        # Auth died or restarted meanwhile: the stack runs on (supervised) without the platform;
+        # raising here once left every child running with nobody to stop it.
+        print(f"make run: auth did not answer the development platform's registration ({exc!r})", flush=True)
+        return None
     if answer.status_code == 201:
         RUN_DIR.mkdir(exist_ok=True)
         DEV_PLATFORM_FILE.write_text(answer.text)

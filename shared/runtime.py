@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
-from shared import tracing
+from shared import crashpoints, tracing
 from shared.contracts.codec import Limits
 from shared.db import create_engine, create_sessionmaker, migrate, wait_for_database
 from shared.http import BodyLimit, Resources, ops_router
@@ -143,6 +143,7 @@ async def serve(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Run the service until ``stop`` is set, then shut down in order; ``ready`` is set once consuming."""
+    crashpoints.configure(settings.crash_points)
     engine = create_engine(
         settings.database_url,
         application_name=f"qbb-{definition.name}",

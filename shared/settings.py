@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import crashpoints
 
 Environment = Literal["development", "test", "production"]
 
@@ -89,6 +91,23 @@ class ServiceSettings(BaseSettings):
         ge=1024,
         description="Largest message a consumer reads (over it → DLQ) or the relay publishes.",
     )
+
+    crash_points: str = Field(
+        default="",
+        description="Fault runs only: points where the process SIGKILLs itself (shared/crashpoints.py).",
+    )
+
+    @field_validator("crash_points")
+    @classmethod
+    def _known_crash_points(cls, value: str) -> str:
+        crashpoints.parse(value)  # a typo must not silently arm nothing
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_crash_points_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and self.crash_points.strip():
+            raise ValueError("QBB_CRASH_POINTS: crash points are for fault runs, never production")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> ServiceSettings:

@@ -33,6 +33,7 @@ from services.exporter.service import Errored, Job, LinkKey, Outcome, Planned, W
 from services.exporter.settings import ExporterSettings
 from shared import tracing
 from shared.contracts.bridge import SyncFailed, SyncSucceeded
+from shared.crashpoints import crash_point
 from shared.messaging.outbox import Outbox
 from shared.qbo.client import QboClient
 
@@ -251,6 +252,7 @@ class Exporter:
 
     async def record(self, results: Sequence[Settled]) -> None:
         """Every outcome in one transaction; what waited for the objects now linked is released."""
+        crash_point("exporter.after_write")  # fault runs: QBO has the writes, nothing is recorded yet
         outcomes: list[Outcome] = []
         for r in results:
             if isinstance(r, Errored):

@@ -9,11 +9,12 @@ CloudEvents (§11.4): a JSON array of ``{"specversion", "id", "type": "qbo.<enti
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from shared.contracts.codec import InvalidMessage, load_json
 
 Format = Literal["legacy", "cloudevents"]
 
@@ -124,9 +125,14 @@ def detect_format(document: Any) -> Format:
 def parse_body(body: bytes) -> tuple[Format, list[Change]]:
     """The format and the changes of a webhook body; MalformedPayload naming every problem."""
     try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # Bounded like every message (depth, size, numbers): a signed body nested 5,000 deep once
+        # escaped as a RecursionError, and the receiver answered 500.
+        document = load_json(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise MalformedPayload([f"body: not JSON ({exc})"]) from None
+    except InvalidMessage as exc:
+        found = "; ".join(p.message for p in exc.problems)
+        raise MalformedPayload([f"body: not JSON within limits ({found})"]) from None
     fmt = detect_format(document)
     changes = parse_legacy(document) if fmt == "legacy" else parse_cloudevents(document)
     return fmt, changes

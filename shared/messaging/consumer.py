@@ -32,6 +32,7 @@ from shared.contracts.codec import (
     decode_envelope,
 )
 from shared.contracts.envelope import Envelope
+from shared.crashpoints import crash_point
 from shared.errors import PermanentError
 from shared.logging import log_context
 from shared.messaging import inbox, topology
@@ -184,6 +185,7 @@ class Consumer:
         finally:
             HANDLER_SECONDS.labels(sub.queue).observe(time.perf_counter() - started)
         EVENTS_CONSUMED.labels(sub.queue, envelope.type, outcome).inc()
+        crash_point("consumer.after_commit")
         await message.ack()
 
     async def _run_handler(

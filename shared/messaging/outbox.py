@@ -40,6 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shared import tracing
 from shared.contracts.envelope import CONTENT_TYPE, Envelope
+from shared.crashpoints import crash_point
 from shared.db import asyncpg_dsn
 from shared.messaging import topology
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_QUARANTINED
@@ -264,6 +265,8 @@ class OutboxRelay:
             if failed and not (published or refused or own):
                 log.warning("outbox relay: no row could be published", extra={"error": str(failed)[:500]})
                 return -1
+            if published:
+                crash_point("outbox.after_publish")
             await self._settle(session, rows, published, own, refused)
         for row_id in published:
             EVENTS_PUBLISHED.labels(ready[row_id].type).inc()

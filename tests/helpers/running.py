@@ -7,7 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
@@ -55,9 +55,15 @@ async def serving(definition: ServiceDefinition, settings: ServiceSettings) -> A
 
 
 def start_process(
-    database_url: str, amqp_url: str, namespace: str, *, module: str, port: int = 0
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    *,
+    module: str,
+    port: int = 0,
+    extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``python -m <module>`` with the test's settings in its environment."""
+    """``python -m <module>`` with the test's settings (and ``extra_env``) in its environment."""
     env = {
         **os.environ,
         "QBB_DATABASE_URL": database_url,
@@ -66,6 +72,7 @@ def start_process(
         "QBB_HTTP_PORT": str(port),
         "QBB_ENVIRONMENT": "test",
         "QBB_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     return subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env)
 

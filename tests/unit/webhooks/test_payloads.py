@@ -108,6 +108,7 @@ def test_cloudevents_are_deduplicated_on_their_id() -> None:
         (b'[{"specversion": "1.0", "type": "other.thing"}]', "[0].type"),
         (b'{"eventNotifications": [{"realmId": "1"}]}', "eventNotifications[0]"),
         (b"\xff\xfe", "not JSON"),
+        (b"[" * 5000 + b"]" * 5000, "not JSON within limits"),
     ],
 )
 def test_malformed_bodies_name_the_problem(body: bytes, problem: str) -> None:
