@@ -141,6 +141,7 @@ async def serve(
     *,
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,
+    connected: asyncio.Event | None = None,
 ) -> None:
     """Run the service until ``stop`` is set, then shut down in order; ``ready`` is set once consuming."""
     crashpoints.configure(settings.crash_points)
@@ -177,6 +178,8 @@ async def serve(
         max_failures=settings.outbox_max_publish_failures,
     )
     servers = _servers(definition, settings, res, deps)
+    if connected is not None:
+        connected.set()  # from here on a stop drains in order (consuming may start any moment)
     try:
         await consumer.start()
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
@@ -282,15 +285,15 @@ async def _serve_until_signalled(definition: ServiceDefinition, settings: Servic
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ready = asyncio.Event()
-    serving = asyncio.create_task(serve(definition, settings, stop=stop, ready=ready), name="serve")
-    waits = [asyncio.create_task(event.wait()) for event in (stop, ready)]
+    connected = asyncio.Event()
+    serving = asyncio.create_task(serve(definition, settings, stop=stop, connected=connected), name="serve")
+    waits = [asyncio.create_task(event.wait()) for event in (stop, connected)]
     await asyncio.wait([serving, *waits], return_when=asyncio.FIRST_COMPLETED)
     for wait in waits:
         wait.cancel()
-    if stop.is_set() and not ready.is_set():
-        # Stopped while still starting (waiting for the database, the broker, a migration lock):
-        # nothing has been taken yet, so there is nothing to drain — stop now rather than hang.
+    if stop.is_set() and not connected.is_set():
+        # Stopped while still connecting (to the database, the broker; a migration lock): nothing
+        # has been taken yet, so there is nothing to drain — stop now rather than hang.
         log.info("stopped while starting")
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -65,6 +65,9 @@ class Worker:
         try:
             while True:
                 self._wake.clear()  # a wake-up during the step runs one more step
+                # Only a step begun after stop() can say nothing is left: one begun before may have
+                # read before the last commits of the work that was winding down.
+                flushing = self._stopping
                 try:
                     more = await self._step()
                     failures = 0
@@ -74,7 +77,7 @@ class Worker:
                 except Exception:
                     more, failures = False, failures + 1
                     log.exception("%s: step failed; trying again shortly", self._name)
-                if self._stopping and not more:
+                if flushing and not more:
                     return
                 if failures:
                     await asyncio.sleep(

@@ -68,7 +68,10 @@ class Exporter:
         self._policy = service.RetryPolicy(
             delays=settings.retry_delays,
             jitter=settings.retry_jitter,
-            throttle_pause=settings.throttle_pause_seconds / settings.qbo_time_scale,
+            # Back in the queue after a second: the realm limiter holds the realm's calls for as long
+            # as its pause after the 429 lasts (1 s doubling up to throttle_pause_seconds), so the job
+            # need not sit out the longest pause on its own.
+            throttle_pause=min(1.0, settings.throttle_pause_seconds) / settings.qbo_time_scale,
         )
 
     async def export(self, jobs: Sequence[Job], *, holds: Holds) -> None:

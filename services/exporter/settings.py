@@ -13,7 +13,9 @@ class ExporterSettings(QboSettings):
     service_name: str = "qbb-exporter"
     http_port: int = 8093
     auth_internal_url: str = "http://127.0.0.1:8091"
-    throttle_pause_seconds: float = Field(default=60.0, ge=0, description="Pause of a realm after a 429")
+    throttle_pause_seconds: float = Field(
+        default=60.0, ge=0, description="Longest pause of a realm after 429s (the first is 1 s, doubling)"
+    )
     batch_size: int = Field(default=30, ge=1, le=30)
     claim_limit: int = Field(
         default=600,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shared.contracts.codec import InvalidMessage, load_json
+from shared.contracts.codec import InvalidMessage, Limits, load_json
 
 Format = Literal["legacy", "cloudevents"]
 
@@ -127,7 +127,8 @@ def parse_body(body: bytes) -> tuple[Format, list[Change]]:
     try:
         # Bounded like every message (depth, size, numbers): a signed body nested 5,000 deep once
         # escaped as a RecursionError, and the receiver answered 500.
-        document = load_json(body.decode("utf-8"))
+        # Its size is the receiver's own limit (QBB_WEBHOOK_MAX_BODY_BYTES, checked before this).
+        document = load_json(body.decode("utf-8"), Limits(max_bytes=len(body)))
     except UnicodeDecodeError as exc:
         raise MalformedPayload([f"body: not JSON ({exc})"]) from None
     except InvalidMessage as exc:
