@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     limits = LimitSettings(enabled=not args.no_limits, time_scale=args.time_scale)
     app = create_app(limits=limits, webhook_delay=args.webhook_delay)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    # Idle connections are kept longer than clients keep them (httpx: 5 s), so a client never
+    # reuses one the server is closing at that moment ("Server disconnected without a response").
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, timeout_keep_alive=30
+    )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from shared.messaging.router import Router
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+KEEP_ALIVE_SECONDS = 30
 
 AppPart = Literal["all", "public", "private"]
 
@@ -99,7 +100,17 @@ def _servers(
     """One HTTP server, or two when the private routes have a port of their own."""
 
     def server(app: FastAPI, host: str, port: int) -> _Server:
-        return _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+        # Keep-alive longer than clients keep idle connections (httpx: 5 s): with equal timeouts a
+        # client can reuse a connection just as the server closes it, and the request is lost.
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
+        return _Server(config)
 
     if not settings.private_http_port:
         return [server(create_app(definition, res, deps), settings.http_host, settings.http_port)]

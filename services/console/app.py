@@ -30,6 +30,7 @@ from services.console.web import (
     page,
 )
 from shared.logging import configure_logging
+from shared.runtime import KEEP_ALIVE_SECONDS
 
 # The pages load nothing from elsewhere; a strict policy makes an injected script inert.
 SECURITY_HEADERS = {
@@ -137,5 +138,6 @@ def main() -> None:
         port=settings.http_port,
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # past clients' idle expiry (see shared.runtime)
     )
     asyncio.run(_Server(config).serve())

@@ -59,7 +59,9 @@ async def receiving() -> AsyncIterator[Receiver]:
 
     app = Starlette(routes=[Route("/{name}", hook, methods=["POST"])])
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=30
+        )
     )
     task = asyncio.create_task(server.serve())
     try:
