@@ -45,6 +45,9 @@ def amqp_url() -> Iterator[str]:
         try:
             yield found.url
         finally:
+            # What a test left behind (a failure before its own clean-up, a stack it did not delete)
+            # goes with the session rather than lingering on the shared broker until it expires.
+            asyncio.run(delete_queues(found.url, own_test_queues()))
             (SESSIONS_DIR / SESSION_TAG).unlink(missing_ok=True)
         return
     if not docker_engine_answers():
@@ -108,6 +111,17 @@ def leftover_test_queues() -> list[str]:
     Hundreds of idle quorum queues expiring in a wave make the broker slow to declare new ones,
     and a run must not depend on what the one before it left.
     """
+    names = _test_queues()
+    alive = {tag for tag in {n[1:6] for n in names} if tag == SESSION_TAG or _session_alive(tag)}
+    return [n for n in names if n[1:6] not in alive]
+
+
+def own_test_queues() -> list[str]:
+    """Queues of this session's namespaces still on the broker."""
+    return [n for n in _test_queues() if n[1:6] == SESSION_TAG]
+
+
+def _test_queues() -> list[str]:
     rabbitmqctl = shutil.which("rabbitmqctl")
     if rabbitmqctl is None:
         return []
@@ -122,9 +136,7 @@ def leftover_test_queues() -> list[str]:
     except subprocess.TimeoutExpired:
         return []  # best effort: a busy broker keeps its leftovers; the expiry policy removes them
     pattern = re.compile(TEST_NAMESPACE_PATTERN)
-    names = [n.strip() for n in listed.stdout.splitlines() if pattern.match(n.strip())]
-    alive = {tag for tag in {n[1:6] for n in names} if tag == SESSION_TAG or _session_alive(tag)}
-    return [n for n in names if n[1:6] not in alive]
+    return [n.strip() for n in listed.stdout.splitlines() if pattern.match(n.strip())]
 
 
 async def delete_queues(amqp_url: str, names: list[str]) -> None:
