@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := uv run --frozen python
 PYTEST_ARGS ?=
+# The suite runs in this many pytest workers (pytest-xdist); the end-to-end tests share one of them.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: help install run test test-stress lint format migrate contract sandbox demo bench bench-quick bench-sandbox chaos clean
 
@@ -17,10 +20,10 @@ run: install ## migrate, start the sandbox, the four services and the console, p
 	@$(PY) -m scripts.stack
 
 test: install lint ## the whole suite on real Postgres, RabbitMQ and the sandbox
-	@uv run --frozen pytest $(PYTEST_ARGS)
+	@uv run --frozen pytest $(XDIST) $(PYTEST_ARGS)
 
 test-stress: install ## hunt flakes: the suite 3 times with one core busy and 300 idle broker queues
-	@$(PY) -m scripts.stress $(PYTEST_ARGS)
+	@$(PY) -m scripts.stress $(XDIST) $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy --strict
 	@uv run --frozen ruff check .

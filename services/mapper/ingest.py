@@ -125,7 +125,8 @@ async def reject(
     )
     log.info("event rejected", extra={"code": rejection.code, "reason": rejection.message[:500]})
     await outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
-    await inbox.release(session, models.inbox, consumer=PLATFORM_QUEUE, message_id=envelope.dedup_key)
+    for consumer in (PLATFORM_QUEUE, repository.HTTP_RECEIVED):
+        await inbox.release(session, models.inbox, consumer=consumer, message_id=envelope.dedup_key)
     await repository.record_outcome(
         session,
         envelope=envelope,

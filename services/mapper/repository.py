@@ -18,6 +18,7 @@ from services.mapper.service import Connection
 from services.mapper.sync_settings import SyncSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import CompanyProfile
+from shared.messaging import inbox
 from shared.messaging.outbox import wake_relay
 
 
@@ -307,14 +308,23 @@ async def used_values(session: AsyncSession, *, connection_id: str, settings: Sy
     )
 
 
+# The inbox's name for "received over HTTP": the answer to a repeat must not depend on whether
+# the relay has already published (and deleted) the first copy's outbox row.
+HTTP_RECEIVED = "mapper.http-events"
+
+
 async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> bool:
     """Put a platform event received over HTTP into the outbox as it is, keeping its id.
 
     It then reaches ``mapper.platform-events`` like one published to the broker, so both ways in
-    share one path. A repeated id is ignored here and by the consumer's inbox.
+    share one path. A repeated id (False) stages nothing: the id is claimed in the inbox under
+    ``HTTP_RECEIVED`` in this transaction, and the consumer's own inbox drops a repeat sent the
+    other way. A rejection forgets both claims, so a corrected resend is taken afresh.
     """
+    if not await inbox.claim(session, models.inbox, consumer=HTTP_RECEIVED, message_id=envelope.dedup_key):
+        return False
     t = models.outbox
-    result = await session.execute(
+    await session.execute(
         insert(t)
         .values(
             message_id=envelope.dedup_key,
@@ -324,7 +334,7 @@ async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> 
         .on_conflict_do_nothing()
         .returning(t.c.id, wake_relay(t))
     )
-    return result.first() is not None
+    return True
 
 
 # -- the platform events' history, and events held until the company's lists are imported ------

@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 from scripts.journey import Bus, Endpoints
 from shared.messaging import topology
 from tests.helpers.broker import broker_channel
-from tests.helpers.infra import fresh_database, new_namespace
+from tests.helpers.infra import die_with_parent, fresh_database, new_namespace
 from tests.helpers.sandbox import free_port
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +76,7 @@ def _start_services(
             env={**env, "QBB_HTTP_PORT": str(port)},
             stdout=(logs / f"{name}.log").open("wb"),
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         for name, port in ports.items()
     }

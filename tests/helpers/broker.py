@@ -41,9 +41,13 @@ async def publish_raw(channel: AbstractChannel, namespace: str, body: bytes, *, 
 
 
 async def bind_probe(channel: AbstractChannel, namespace: str, routing_keys: Sequence[str]) -> AbstractQueue:
-    """A private queue receiving every event with one of ``routing_keys`` (a stand-in platform)."""
+    """A private queue receiving every event with one of ``routing_keys`` (a stand-in platform).
+
+    Exclusive, so it goes with the test's connection; not auto-delete, so it may be read more than
+    once (``collect`` ends its consumer, which would delete an auto-delete queue).
+    """
     exchange = await topology.declare_exchange(channel, namespace)
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    queue = await channel.declare_queue(exclusive=True)
     for key in routing_keys:
         await queue.bind(exchange, routing_key=key)
     return queue

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -31,6 +33,19 @@ TEST_NAMESPACE_PATTERN = r"^t[0-9a-f]{10}\."
 # made them, so a run deletes only what dead runs left, never the queues of a run beside it.
 SESSION_TAG = uuid.uuid4().hex[:5]
 SESSIONS_DIR = Path(os.environ.get("QBB_TEST_SESSIONS_DIR", "/tmp/qbb-test-sessions"))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a test's child process: SIGTERM it when the pytest process dies.
+
+    A pytest killed by a timeout, a CI runner or Ctrl-C twice runs no fixture finalizers; without
+    this its services (and their pools, consumers and polling loops) live on and load every later run.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +114,9 @@ def announce_session() -> None:
 def _session_alive(tag: str) -> bool:
     try:
         pid = int((SESSIONS_DIR / tag).read_text())
-        os.kill(pid, 0)
     except (OSError, ValueError):
         return False
-    return True
+    return _pid_alive(pid)
 
 
 def leftover_test_queues() -> list[str]:
@@ -157,6 +171,8 @@ def server_database_url() -> Iterator[str]:
     """A URL of the Postgres server (its default database)."""
     found = find_database()
     if found is not None:
+        if found.origin == "local":
+            asyncio.run(drop_dead_sessions_databases(found.url))
         yield found.url
         return
     if not docker_engine_answers():
@@ -165,6 +181,36 @@ def server_database_url() -> Iterator[str]:
 
     with PostgresContainer("postgres:15-alpine", driver="asyncpg") as pg:
         yield pg.get_connection_url()
+
+
+# ``qbb_<tag>_<pid>_<6 hex>``: the pid of the pytest process that made it (see ``fresh_database``).
+TEST_DATABASE_PATTERN = re.compile(r"^qbb_[a-z0-9_]+_(\d+)_[0-9a-f]{6}$")
+
+
+async def drop_dead_sessions_databases(server_database_url: str) -> None:
+    """Drop the test databases of pytest processes that are gone (killed before their finalizers).
+
+    Each holds a whole migrated schema set; a run must not depend on what a killed one left.
+    """
+    maintenance = make_url(server_database_url).set(database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(asyncpg_dsn(maintenance))
+    try:
+        for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'qbb\\_%'"):
+            matched = TEST_DATABASE_PATTERN.match(row["datname"])
+            if matched and not _pid_alive(int(matched.group(1))):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager

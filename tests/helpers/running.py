@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.runtime import ServiceDefinition, serve
 from shared.settings import ServiceSettings
 from tests.helpers import testkit
+from tests.helpers.infra import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +75,7 @@ def start_process(
         "QBB_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }
-    return subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env)
+    return subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env, preexec_fn=die_with_parent)
 
 
 async def applied_counts(engine: AsyncEngine) -> tuple[int, int]:

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from tests.helpers.infra import die_with_parent
+
 STARTUP_TIMEOUT_SECONDS = 20.0
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +54,7 @@ def start_sandbox(*extra_args: str) -> tuple[str, subprocess.Popen[bytes]]:
         [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port), *extra_args],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=die_with_parent,
     )
     url = f"http://127.0.0.1:{port}"
     try:

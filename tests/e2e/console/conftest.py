@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.e2e.conftest import READY_BOUND, ROOT, Stack
+from tests.helpers.infra import die_with_parent
 from tests.helpers.sandbox import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -50,7 +51,12 @@ def _start_console(stack: Stack, port: int) -> subprocess.Popen[bytes]:
     }
     log = (stack.logs / "console.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "services.console"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "services.console"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
 
 

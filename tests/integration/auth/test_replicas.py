@@ -23,6 +23,7 @@ from services.auth import handlers
 from services.auth.crypto import TokenCipher
 from shared.db import create_engine
 from tests.helpers.broker import delete_namespace
+from tests.helpers.infra import die_with_parent
 from tests.helpers.sandbox import create_app, create_company, free_port
 from tests.integration.auth.conftest import ADMIN, INTERNAL, consent, make_access_token_due, tenant
 
@@ -77,7 +78,9 @@ async def _wait_healthy(client: httpx.AsyncClient, url: str, process: subprocess
 
 def _spawn(env: dict[str, str], output: IO[bytes]) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "services.auth"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+    )
 
 
 @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractChannel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers.broker import publish
+from tests.helpers.infra import die_with_parent
 from tests.helpers.sandbox import free_port
 from tests.integration.exporter.kit import (
     FakeAuth,
@@ -82,7 +83,9 @@ async def test_writes_whose_replies_are_lost_are_looked_up_not_repeated(
 
 
 def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "services.exporter"], cwd=ROOT, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.exporter"], cwd=ROOT, env=env, preexec_fn=die_with_parent
+    )
 
 
 async def start_exporter(

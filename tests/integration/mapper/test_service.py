@@ -108,8 +108,11 @@ async def test_http_ingest_answers_202_or_422_with_every_problem(mapper: Mapper)
 
     refused = await mapper.http.post("/v1/events", content=bad.to_json_bytes(), headers=headers)
     accepted = await mapper.http.post("/v1/events", content=good.to_json_bytes(), headers=headers)
+    mapped = await envelopes(probe, count=1, timeout=30)
+    # Sent again once the first copy was published and mapped (its outbox row is gone): the answer
+    # must not depend on how far the first one got (it said "accepted" when the relay was quick).
     again = await mapper.http.post("/v1/events", content=good.to_json_bytes(), headers=headers)
-    received = await envelopes(probe, count=2, timeout=5)
+    received = mapped + await envelopes(probe, count=1, timeout=3)
 
     assert refused.status_code == 422
     assert {p["path"] for p in refused.json()["problems"]} == {

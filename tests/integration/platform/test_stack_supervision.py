@@ -20,6 +20,7 @@ from services.exporter.handlers import router as exporter_router
 from services.mapper.handlers import router as mapper_router
 from services.webhooks.handlers import router as webhooks_router
 from tests.helpers.broker import delete_namespace
+from tests.helpers.infra import die_with_parent
 from tests.helpers.platforms import delete_broker_users
 from tests.helpers.running import ROOT
 
@@ -69,6 +70,7 @@ def _start_stack(ports: Ports, env: dict[str, str], output: Path) -> subprocess.
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
 
 
