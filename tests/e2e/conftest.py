@@ -63,6 +63,10 @@ def _env(
         "QBB_AUTH_INTERNAL_URL": f"http://127.0.0.1:{ports['auth']}",
         "QBB_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['auth']}",
         "QBB_LOG_LEVEL": "INFO",
+        # Small pools: the suite's other worker runs services against the same Postgres, whose
+        # default max_connections is 100; the e2e traffic needs a few connections per service.
+        "QBB_DB_POOL_SIZE": "4",
+        "QBB_DB_MAX_OVERFLOW": "4",
     }
 
 
