@@ -7,7 +7,6 @@ Every event ends with a row in ``platform_events``: mapped, rejected (why), skip
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -23,6 +22,7 @@ from shared.contracts.codec import InvalidMessage, decode_data
 from shared.contracts.envelope import Envelope
 from shared.messaging import inbox
 from shared.messaging.outbox import Outbox
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +169,9 @@ async def run_release_overdue(
     sessionmaker: async_sessionmaker[AsyncSession], settings: MapperSettings
 ) -> None:
     """Until cancelled: events whose wait is over are mapped against the lists there are."""
-    while True:
-        try:
-            async with sessionmaker() as session, session.begin():
-                released = await release_held(session, await repository.take_held(session, overdue=True))
-        except Exception:
-            log.exception("taking up overdue held events failed; trying again shortly")
-            released = 0
-        if not released:
-            await asyncio.sleep(settings.held_poll_seconds)
+
+    async def step() -> bool:
+        async with sessionmaker() as session, session.begin():
+            return await release_held(session, await repository.take_held(session, overdue=True)) > 0
+
+    await Worker(name="overdue held events", step=step, poll_seconds=settings.held_poll_seconds).run()
