@@ -110,6 +110,23 @@ def publish_span(envelope: Envelope) -> Iterator[Span]:
         yield span
 
 
+@contextmanager
+def resumed_span(envelope: Envelope, *, name: str) -> Iterator[Span]:
+    """An INTERNAL span for an event taken up again later (one held until its company's lists are
+    imported): it continues the event's own trace, not that of whatever released it, which is
+    linked instead. Events staged inside carry the event's trace on."""
+    parent = _propagator.extract(trace_context(envelope))
+    releaser = trace.get_current_span().get_span_context()
+    with tracer().start_as_current_span(
+        name,
+        context=parent,
+        kind=SpanKind.INTERNAL,
+        links=[trace.Link(releaser)] if releaser.is_valid else None,
+        attributes=_event_attributes(envelope),
+    ) as span:
+        yield span
+
+
 def mark_failed(reason: str) -> None:
     """Mark the current span as failed (a message dead-lettered, a write given up)."""
     trace.get_current_span().set_status(Status(StatusCode.ERROR, reason[:500]))
@@ -122,12 +139,18 @@ def tracer() -> trace.Tracer:
 
 
 def _attributes(envelope: Envelope, *, destination: str, operation: str) -> dict[str, Any]:
-    found = {
+    return {
         "messaging.system": "rabbitmq",
         "messaging.destination.name": destination,
         "messaging.operation.type": operation,
         "messaging.message.id": envelope.id,
         "messaging.rabbitmq.destination.routing_key": envelope.type,
+        **_event_attributes(envelope),
+    }
+
+
+def _event_attributes(envelope: Envelope) -> dict[str, Any]:
+    found = {
         "cloudevents.event_id": envelope.id,
         "cloudevents.event_type": envelope.type,
         "cloudevents.event_source": envelope.source,

@@ -6,7 +6,6 @@ them refreshes a given connection.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -20,6 +19,7 @@ from services.auth.settings import AuthSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.errors import BridgeError
 from shared.http import Resources
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,15 @@ UNDECRYPTABLE = (
 
 async def refresher(res: Resources, deps: AuthDeps) -> None:
     """Until cancelled: refresh tokens about to expire and warn about hard expiries, every interval."""
-    while True:
-        try:
-            await refresh_due(res.sessionmaker, deps)
-            await warn_hard_expiries(res.sessionmaker, deps)
-            await _forget_old_states(res.sessionmaker, deps)
-        except Exception:
-            log.exception("background token refresh round failed; trying again next round")
-        await asyncio.sleep(deps.settings.refresh_scan_interval_seconds)
+
+    async def step() -> bool:
+        await refresh_due(res.sessionmaker, deps)
+        await warn_hard_expiries(res.sessionmaker, deps)
+        await _forget_old_states(res.sessionmaker, deps)
+        return False
+
+    interval = deps.settings.refresh_scan_interval_seconds
+    await Worker(name="token refresher", step=step, poll_seconds=interval).run()
 
 
 async def refresh_due(sessionmaker: async_sessionmaker[AsyncSession], deps: AuthDeps) -> int:

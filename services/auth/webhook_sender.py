@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.auth import egress_repository, webhook_rules
 from services.auth.deps import AuthDeps
 from shared.http import Resources
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +28,13 @@ BATCH = 20
 
 
 async def sender(res: Resources, deps: AuthDeps) -> None:
-    """Until cancelled: send what is due, then wait a poll interval when nothing was."""
-    while True:
-        sent = 0
-        try:
-            sent = await send_due(res.sessionmaker, deps)
-        except Exception:
-            log.exception("webhook delivery round failed; trying again shortly")
-        if sent < BATCH:
-            await asyncio.sleep(deps.settings.webhook_poll_interval_seconds)
+    """Until cancelled: send what is due, then wait a poll interval when nothing more was."""
+
+    async def step() -> bool:
+        return await send_due(res.sessionmaker, deps) >= BATCH  # a full batch: more may be due
+
+    interval = deps.settings.webhook_poll_interval_seconds
+    await Worker(name="webhook sender", step=step, poll_seconds=interval).run()
 
 
 async def send_due(sessionmaker: async_sessionmaker[AsyncSession], deps: AuthDeps) -> int:

@@ -7,7 +7,6 @@ Every event ends with a row in ``platform_events``: mapped, rejected (why), skip
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -18,10 +17,12 @@ from services.mapper import models, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.settings import MapperSettings
 from services.mapper.sync_settings import SyncSettings
+from shared import tracing
 from shared.contracts.codec import InvalidMessage, decode_data
 from shared.contracts.envelope import Envelope
 from shared.messaging import inbox
 from shared.messaging.outbox import Outbox
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -142,34 +143,36 @@ async def release_held(
 ) -> int:
     """Map events that waited (the company's lists are in, or their wait is over); returns how many."""
     for envelope in held:
-        outbox = Outbox(session, outbox_table, cause=envelope)
-        try:
-            data = decode_data(envelope)
-        except InvalidMessage as exc:  # a contract change while it waited: refuse it in words
-            await reject(
-                session,
-                outbox,
-                envelope,
-                envelope.data,
-                service.invalid(exc.summary, exc.problems),
-                connection_id=None,
-            )
-            continue
-        outcome = await process(session, outbox, envelope, data, wait_seconds=0, waited=True)
-        log.info("held event taken up", extra={"event_id": envelope.id, "outcome": outcome})
+        # Its commands continue the platform's trace of the event, not the one of what released it.
+        with tracing.resumed_span(envelope, name=f"{envelope.type} taken up"):
+            await _take_up(session, Outbox(session, outbox_table, cause=envelope), envelope)
     return len(held)
+
+
+async def _take_up(session: AsyncSession, outbox: Outbox, envelope: Envelope) -> None:
+    try:
+        data = decode_data(envelope)
+    except InvalidMessage as exc:  # a contract change while it waited: refuse it in words
+        await reject(
+            session,
+            outbox,
+            envelope,
+            envelope.data,
+            service.invalid(exc.summary, exc.problems),
+            connection_id=None,
+        )
+        return
+    outcome = await process(session, outbox, envelope, data, wait_seconds=0, waited=True)
+    log.info("held event taken up", extra={"event_id": envelope.id, "outcome": outcome})
 
 
 async def run_release_overdue(
     sessionmaker: async_sessionmaker[AsyncSession], settings: MapperSettings
 ) -> None:
     """Until cancelled: events whose wait is over are mapped against the lists there are."""
-    while True:
-        try:
-            async with sessionmaker() as session, session.begin():
-                released = await release_held(session, await repository.take_held(session, overdue=True))
-        except Exception:
-            log.exception("taking up overdue held events failed; trying again shortly")
-            released = 0
-        if not released:
-            await asyncio.sleep(settings.held_poll_seconds)
+
+    async def step() -> bool:
+        async with sessionmaker() as session, session.begin():
+            return await release_held(session, await repository.take_held(session, overdue=True)) > 0
+
+    await Worker(name="overdue held events", step=step, poll_seconds=settings.held_poll_seconds).run()

@@ -6,7 +6,6 @@ claimed with ``FOR UPDATE SKIP LOCKED``, so each runs once at a time across repl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from shared.errors import ParkedError, PermanentError
 from shared.http import Resources
 from shared.logging import log_context
 from shared.messaging.outbox import Outbox
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,16 @@ async def run_cdc(res: Resources, deps: WebhooksDeps) -> None:
     """CDC for every connection: once at start, then every ``cdc_interval_seconds``; until cancelled."""
     async with res.sessionmaker() as session, session.begin():
         await repository.schedule_all_cdc(session)
-    while True:
-        try:
-            ran = await cdc_once(res.sessionmaker, deps)
-        except Exception:
-            log.exception("CDC catch-up failed; trying again shortly")
-            ran = False
-        if not ran:
-            await asyncio.sleep(min(IDLE_SECONDS, deps.settings.processor_poll_seconds))
+
+    async def step() -> bool:
+        return await cdc_once(res.sessionmaker, deps)
+
+    await Worker(name="CDC catch-up", step=step, poll_seconds=_idle(deps)).run()
+
+
+def _idle(deps: WebhooksDeps) -> float:
+    """How long CDC and imports wait, when nothing is due, before they look again."""
+    return min(IDLE_SECONDS, deps.settings.processor_poll_seconds)
 
 
 async def cdc_once(sessionmaker: async_sessionmaker[AsyncSession], deps: WebhooksDeps) -> bool:
@@ -151,14 +153,11 @@ async def _report_cdc_object(session: AsyncSession, due: AnyRow, entity: str, ob
 
 async def run_imports(res: Resources, deps: WebhooksDeps) -> None:
     """Run requested imports one after another until cancelled."""
-    while True:
-        try:
-            ran = await import_once(res.sessionmaker, deps)
-        except Exception:
-            log.exception("reference import failed; trying again shortly")
-            ran = False
-        if not ran:
-            await asyncio.sleep(min(IDLE_SECONDS, deps.settings.processor_poll_seconds))
+
+    async def step() -> bool:
+        return await import_once(res.sessionmaker, deps)
+
+    await Worker(name="reference import", step=step, poll_seconds=_idle(deps)).run()
 
 
 async def import_once(sessionmaker: async_sessionmaker[AsyncSession], deps: WebhooksDeps) -> bool:

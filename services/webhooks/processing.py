@@ -6,14 +6,11 @@ replicas share the work and never do the same change twice. The receiver never w
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +22,7 @@ from shared.db import asyncpg_dsn
 from shared.errors import ParkedError, PermanentError
 from shared.http import Resources
 from shared.logging import log_context
+from shared.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +34,30 @@ MAX_RETRY_DELAY = timedelta(minutes=30)
 
 async def run_processor(res: Resources, deps: WebhooksDeps) -> None:
     """Process stored notifications until cancelled; woken by NOTIFY, polling as a fallback."""
-    wake = asyncio.Event()
-    listener = await _listen(res.settings.database_url, wake)
-    try:
-        while True:
-            try:
-                done = await process_once(res.sessionmaker, deps)
-            except Exception:
-                log.exception("webhook processing failed; trying again shortly")
-                done = 0
-            if done == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), deps.settings.processor_poll_seconds)
-                wake.clear()
-    finally:
-        if listener is not None:
-            await listener.close()
+
+    async def step() -> bool:
+        return await process_once(res.sessionmaker, deps) > 0
+
+    await Worker(
+        name="webhook processor",
+        step=step,
+        poll_seconds=deps.settings.processor_poll_seconds,
+        dsn=asyncpg_dsn(res.settings.database_url),
+        channel=repository.NOTIFY_CHANNEL,
+    ).run()
 
 
 async def run_housekeeping(res: Resources, deps: WebhooksDeps) -> None:
     """Every hour, forget handled deliveries and changes older than ``retention_days``."""
-    while True:
-        try:
-            async with res.sessionmaker() as session, session.begin():
-                await repository.prune(session, older_than=timedelta(days=deps.settings.retention_days))
-        except Exception:
-            log.exception("pruning old webhook rows failed; trying again later")
-        await asyncio.sleep(PRUNE_EVERY.total_seconds())
 
+    async def step() -> bool:
+        async with res.sessionmaker() as session, session.begin():
+            await repository.prune(session, older_than=timedelta(days=deps.settings.retention_days))
+        return False
 
-async def _listen(database_url: str, wake: asyncio.Event) -> asyncpg.Connection | None:
-    try:
-        conn = await asyncpg.connect(asyncpg_dsn(database_url))
-        await conn.add_listener(repository.NOTIFY_CHANNEL, lambda *_: wake.set())
-        return conn
-    except (OSError, asyncpg.PostgresError):
-        log.warning("webhook processor cannot LISTEN; polling only")
-        return None
+    every = PRUNE_EVERY.total_seconds()
+    # A failed prune is tried again at the next hour too: nothing waits for it.
+    await Worker(name="webhook housekeeping", step=step, poll_seconds=every, backoff=(every, every)).run()
 
 
 async def process_once(sessionmaker: async_sessionmaker[AsyncSession], deps: WebhooksDeps) -> int:

@@ -20,6 +20,7 @@ from scripts.journey import Bus, Endpoints
 from shared.messaging import topology
 from tests.helpers.broker import broker_channel
 from tests.helpers.infra import die_with_parent, fresh_database, new_namespace
+from tests.helpers.otlp import Collector, collecting
 from tests.helpers.sandbox import free_port
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +39,7 @@ class Stack:
     ends: Endpoints
     amqp_url: str
     logs: Path
+    spans: Collector  # every span the services exported by OTLP
 
 
 def _env(
@@ -47,6 +49,7 @@ def _env(
     ports: dict[str, int],
     app: dict[str, str],
     namespace: str,
+    otlp: str,
 ) -> dict[str, str]:
     return {
         **os.environ,
@@ -67,6 +70,12 @@ def _env(
         # default max_connections is 100; the e2e traffic needs a few connections per service.
         "QBB_DB_POOL_SIZE": "4",
         "QBB_DB_MAX_OVERFLOW": "4",
+        # Spans go by OTLP/HTTP to the session's receiver; a short batch delay lets a test wait for
+        # the spans themselves instead of the processor's 5 s timer.
+        "QBB_OTEL_ENABLED": "true",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
 
 
@@ -112,7 +121,15 @@ def e2e_database_url(server_database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+async def otlp() -> AsyncIterator[Collector]:
+    """The OTLP/HTTP receiver the stack's services export their spans to (it outlives the stack)."""
+    async with collecting() as collector:
+        yield collector
+
+
+@pytest.fixture(scope="session")
 async def stack(
+    otlp: Collector,
     e2e_database_url: str,
     amqp_url: str,
     sandbox_url: str,
@@ -134,7 +151,7 @@ async def stack(
                 },
             )
         ).json()
-    env = _env(e2e_database_url, amqp_url, sandbox_url, ports, app, e2e_namespace)
+    env = _env(e2e_database_url, amqp_url, sandbox_url, ports, app, e2e_namespace, otlp.url)
     logs = tmp_path_factory.mktemp("e2e-logs")
     processes = _start_services(env, ports, logs)
     try:
@@ -148,13 +165,15 @@ async def stack(
             webhooks=f"http://127.0.0.1:{ports['webhooks']}",
             namespace=e2e_namespace,
         )
-        yield Stack(ends, amqp_url, logs)
+        yield Stack(ends, amqp_url, logs, otlp)
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
+        # Waited for off the event loop: the OTLP receiver in this loop takes the spans the services
+        # flush as they exit (a blocked loop held each exit for the exporter's 10 s timeout).
         for process in processes.values():
             try:
-                process.wait(timeout=15)
+                await asyncio.to_thread(process.wait, timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
         await _delete_exchanges(amqp_url, e2e_namespace)

@@ -3,6 +3,7 @@ payments made in QuickBooks back out — through the real broker, database, serv
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -21,11 +22,13 @@ from scripts.journey import (
 )
 from shared.contracts.envelope import Envelope
 from tests.e2e.conftest import Stack
+from tests.helpers.otlp import CLIENT, CONSUMER, PRODUCER
 
 pytestmark = pytest.mark.e2e
 
 OUTCOMES = ("sync.succeeded", "sync.failed", "sync.rejected")
 RATE = {"US": "California", "GB": "20.0% S"}
+SPAN_BOUND = 30.0  # spans leave a service every 100 ms (OTEL_BSP_SCHEDULE_DELAY); a loaded machine is slower
 
 
 def uid(prefix: str) -> str:
@@ -226,3 +229,51 @@ async def test_a_vendor_edited_in_qbo_reaches_the_platform_but_our_own_writes_do
     assert changed is not None, "the edit made in QBO did not reach the platform"
     assert changed.data["operation"] == "Update"
     assert changed.data["entity_data"]["PrimaryPhone"]["FreeFormNumber"] == "0113 496 0000"
+
+
+async def test_one_trace_follows_an_approved_invoice_from_the_platform_to_its_qbo_write_and_outcome(
+    stack: Stack, bus: Bus
+) -> None:
+    trace_id, platform_span = secrets.token_hex(16), secrets.token_hex(8)
+    async with httpx.AsyncClient(timeout=20) as http:
+        tenant = await connected(http, stack, "US")
+        outcomes = await bus.listen(*OUTCOMES)
+        sent = event(
+            "invoice.approved",
+            invoice("US", invoice_id=uid("inv"), number=uid("INV")[:21], code=uid("C").upper()),
+            tenant=tenant,
+        ).model_copy(update={"traceparent": f"00-{trace_id}-{platform_span}-01"})
+        await bus.publish(sent)
+        done = await outcome(outcomes, sent, "invoice")
+    spans = stack.spans
+    consumed = await spans.wait_for(
+        lambda s: s.kind == CONSUMER and s.attr("messaging.message.id") == sent.id, timeout=SPAN_BOUND
+    )
+    write = await spans.wait_for(  # the realm is this test's own: its one invoice create
+        lambda s: (
+            s.kind == CLIENT
+            and s.attr("qbo.realm_id") == tenant.realm_id
+            and s.attr("qbo.endpoint") == "invoice"
+            and s.attr("http.request.method") == "POST"
+        ),
+        timeout=SPAN_BOUND,
+    )
+    published = await spans.wait_for(
+        lambda s: s.kind == PRODUCER and s.attr("messaging.message.id") == done.id, timeout=SPAN_BOUND
+    )
+    to_write = await spans.ancestry(write, root=platform_span, timeout=SPAN_BOUND)
+    to_outcome = await spans.ancestry(published, root=platform_span, timeout=SPAN_BOUND)
+
+    assert done.type == "sync.succeeded", done.data
+    assert {s.trace_id for s in [consumed, *to_write, *to_outcome]} == {trace_id}
+    assert (done.traceparent or "").split("-")[1:2] == [trace_id]
+    assert consumed.service == "qbb-mapper"
+    assert consumed.parent_id == platform_span
+    # One tree under the platform's span: the mapper (consuming the event, or taking it up once the
+    # company's lists are in) → the exporter consuming the export request → the QBO write, and the
+    # sync.succeeded publish under that same exporter span.
+    assert (to_write[1].service, to_write[1].kind) == ("qbb-exporter", CONSUMER)
+    assert to_write[1].attr("cloudevents.event_type") == "qbo.export.requested"
+    assert {s.service for s in to_write[2:]} == {"qbb-mapper"}
+    assert to_outcome[1:] == to_write[1:]
+    assert (published.service, published.attr("cloudevents.event_type")) == ("qbb-exporter", "sync.succeeded")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
+from opentelemetry.trace import SpanKind
 
 from shared.contracts import decode_data
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import ExportRequested
 from tests.helpers.broker import bind_probe, envelopes
+from tests.helpers.spans import hex_ids, recorded_spans
 from tests.integration.mapper.conftest import Mapper, mapper_with, unique, until
 from tests.integration.mapper.test_service import ACCOUNTS, CODES, COMPANY, ITEMS, TAX
 from tests.unit.mapper import companies as c
@@ -48,6 +51,45 @@ async def test_the_first_invoice_after_connecting_waits_for_the_import_and_then_
     assert isinstance(invoice, ExportRequested)
     assert invoice.payload["Line"][0]["SalesItemLineDetail"]["ItemRef"] == {"value": "7"}
     assert await _has(mapper, connection_id, "mapped", event.id)
+
+
+async def test_an_event_taken_up_after_the_import_continues_the_platforms_trace_not_the_imports(
+    mapper: Mapper,
+) -> None:
+    spans = recorded_spans()
+    trace_id, platform_span = secrets.token_hex(16), secrets.token_hex(8)
+    realm = unique("realm")
+    tenant, connection_id = await mapper.connect_tenant(company=COMPANY, realm_id=realm, imported=False)
+    body = c.settings(fallback_item="Design").model_dump(mode="json")
+    assert (await mapper.http.put(f"/v1/connections/{connection_id}/settings", json=body)).status_code == 200
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
+    event = Envelope.new(
+        "invoice.approved", c.invoice(lines=[c.sales_line(item_code=None)]), tenant_id=tenant
+    ).model_copy(update={"traceparent": f"00-{trace_id}-{platform_span}-01"})
+
+    await mapper.publish(event)
+    await until(lambda: _has(mapper, connection_id, "waiting", event.id))
+    for entity, rows in (("Account", ACCOUNTS), ("Item", ITEMS), ("TaxRate", TAX), ("TaxCode", CODES)):
+        await mapper.mirror(realm, entity, rows)
+    counts = {"Account": len(ACCOUNTS), "Item": 1, "TaxRate": 1, "TaxCode": 1}
+    await mapper.import_ended(connection_id, realm, counts)
+    received = await envelopes(probe, count=2, timeout=10)
+    # Recorded as it ended, inside the transaction that staged the commands: already here.
+    taken_up = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind == SpanKind.INTERNAL and (s.attributes or {}).get("cloudevents.event_id") == event.id
+    ]
+
+    assert [e.type for e in received] == ["qbo.export.requested", "qbo.export.requested"]
+    assert {(e.traceparent or "").split("-")[1] for e in received} == {trace_id}
+    assert len(taken_up) == 1
+    assert {(e.traceparent or "").split("-")[2] for e in received} == {hex_ids(taken_up[0])[1]}
+    assert taken_up[0].parent is not None
+    assert format(taken_up[0].parent.span_id, "016x") == platform_span
+    links = taken_up[0].links
+    assert len(links) == 1  # the import's span that released it, for the record
+    assert format(links[0].context.trace_id, "032x") != trace_id
 
 
 async def test_an_event_whose_wait_is_over_is_mapped_with_the_lists_there_are(
