@@ -172,6 +172,14 @@ def plan(
     return map_event(ctx, event_type, data)
 
 
+def in_lane(commands: list[ExportRequested], *, history: bool) -> list[ExportRequested]:
+    """The commands of a bulk line go in the history lane (after the realm's live writes); a single
+    event's stay live."""
+    if not history:
+        return commands
+    return [c.model_copy(update={"lane": "history"}) for c in commands]
+
+
 def rejected(
     event_type: str,
     data: Any,

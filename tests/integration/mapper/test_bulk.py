@@ -182,3 +182,21 @@ async def test_a_dry_run_links_where_the_write_path_would_and_writes_nothing(map
 async def _has_reference(mapper: Mapper, connection_id: str, kind: str) -> bool:
     answer = await mapper.http.get(f"/v1/connections/{connection_id}/reference/{kind}")
     return answer.status_code == 200 and bool(answer.json()["items"])
+
+
+async def test_a_bulk_lines_writes_go_in_the_history_lane_and_a_single_events_stay_live(
+    mapper: Mapper,
+) -> None:
+    tenant, _, _ = await prepared(mapper)
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested"])
+    historic, live = invoice_event(tenant, number="L-1"), invoice_event(tenant, number="L-2")
+
+    answer = await bulk(mapper, ndjson(historic))
+    sent = await mapper.http.post("/v1/events", json=live.model_dump(mode="json", exclude_none=True))
+    received = [decode_data(e) for e in await envelopes(probe, count=6, timeout=8)]
+
+    assert answer.status_code == 202, answer.text
+    assert sent.status_code == 202, sent.text
+    lanes = {(c.source_event_id, c.lane) for c in received if isinstance(c, ExportRequested)}
+    assert lanes == {(historic.id, "history"), (live.id, "live")}
+    assert len(received) == 6  # every write of both: 3 each

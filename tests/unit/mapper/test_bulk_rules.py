@@ -82,3 +82,10 @@ def test_an_update_or_void_says_update() -> None:
 
     assert (step.action, step.entity) == ("update", "Invoice")
     assert step.reason.startswith("void of the QuickBooks Invoice")
+
+
+def test_a_bulk_lines_commands_go_in_the_history_lane_and_others_stay_live() -> None:
+    commands = [command("Customer"), command("Invoice")]
+
+    assert [c.lane for c in service.in_lane(commands, history=True)] == ["history", "history"]
+    assert [c.lane for c in service.in_lane(commands, history=False)] == ["live", "live"]
