@@ -100,6 +100,34 @@ class Exporter:
         # record
         await self.record(done)
 
+    async def preview(self, jobs: Sequence[Job]) -> list[service.Verdict]:
+        """What the write path would do with ``jobs`` (in order), from QBO and the links; no write.
+
+        Resolve and decide as ``export`` does. Every create with a match key is looked up first: where
+        a write would learn of the object from QBO's duplicate fault and then look it up, the preview
+        asks at once, so it comes to the same adoption or refusal. A link a job would make is known
+        to the jobs after it (the invoice of a customer adopted by name is that customer's).
+        """
+        links = await self._links(jobs)
+        ids = {key: str(row["qbo_id"]) for key, row in links.items()}
+        matches = await self._matches(jobs)
+        look = [j for j in jobs if j.key not in links and service.has_match_key(j)]
+        candidates, failed = await self._candidates(look)
+        errors: dict[str, service.Planned] = {o.job.id: o for o in failed if isinstance(o, Errored)}
+        verdicts, created = [], set[LinkKey]()
+        for job in jobs:
+            rows = candidates.get(job.id)
+            found = service.best_match(job, rows, ids) if rows else None
+            planned = errors.get(job.id) or service.plan(
+                job, link=links.get(job.key), ids=ids, matches=matches, found=found
+            )
+            verdicts.append(service.verdict(planned, created_before=job.key in created))
+            if (qbo_id := service.planned_id(planned)) is not None:
+                ids[job.key] = qbo_id
+            elif job.operation == "create":
+                created.add(job.key)
+        return verdicts
+
     async def expire(self, rows: Iterable[RowMapping]) -> None:
         """Jobs that waited past their limit (claimed by this worker) end, with the reason."""
         await self.record([service.expired(Job.from_row(r), r["last_error"]) for r in rows])
@@ -120,12 +148,20 @@ class Exporter:
     async def _lookups(
         self, jobs: Sequence[Job], ids: Mapping[LinkKey, str]
     ) -> tuple[dict[str, dict[str, Any]], list[Settled]]:
-        """QBO objects already carrying these creates' match keys (one query per entity and field),
-        and the errors of the jobs whose lookup failed."""
+        """QBO objects already carrying these creates' match keys (the one of the job's party where
+        there are several), and the errors of the jobs whose lookup failed."""
+        candidates, failed = await self._candidates(jobs)
+        by_id = {job.id: job for job in jobs}
+        found = {job_id: service.best_match(by_id[job_id], rows, ids) for job_id, rows in candidates.items()}
+        return found, failed
+
+    async def _candidates(self, jobs: Sequence[Job]) -> tuple[dict[str, list[dict[str, Any]]], list[Settled]]:
+        """Per job, the QBO objects carrying its match key (one query per entity and field), and the
+        errors of the jobs whose lookup failed."""
         wanted: dict[tuple[str, str, str], list[Job]] = defaultdict(list)
         for job in jobs:
             wanted[(job.connection_id, job.entity, job.match_field or "")].append(job)
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, list[dict[str, Any]]] = {}
         failed: list[Settled] = []
         for (connection_id, entity, field), group in wanted.items():
             values = sorted({j.match_value or "" for j in group})
@@ -139,7 +175,7 @@ class Exporter:
                 by_value[str(row.get(field, "")).lower()].append(row)
             for job in group:
                 if candidates := by_value.get((job.match_value or "").lower()):
-                    found[job.id] = service.best_match(job, candidates, ids)
+                    found[job.id] = candidates
         return found, failed
 
     async def _matches(self, jobs: Sequence[Job]) -> dict[service.MatchKey, list[service.Found]]:

@@ -123,6 +123,18 @@ class Pipeline:
     async def _answers(self, path: str) -> bool:
         return (await self.mapper.http.get(path)).status_code == 200
 
+    async def qbo_create(self, conn: Conn, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An object made in QBO by someone else (the company's own history), through its API."""
+        token = self.auth.grants[conn.connection_id].access_token
+        answer = await self.sandbox.post(
+            f"/v3/company/{conn.realm_id}/{entity.lower()}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        assert answer.status_code == 200, answer.text
+        made: dict[str, Any] = answer.json()[entity]
+        return made
+
     async def qbo_requests(self, realm_id: str) -> list[dict[str, Any]]:
         """The sandbox's log of the realm's API calls, oldest first."""
         answer = await self.sandbox.get("/admin/requests", params={"realm_id": realm_id})
@@ -142,16 +154,17 @@ async def pipeline(
         async with (
             httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox,
             running_fake_auth(sandbox_url) as auth,
-            mapper_with(database_url, amqp_url, namespace) as mapper,
-            serving_exporter(
-                settings_for(database_url, amqp_url, namespace, auth_url=auth.url, **exporter),
-                transport=gate,
-            ) as exporter_url,
         ):
-            try:
-                yield Pipeline(mapper, sandbox, auth, engine, exporter_url, gate)
-            finally:
-                gate.release()  # or the exporter's stop would wait for a held call forever
+            settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url, **exporter)
+            exporter_url = f"http://127.0.0.1:{settings.http_port}"
+            async with (
+                mapper_with(database_url, amqp_url, namespace, exporter_internal_url=exporter_url) as mapper,
+                serving_exporter(settings, transport=gate),
+            ):
+                try:
+                    yield Pipeline(mapper, sandbox, auth, engine, exporter_url, gate)
+                finally:
+                    gate.release()  # or the exporter's stop would wait for a held call forever
     finally:
         await engine.dispose()
         await delete_namespace(amqp_url, namespace, [exporter_handlers.router])
