@@ -225,7 +225,10 @@ def markdown(result: dict[str, Any], *, command: str, machine: str) -> str:
     ]
     for label, lat in f["live_latency_ms"].items():
         rows.append(
-            (f"live invoices, {label}: p50 / p95 ms (n)", f"{lat['p50']} / {lat['p95']} ({lat['count']})")
+            (
+                f"live invoices, {label}: p50 / p95 ms (succeeded of sent)",
+                f"{lat['p50']} / {lat['p95']} ({lat['n']} of {lat['sent']})",
+            )
         )
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     head = f"# Backfill beside live traffic\n\n`{command}` — {machine}\n\n"
@@ -264,10 +267,10 @@ def main(argv: list[str] | None = None) -> None:
     minutes = (time.monotonic() - started) / 60
     machine = f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end, {when}, {minutes:.1f} min"
     result = {"command": command.strip(), "machine": machine, "figures": found}
-    text = markdown(result, command=command.strip(), machine=machine)
     mode = "quick" if args.quick else "full"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"backfill-{mode}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"backfill-{mode}.json").write_text(json.dumps(result, indent=2) + "\n")  # first: kept
+    text = markdown(result, command=command.strip(), machine=machine)
     (RESULTS / f"backfill-{mode}.md").write_text(text)
     print("\n" + text, flush=True)
 

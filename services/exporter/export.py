@@ -45,6 +45,7 @@ JOBS_RETRIED = Counter(
 )
 
 Holds = Callable[[Job], bool]
+FIND_CHUNK = 100
 Settled = Planned | Outcome
 
 
@@ -166,7 +167,7 @@ class Exporter:
         for (connection_id, entity, field), group in wanted.items():
             values = sorted({j.match_value or "" for j in group})
             try:
-                rows = await self._client.find_by(connection_id, entity, field, values)
+                rows = await self._find(connection_id, entity, field, values)
             except Exception as exc:  # noqa: BLE001 - each job records the failure as its outcome
                 failed += [Errored(job, exc) for job in group]
                 continue
@@ -188,7 +189,7 @@ class Exporter:
         found: dict[service.MatchKey, list[service.Found]] = defaultdict(list)
         for (connection_id, entity, field), values in wanted.items():
             try:
-                rows = await self._client.find_by(connection_id, entity, field, sorted(values))
+                rows = await self._find(connection_id, entity, field, sorted(values))
             except Exception:
                 log.warning("match-key lookup failed", exc_info=True, extra={"entity": entity})
                 continue
@@ -196,6 +197,16 @@ class Exporter:
                 key = (entity, field, str(row.get(field, "")).lower())
                 found[key].append((str(row["Id"]), service.party_of(row)))
         return found
+
+    async def _find(
+        self, connection_id: str, entity: str, field: str, values: list[str]
+    ) -> list[dict[str, Any]]:
+        """``find_by`` in queries of at most ``FIND_CHUNK`` values: a round has 30 jobs, but a dry run
+        of a whole file asks for thousands, and one query must stay a reasonable URL."""
+        rows: list[dict[str, Any]] = []
+        for part in service.chunks(values, FIND_CHUNK):
+            rows += await self._client.find_by(connection_id, entity, field, part)
+        return rows
 
     # -- send ------------------------------------------------------------------------------------
 
