@@ -83,11 +83,18 @@ async def follow(
     http: httpx.AsyncClient, url: str, headers: dict[str, str], deadline: float
 ) -> dict[str, Any]:
     """The batch's status until it is done (or the deadline passes)."""
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"status_errors": 0}
     while time.monotonic() < deadline:
-        state = (await http.get(url, headers=headers)).json()
-        if state.get("done"):
-            break
+        try:
+            answer = await http.get(url, headers=headers)
+        except httpx.HTTPError:
+            answer = None
+        if answer is not None and answer.status_code == 200:
+            state = {**answer.json(), "status_errors": state["status_errors"]}
+            if state.get("done"):
+                break
+        else:  # a loaded machine may answer late or restart a service: counted, asked again
+            state["status_errors"] += 1
         await asyncio.sleep(2.0)
     return state
 
