@@ -82,26 +82,28 @@ def delete_broker_namespace(amqp_url: str, namespace: str) -> int:
     return deleted
 
 
-async def fresh_database(server_url: str) -> str:
+async def fresh_database(server_url: str, name: str = BENCH_DATABASE) -> str:
     """The benchmark's own database, emptied: jobs of an earlier run must not compete."""
     url = make_url(server_url)
     maintenance = url.set(database="postgres").render_as_string(hide_password=False)
     conn = await asyncpg.connect(asyncpg_dsn(maintenance))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return url.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
-def start_stack(*, time_scale: float, limits: str) -> RunningStack:
-    """Sandbox and the four services on the benchmark's ports; exits if those are busy."""
-    ports = BENCH_PORTS
+def start_stack(
+    *, time_scale: float, limits: str, ports: stack.Ports = BENCH_PORTS, database: str = BENCH_DATABASE
+) -> RunningStack:
+    """Sandbox and the four services on the benchmark's ports (or ``ports``, on ``database``, for a
+    benchmark that may run beside this one); exits if those are busy."""
     if busy := stack.busy_ports(ports):
         raise SystemExit(f"make bench: ports {busy} are already in use (another benchmark running?)")
     infra = stack.find_infra()
-    database_url = asyncio.run(fresh_database(infra.database.url))
+    database_url = asyncio.run(fresh_database(infra.database.url, database))
     asyncio.run(stack.migrate_all(database_url))
     namespace = f"bench{uuid.uuid4().hex[:8]}."
     env = {

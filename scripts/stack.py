@@ -68,6 +68,7 @@ def dev_defaults(ports: Ports) -> dict[str, str]:
         "QBB_INTUIT_DISCOVERY_URL": f"{sandbox}/.well-known/openid_sandbox_configuration",
         "QBB_QBO_API_BASE": sandbox,
         "QBB_AUTH_INTERNAL_URL": auth,
+        "QBB_EXPORTER_INTERNAL_URL": f"http://127.0.0.1:{ports.services['exporter']}",
         "QBB_PUBLIC_BASE_URL": auth,
     }
 

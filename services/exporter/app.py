@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import APIRouter
 
-from services.exporter import handlers, models, routes
+from services.exporter import handlers, models, preview, routes
 from services.exporter.dispatcher import Dispatcher, worker_name
 from services.exporter.export import Exporter
 from services.exporter.settings import ExporterSettings
@@ -17,6 +18,14 @@ from shared.http import Resources
 from shared.qbo.client import QboClient
 from shared.qbo.limits import EXTRA_MIGRATIONS, RealmLimiter
 from shared.qbo.tokens import AuthServiceTokens, TokenSource
+
+
+def _routes() -> APIRouter:
+    """The sync history API and the internal dry run the mapper asks (architecture §5b)."""
+    api = APIRouter()
+    api.include_router(routes.router)
+    api.include_router(preview.router)
+    return api
 
 
 @dataclass
@@ -79,7 +88,7 @@ DEFINITION = runtime.ServiceDefinition(
     inbox=models.inbox,
     outbox=models.outbox,
     router=handlers.router,
-    routes=routes.router,
+    routes=_routes(),
     make_deps=make_deps,
     extra_migrations=EXTRA_MIGRATIONS,
     background=(dispatch,),

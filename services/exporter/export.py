@@ -45,6 +45,7 @@ JOBS_RETRIED = Counter(
 )
 
 Holds = Callable[[Job], bool]
+FIND_CHUNK = 100
 Settled = Planned | Outcome
 
 
@@ -100,6 +101,34 @@ class Exporter:
         # record
         await self.record(done)
 
+    async def preview(self, jobs: Sequence[Job]) -> list[service.Verdict]:
+        """What the write path would do with ``jobs`` (in order), from QBO and the links; no write.
+
+        Resolve and decide as ``export`` does. Every create with a match key is looked up first: where
+        a write would learn of the object from QBO's duplicate fault and then look it up, the preview
+        asks at once, so it comes to the same adoption or refusal. A link a job would make is known
+        to the jobs after it (the invoice of a customer adopted by name is that customer's).
+        """
+        links = await self._links(jobs)
+        ids = {key: str(row["qbo_id"]) for key, row in links.items()}
+        matches = await self._matches(jobs)
+        look = [j for j in jobs if j.key not in links and service.has_match_key(j)]
+        candidates, failed = await self._candidates(look)
+        errors: dict[str, service.Planned] = {o.job.id: o for o in failed if isinstance(o, Errored)}
+        verdicts, created = [], set[LinkKey]()
+        for job in jobs:
+            rows = candidates.get(job.id)
+            found = service.best_match(job, rows, ids) if rows else None
+            planned = errors.get(job.id) or service.plan(
+                job, link=links.get(job.key), ids=ids, matches=matches, found=found
+            )
+            verdicts.append(service.verdict(planned, created_before=job.key in created))
+            if (qbo_id := service.planned_id(planned)) is not None:
+                ids[job.key] = qbo_id
+            elif job.operation == "create":
+                created.add(job.key)
+        return verdicts
+
     async def expire(self, rows: Iterable[RowMapping]) -> None:
         """Jobs that waited past their limit (claimed by this worker) end, with the reason."""
         await self.record([service.expired(Job.from_row(r), r["last_error"]) for r in rows])
@@ -120,17 +149,25 @@ class Exporter:
     async def _lookups(
         self, jobs: Sequence[Job], ids: Mapping[LinkKey, str]
     ) -> tuple[dict[str, dict[str, Any]], list[Settled]]:
-        """QBO objects already carrying these creates' match keys (one query per entity and field),
-        and the errors of the jobs whose lookup failed."""
+        """QBO objects already carrying these creates' match keys (the one of the job's party where
+        there are several), and the errors of the jobs whose lookup failed."""
+        candidates, failed = await self._candidates(jobs)
+        by_id = {job.id: job for job in jobs}
+        found = {job_id: service.best_match(by_id[job_id], rows, ids) for job_id, rows in candidates.items()}
+        return found, failed
+
+    async def _candidates(self, jobs: Sequence[Job]) -> tuple[dict[str, list[dict[str, Any]]], list[Settled]]:
+        """Per job, the QBO objects carrying its match key (one query per entity and field), and the
+        errors of the jobs whose lookup failed."""
         wanted: dict[tuple[str, str, str], list[Job]] = defaultdict(list)
         for job in jobs:
             wanted[(job.connection_id, job.entity, job.match_field or "")].append(job)
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, list[dict[str, Any]]] = {}
         failed: list[Settled] = []
         for (connection_id, entity, field), group in wanted.items():
             values = sorted({j.match_value or "" for j in group})
             try:
-                rows = await self._client.find_by(connection_id, entity, field, values)
+                rows = await self._find(connection_id, entity, field, values)
             except Exception as exc:  # noqa: BLE001 - each job records the failure as its outcome
                 failed += [Errored(job, exc) for job in group]
                 continue
@@ -139,7 +176,7 @@ class Exporter:
                 by_value[str(row.get(field, "")).lower()].append(row)
             for job in group:
                 if candidates := by_value.get((job.match_value or "").lower()):
-                    found[job.id] = service.best_match(job, candidates, ids)
+                    found[job.id] = candidates
         return found, failed
 
     async def _matches(self, jobs: Sequence[Job]) -> dict[service.MatchKey, list[service.Found]]:
@@ -152,7 +189,7 @@ class Exporter:
         found: dict[service.MatchKey, list[service.Found]] = defaultdict(list)
         for (connection_id, entity, field), values in wanted.items():
             try:
-                rows = await self._client.find_by(connection_id, entity, field, sorted(values))
+                rows = await self._find(connection_id, entity, field, sorted(values))
             except Exception:
                 log.warning("match-key lookup failed", exc_info=True, extra={"entity": entity})
                 continue
@@ -160,6 +197,16 @@ class Exporter:
                 key = (entity, field, str(row.get(field, "")).lower())
                 found[key].append((str(row["Id"]), service.party_of(row)))
         return found
+
+    async def _find(
+        self, connection_id: str, entity: str, field: str, values: list[str]
+    ) -> list[dict[str, Any]]:
+        """``find_by`` in queries of at most ``FIND_CHUNK`` values: a round has 30 jobs, but a dry run
+        of a whole file asks for thousands, and one query must stay a reasonable URL."""
+        rows: list[dict[str, Any]] = []
+        for part in service.chunks(values, FIND_CHUNK):
+            rows += await self._client.find_by(connection_id, entity, field, part)
+        return rows
 
     # -- send ------------------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.internal import ExportRequested
 
 
 class JobOut(BaseModel):
@@ -51,3 +53,21 @@ class JobList(BaseModel):
 
 class Redriven(BaseModel):
     requeued: int = Field(description="Jobs put back in the queue")
+
+
+class PreviewIn(BaseModel):
+    """Writes as the mapper would request them (``qbo.export.requested`` data), in order."""
+
+    requests: list[ExportRequested] = Field(max_length=40_000)
+
+
+class VerdictOut(BaseModel):
+    action: Literal["create", "update", "link", "reject"]
+    qbo_id: str | None
+    reason: str
+
+
+class PreviewOut(BaseModel):
+    """What the write path would do with each request, in the same order."""
+
+    verdicts: list[VerdictOut]

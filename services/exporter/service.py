@@ -710,3 +710,68 @@ def expired(job: Job, note: str | None) -> Skipped | Failed:
     if job.park_reason == "create" and absent_outcome(job) == "skipped":
         return Skipped(job, problem.message)
     return Failed(job, describe(problem))
+
+
+# -- the dry run of a bulk file (architecture §5b): the write path's decisions, said in words ------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the write path would do with one write: create, update, link (to ``qbo_id``) or reject."""
+
+    action: str
+    qbo_id: str | None
+    reason: str
+
+
+def has_match_key(job: Job) -> bool:
+    return job.operation == "create" and bool(job.match_field and job.match_value)
+
+
+def preview_job(request: ExportRequested, *, now: dt.datetime) -> Job:
+    """The job a write would become, for a dry run (never stored)."""
+    values = job_values(request, tenant_id=None, depends_on=dependencies(request))
+    return Job.from_row({**values, "attempts": 0, "in_doubt": False, "created_at": now})
+
+
+def planned_id(planned: Planned) -> str | None:
+    """The QBO id a planned job would be linked to, when it is known before writing."""
+    if isinstance(planned, Succeeded):
+        return str(planned.obj.get("Id")) if planned.obj.get("Id") is not None else None
+    if isinstance(planned, Write) and planned.operation != "create":
+        return str(planned.body.get("Id"))
+    return None
+
+
+def _matched(job: Job) -> str:
+    what = f"{job.match_field} '{job.match_value}'"
+    if (job.match or {}).get("party_field"):
+        return f"{what}, the same {str((job.match or {})['party_field']).removesuffix('Ref').lower()}"
+    return what
+
+
+def verdict(planned: Planned, *, created_before: bool = False) -> Verdict:
+    """A planned job in words; ``created_before``: an earlier write of the same run creates its object."""
+    job = planned.job
+    if isinstance(planned, Write):
+        qbo_id = None if planned.operation == "create" else str(planned.body.get("Id"))
+        if planned.operation == "create" and created_before:
+            return Verdict("update", None, f"the {job.entity} an earlier write creates, updated")
+        if planned.operation == "create":
+            absent = f" (no {job.entity} with {job.match_field} '{job.match_value}' in QuickBooks)"
+            return Verdict("create", None, f"a new {job.entity}" + (absent if has_match_key(job) else ""))
+        what = "already written by the bridge" if job.operation == "create" else job.operation
+        return Verdict("update", qbo_id, f"{what}: {planned.operation} of {job.entity} {qbo_id}")
+    if isinstance(planned, Succeeded):
+        qbo_id = planned_id(planned)
+        if planned.operation == "link":
+            why = f"QuickBooks already has {job.entity} {qbo_id} with {_matched(job)}: linked, not created"
+            return Verdict("link", qbo_id, why)
+        return Verdict("update", qbo_id, f"{job.entity} {qbo_id} is as the bridge last wrote it: no call")
+    if isinstance(planned, Skipped):
+        return Verdict("update", planned.qbo_id, planned.note)
+    if isinstance(planned, Waits):
+        action = "create" if job.operation == "create" and not created_before else "update"
+        return Verdict(action, None, f"{planned.note}; written after it")
+    problem = describe(planned.error)
+    return Verdict("reject", None, f"{problem.message} ({problem.hint})" if problem.hint else problem.message)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.mapper import batch_repository, repository, schemas, service
+from services.mapper import batch_repository, repository, schemas, service, write_path
 from services.mapper.mapping import Rejection
 from services.mapper.routes import CallerDep, for_caller
 from services.mapper.settings import MapperSettings
@@ -19,6 +19,7 @@ from shared.apikeys import Caller
 from shared.contracts import InvalidMessage, Problem, decode_data, decode_envelope
 from shared.contracts.common import Contract
 from shared.contracts.envelope import Envelope
+from shared.contracts.internal import ExportRequested
 from shared.http import ResourcesDep, SessionDep
 
 router = APIRouter(tags=["mapper"])
@@ -124,7 +125,7 @@ async def post_bulk(
     assert isinstance(res.settings, MapperSettings)
     lines = _validate(await _read_lines(request, res.settings), caller)
     if dry_run:
-        return JSONResponse((await _dry_run(session, lines)).model_dump())
+        return JSONResponse((await _dry_run(session, lines, res.settings)).model_dump())
     if not lines.total or lines.tenant is None:
         problem = schemas.ProblemOut(path="$", message="no valid line names a tenant")
         body = schemas.EventInvalid(detail="nothing to accept", problems=[problem])
@@ -147,31 +148,26 @@ async def post_bulk(
     return schemas.BatchAccepted(batch_id=batch_id, accepted=len(lines.valid), rejected=lines.rejected)
 
 
-async def _dry_run(session: AsyncSession, lines: Lines) -> schemas.DryRun:
-    """Each line mapped by the write path's rules against the company's mirror; nothing is written."""
+async def _dry_run(session: AsyncSession, lines: Lines, settings: MapperSettings) -> schemas.DryRun:
+    """Each line mapped as the consumer maps it, its writes judged by the write path (the exporter,
+    against QBO and its links); nothing is written."""
     steps = {
         r.line: service.refused("; ".join(f"{p.path}: {p.message}" for p in r.problems))
         for r in lines.rejected
     }
-    connection = None
-    if lines.tenant is not None:
-        connection = await repository.connection_for_tenant(session, tenant_id=lines.tenant)
-    settings = SyncSettings()
-    if connection is not None:
-        settings = (await repository.load_settings(session, connection_id=connection.connection_id))[1]
-    imported: bool | None = None
-    for number, envelope, data in lines.valid:
-        try:
-            target = service.admit(
-                envelope.type, data, tenant_id=lines.tenant, connection=connection, settings=settings
-            )
-            if imported is None:
-                imported = await repository.reference_imported(session, realm_id=target.realm_id)
-            steps[number] = await _planned(session, envelope, data, target, settings, imported=imported)
-        except service.Excluded as skipped:
-            steps[number] = service.refused(f"skipped by the settings: {skipped.reason}")
-        except Rejection as rejection:
-            steps[number] = service.refused(rejection.message)
+    mapped, imported = await _mapped(session, lines, steps)
+    commands = [c for _, _, line_commands in mapped for c in line_commands]
+    try:
+        verdicts = await write_path.verdicts(settings, commands)
+    except write_path.WritePathUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; nothing was written, try the dry run again"
+        ) from None
+    start = 0
+    for number, event_type, line_commands in mapped:
+        judged = verdicts[start : start + len(line_commands)]
+        start += len(line_commands)
+        steps[number] = service.dry_run_step(event_type, line_commands, judged, imported=imported)
     return schemas.DryRun(
         plan=[
             schemas.PlanLine(line=n, action=s.action, entity=s.entity, qbo_id=s.qbo_id, reason=s.reason)
@@ -180,31 +176,44 @@ async def _dry_run(session: AsyncSession, lines: Lines) -> schemas.DryRun:
     )
 
 
-async def _planned(
-    session: AsyncSession,
-    envelope: Envelope,
-    data: Contract,
-    target: Any,
-    settings: SyncSettings,
-    *,
-    imported: bool,
-) -> service.PlanStep:
-    names = service.names_in(data, settings)
-    reference = await repository.load_reference(session, realm_id=target.realm_id, names=names)
-    commands = service.plan(
-        envelope.type,
-        data,
-        target=target,
-        settings=settings,
-        reference=reference,
-        source_event_id=envelope.id,
-        event_time=envelope.time,
-    )
-    extra = service.match_names(commands)
-    if any(not v <= names.get(k, set()) for k, v in extra.items()):
-        merged = {k: names.get(k, set()) | extra.get(k, set()) for k in {*names, *extra}}
-        reference = await repository.load_reference(session, realm_id=target.realm_id, names=merged)
-    return service.dry_run_step(envelope.type, commands, reference, imported=imported)
+async def _mapped(
+    session: AsyncSession, lines: Lines, steps: dict[int, service.PlanStep]
+) -> tuple[list[tuple[int, str, list[ExportRequested]]], bool]:
+    """(line, event type, the writes it maps to) of each line the mapper admits, and whether the
+    company's lists are imported; the lines it refuses get their step in ``steps``."""
+    connection = None
+    if lines.tenant is not None:
+        connection = await repository.connection_for_tenant(session, tenant_id=lines.tenant)
+    settings = SyncSettings()
+    if connection is not None:
+        settings = (await repository.load_settings(session, connection_id=connection.connection_id))[1]
+    imported: bool | None = None
+    mapped: list[tuple[int, str, list[ExportRequested]]] = []
+    for number, envelope, data in lines.valid:
+        try:
+            target = service.admit(
+                envelope.type, data, tenant_id=lines.tenant, connection=connection, settings=settings
+            )
+            if imported is None:
+                imported = await repository.reference_imported(session, realm_id=target.realm_id)
+            reference = await repository.load_reference(
+                session, realm_id=target.realm_id, names=service.names_in(data, settings)
+            )
+            commands = service.plan(
+                envelope.type,
+                data,
+                target=target,
+                settings=settings,
+                reference=reference,
+                source_event_id=envelope.id,
+                event_time=envelope.time,
+            )
+            mapped.append((number, envelope.type, commands))
+        except service.Excluded as skipped:
+            steps[number] = service.refused(f"skipped by the settings: {skipped.reason}")
+        except Rejection as rejection:
+            steps[number] = service.refused(rejection.message)
+    return mapped, bool(imported)
 
 
 @router.get("/v1/batches/{batch_id}", response_model=schemas.BatchOut)

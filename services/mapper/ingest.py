@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.mapper import models, repository, service
+from services.mapper import batch_repository, models, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.settings import MapperSettings
 from services.mapper.sync_settings import SyncSettings
@@ -97,7 +97,9 @@ async def process(
     except Rejection as rejection:
         await reject(session, outbox, envelope, data, rejection, connection_id=connection_id)
         return "rejected"
-    for command in commands:
+    # A bulk line's writes go in the realm's history lane: the exporter takes them after its live ones.
+    history = await batch_repository.in_batch(session, tenant_id=tenant or "", event_id=envelope.id)
+    for command in service.in_lane(commands, history=history):
         await outbox.add(
             "qbo.export.requested", command, realm_id=target.realm_id, subject=command.platform_id
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.mapper.mapping import Issue, MapContext, Rejection, Target, map_event
-from services.mapper.reference import RefEntity, Reference
+from services.mapper.reference import Reference
 from services.mapper.sync_settings import Category, SyncSettings
 from shared.contracts.bridge import SyncRejected
 from shared.contracts.codec import Problem
@@ -172,6 +172,14 @@ def plan(
     return map_event(ctx, event_type, data)
 
 
+def in_lane(commands: list[ExportRequested], *, history: bool) -> list[ExportRequested]:
+    """The commands of a bulk line go in the history lane (after the realm's live writes); a single
+    event's stay live."""
+    if not history:
+        return commands
+    return [c.model_copy(update={"lane": "history"}) for c in commands]
+
+
 def rejected(
     event_type: str,
     data: Any,
@@ -251,12 +259,11 @@ def names_in(data: Any, settings: SyncSettings) -> dict[str, set[str]]:
 
 # -- history in bulk (architecture §5b): what a dry run says a line would do, a batch's progress ----
 
-LIST_ENTITIES = ("Customer", "Vendor", "Item")
-
 
 @dataclass(frozen=True, slots=True)
 class PlanStep:
-    """What one bulk line would do: create, update, link (to ``qbo_id``) or reject, and why."""
+    """What one bulk line (or one of its writes) would do: create, update, link (to ``qbo_id``) or
+    reject, and why."""
 
     action: str
     entity: str | None
@@ -268,65 +275,26 @@ def refused(reason: str) -> PlanStep:
     return PlanStep("reject", None, None, reason)
 
 
-def match_names(commands: list[ExportRequested]) -> dict[str, set[str]]:
-    """The list objects the exporter would look for in QBO by name: what the mirror must be asked for."""
-    names: dict[str, set[str]] = {}
-    for command in commands:
-        if command.entity in LIST_ENTITIES and command.match:
-            names.setdefault(command.entity, set()).add(command.match.value)
-    return names
-
-
-def _found(command: ExportRequested, reference: Reference) -> RefEntity | None:
-    """The mirrored object the exporter's match would find (list objects by name; documents are
-    not mirrored)."""
-    if command.match is None or command.entity not in LIST_ENTITIES:
-        return None
-    return reference.find(command.entity, command.match.value)
-
-
-def _describe_write(command: ExportRequested, reference: Reference) -> PlanStep:
-    found = _found(command, reference)
-    matches = f" ({command.match.field} matches)" if command.match is not None else ""
-    if found is not None and command.operation == "create":
-        why = f"QuickBooks already has {command.entity} {found.qbo_id} '{found.name}'{matches}"
-        return PlanStep("link", command.entity, found.qbo_id, why)
-    if command.operation != "create":
-        what = f"{command.entity} {found.qbo_id} '{found.name}'{matches}" if found else command.entity
-        return PlanStep(
-            "update",
-            command.entity,
-            found.qbo_id if found else None,
-            f"{command.operation} of the QuickBooks {what} for platform id '{command.platform_id}'",
-        )
-    match = command.match
-    if match is not None and match.party_field:
-        return PlanStep(
-            "create",
-            command.entity,
-            None,
-            f"a new {command.entity} {match.field} '{match.value}', unless QuickBooks has one of that "
-            "number for the same party and total (checked at write time: documents are not mirrored)",
-        )
-    return PlanStep("create", command.entity, None, f"a new {command.entity}")
-
-
 def dry_run_step(
-    event_type: str, commands: list[ExportRequested], reference: Reference, *, imported: bool
+    event_type: str, commands: list[ExportRequested], verdicts: list[PlanStep], *, imported: bool
 ) -> PlanStep:
-    """What the writes of one mapped line would do, judged on the company's reference mirror."""
+    """One mapped line's plan from the write path's verdict on each of its writes: its own object's
+    verdict, refused if one of the writes it needs would be; the other writes named after it."""
     if not commands:
         return PlanStep("update", None, None, "nothing to write in QuickBooks")
-    own = [c for c in commands if c.object_type == object_type(event_type)] or commands
-    step = _describe_write(own[0], reference)
-    others = []
-    for command in commands:
-        if command is own[0]:
-            continue
-        other = _describe_write(command, reference)
-        target = f" {other.qbo_id}" if other.qbo_id else ""
-        others.append(f"{other.action} {command.entity}{target} '{command.platform_id}'")
+    pairs = list(zip(commands, verdicts, strict=True))
+    own = next((i for i, (c, _) in enumerate(pairs) if c.object_type == object_type(event_type)), 0)
+    step = verdicts[own]
+    others = [
+        f"{v.action} {c.entity}{f' {v.qbo_id}' if v.qbo_id else ''} '{c.platform_id}'" for c, v in pairs
+    ]
+    del others[own]
     reason = step.reason + (f"; also: {', '.join(others)}" if others else "")
+    refusal = next(
+        (f"{c.entity} '{c.platform_id}': {v.reason}" for c, v in pairs if v.action == "reject"), None
+    )
+    if refusal is not None and step.action != "reject":
+        return PlanStep("reject", step.entity, None, f"a write it needs would be refused: {refusal}")
     if not imported:
         reason += "; the company's lists are still being imported: judged on the mirror so far"
     return PlanStep(step.action, step.entity, step.qbo_id, reason)

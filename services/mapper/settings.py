@@ -17,3 +17,6 @@ class MapperSettings(ServiceSettings):
     # POST /v1/events/bulk: at most this many lines and bytes a request (the size is enforced while reading).
     bulk_max_lines: int = 10_000
     bulk_max_bytes: int = 64 * 1024 * 1024
+    # The exporter's internal dry run (architecture §5b): a bulk dry run is judged by the write path.
+    exporter_internal_url: str = "http://127.0.0.1:8093"
+    dry_run_timeout_seconds: float = 300.0

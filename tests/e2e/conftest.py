@@ -64,6 +64,7 @@ def _env(
         "QBB_TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "QBB_WEBHOOK_VERIFIER_TOKEN": VERIFIER,
         "QBB_AUTH_INTERNAL_URL": f"http://127.0.0.1:{ports['auth']}",
+        "QBB_EXPORTER_INTERNAL_URL": f"http://127.0.0.1:{ports['exporter']}",
         "QBB_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['auth']}",
         "QBB_LOG_LEVEL": "INFO",
         # Small pools: the suite's other worker runs services against the same Postgres, whose

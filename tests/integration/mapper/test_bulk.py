@@ -11,6 +11,7 @@ from shared.contracts import decode_data
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import ExportRequested
 from tests.helpers.broker import bind_probe, envelopes
+from tests.helpers.sandbox import free_port
 from tests.integration.mapper.conftest import Mapper, mapper_with, unique, until
 from tests.integration.mapper.test_service import prepared
 from tests.unit.mapper import companies as c
@@ -146,39 +147,37 @@ async def _progress(mapper: Mapper, batch_id: str, **expected: Any) -> bool:
     return all(found.get(k) == v for k, v in expected.items())
 
 
-ACME = {"Id": "41", "DisplayName": "ACME", "Active": True}
+async def test_a_dry_run_the_write_path_cannot_judge_says_so_and_writes_nothing(
+    database_url: str, amqp_url: str, namespace: str
+) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"  # no exporter there
+    async with mapper_with(database_url, amqp_url, namespace, exporter_internal_url=nobody) as mapper:
+        tenant, connection_id, _ = await prepared(mapper)
+        probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
+
+        answer = await bulk(mapper, ndjson(invoice_event(tenant, number="D-1")), dry_run="true")
+        written = await envelopes(probe, count=1, timeout=2)
+
+        assert answer.status_code == 503
+        assert "the exporter did not answer" in answer.text
+        assert "nothing was written" in answer.text
+        assert written == []
+        assert await events_of(mapper, connection_id) == []
 
 
-async def test_a_dry_run_links_where_the_write_path_would_and_writes_nothing(mapper: Mapper) -> None:
-    tenant, connection_id, realm = await prepared(mapper)
-    await mapper.mirror(realm, "Customer", [ACME])
-    await until(lambda: _has_reference(mapper, connection_id, "customers"))
-    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
-    known = Envelope.new("customer.upserted", c.customer(customer_id="cus_a"), tenant_id=tenant)
-    new = Envelope.new("customer.upserted", c.customer(customer_id="cus_n", code="NEWCO"), tenant_id=tenant)
-    invoice = invoice_event(tenant, number="D-1")  # for ACME, with item HOST QBO does not have
-    refused = invoice_event(tenant, lines=[c.sales_line(tax_rate="Atlantis")])
-    body = ndjson(known, new, invoice, refused, '{"id": 1}')
+async def test_a_bulk_lines_writes_go_in_the_history_lane_and_a_single_events_stay_live(
+    mapper: Mapper,
+) -> None:
+    tenant, _, _ = await prepared(mapper)
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested"])
+    historic, live = invoice_event(tenant, number="L-1"), invoice_event(tenant, number="L-2")
 
-    answer = await bulk(mapper, body, dry_run="true")
-    written = await envelopes(probe, count=1, timeout=2)
+    answer = await bulk(mapper, ndjson(historic))
+    sent = await mapper.http.post("/v1/events", json=live.model_dump(mode="json", exclude_none=True))
+    received = [decode_data(e) for e in await envelopes(probe, count=6, timeout=8)]
 
-    assert answer.status_code == 200, answer.text
-    plan = {p["line"]: p for p in answer.json()["plan"]}
-    assert [plan[n]["action"] for n in range(1, 6)] == ["update", "create", "create", "reject", "reject"]
-    assert (plan[1]["entity"], plan[1]["qbo_id"]) == ("Customer", "41")  # the mirror's ACME, updated
-    assert plan[2]["entity"] == "Customer"
-    assert plan[2]["qbo_id"] is None
-    assert plan[3]["entity"] == "Invoice"
-    assert "DocNumber 'D-1'" in plan[3]["reason"]
-    assert "link Customer 41" in plan[3]["reason"]
-    assert "create Item" in plan[3]["reason"]
-    assert "Atlantis" in plan[4]["reason"]
-    assert "$.id" in plan[5]["reason"]
-    assert written == []
-    assert await events_of(mapper, connection_id) == []
-
-
-async def _has_reference(mapper: Mapper, connection_id: str, kind: str) -> bool:
-    answer = await mapper.http.get(f"/v1/connections/{connection_id}/reference/{kind}")
-    return answer.status_code == 200 and bool(answer.json()["items"])
+    assert answer.status_code == 202, answer.text
+    assert sent.status_code == 202, sent.text
+    lanes = {(c.source_event_id, c.lane) for c in received if isinstance(c, ExportRequested)}
+    assert lanes == {(historic.id, "history"), (live.id, "live")}
+    assert len(received) == 6  # every write of both: 3 each

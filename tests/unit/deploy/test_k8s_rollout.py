@@ -142,3 +142,4 @@ def test_the_public_base_url_is_the_host_intuit_calls_back() -> None:
     config = of_kind(resources, "ConfigMap")["qbb-config"]["data"]
     assert config["QBB_PUBLIC_BASE_URL"] == f"https://{callback_host}"
     assert config["QBB_AUTH_INTERNAL_URL"] == f"http://qbb-auth:{service('auth').port}"
+    assert config["QBB_EXPORTER_INTERNAL_URL"] == f"http://qbb-exporter:{service('exporter').port}"

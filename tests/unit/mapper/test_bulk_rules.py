@@ -6,7 +6,6 @@ from typing import Any
 
 from services.mapper import service
 from shared.contracts.internal import ExportRequested, Match
-from tests.unit.mapper import companies as c
 
 
 def command(
@@ -49,36 +48,44 @@ def test_the_exporter_decides_a_mapped_event_and_skipped_counts_as_done() -> Non
     assert service.batch_progress(total=1, rejected_lines=1, groups=[])["done"] is True
 
 
-def test_a_create_of_a_customer_the_mirror_has_is_a_link_to_it() -> None:
-    acme = c.entity("Customer", {"Id": "41", "DisplayName": "ACME"})
-    reference = c.reference("US", acme)
-    writes = [command("Customer", match=Match(field="DisplayName", value="acme"))]
-
-    step = service.dry_run_step("customer.upserted", writes, reference, imported=True)
-
-    assert (step.action, step.entity, step.qbo_id) == ("link", "Customer", "41")
-    assert "DisplayName matches" in step.reason
-
-
-def test_a_document_is_created_unless_qbo_has_its_number_which_the_dry_run_cannot_see() -> None:
-    party = Match(field="DocNumber", value="INV-9", party_field="CustomerRef")
+def test_a_lines_plan_is_its_own_objects_verdict_with_the_other_writes_named() -> None:
     writes = [
-        command("Customer", match=Match(field="DisplayName", value="NEWCO"), platform_id="cus_1"),
-        command("Invoice", match=party, object_type="invoice"),
+        command("Customer", platform_id="cus_1"),
+        command("Invoice", match=Match(field="DocNumber", value="INV-9"), object_type="invoice"),
+    ]
+    verdicts = [
+        service.PlanStep("link", "Customer", "41", "QuickBooks already has Customer 41"),
+        service.PlanStep("create", "Invoice", None, "a new Invoice"),
     ]
 
-    step = service.dry_run_step("invoice.approved", writes, c.reference("US"), imported=False)
+    step = service.dry_run_step("invoice.approved", writes, verdicts, imported=False)
 
     assert (step.action, step.entity, step.qbo_id) == ("create", "Invoice", None)
-    assert "DocNumber 'INV-9'" in step.reason
-    assert "create Customer 'cus_1'" in step.reason
+    assert "link Customer 41 'cus_1'" in step.reason
     assert "still being imported" in step.reason
 
 
-def test_an_update_or_void_says_update() -> None:
-    step = service.dry_run_step(
-        "invoice.voided", [command("Invoice", "void", object_type="invoice")], c.reference(), imported=True
-    )
+def test_a_line_is_refused_when_a_write_it_needs_would_be() -> None:
+    writes = [command("Customer", platform_id="cus_1"), command("Invoice", object_type="invoice")]
+    verdicts = [
+        service.PlanStep("reject", "Customer", None, "name in use by a vendor"),
+        service.PlanStep("create", "Invoice", None, "a new Invoice"),
+    ]
 
-    assert (step.action, step.entity) == ("update", "Invoice")
-    assert step.reason.startswith("void of the QuickBooks Invoice")
+    step = service.dry_run_step("invoice.approved", writes, verdicts, imported=True)
+
+    assert (step.action, step.entity) == ("reject", "Invoice")
+    assert "Customer 'cus_1': name in use by a vendor" in step.reason
+
+
+def test_a_line_without_writes_has_nothing_to_write() -> None:
+    step = service.dry_run_step("customer.upserted", [], [], imported=True)
+
+    assert (step.action, step.reason) == ("update", "nothing to write in QuickBooks")
+
+
+def test_a_bulk_lines_commands_go_in_the_history_lane_and_others_stay_live() -> None:
+    commands = [command("Customer"), command("Invoice")]
+
+    assert [cmd.lane for cmd in service.in_lane(commands, history=True)] == ["history", "history"]
+    assert [cmd.lane for cmd in service.in_lane(commands, history=False)] == ["live", "live"]
