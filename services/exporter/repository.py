@@ -196,11 +196,21 @@ async def claim(
 async def renew_leases(
     session: AsyncSession, *, worker: str, job_ids: Sequence[str], lease_seconds: float
 ) -> None:
-    """Keep holding jobs still being written (a slow or throttled realm must not look crashed)."""
+    """Keep holding jobs still being written (a slow or throttled realm must not look crashed).
+
+    Rows locked by someone else are skipped, not waited for: the round recording those jobs' outcomes
+    holds them (they need no lease any more), and waiting locked them in another order than that
+    round did — Postgres found the deadlock and failed one of the two transactions.
+    """
     if job_ids:
+        held = (
+            select(jobs.c.id)
+            .where(jobs.c.id.in_(job_ids), jobs.c.claimed_by == worker, jobs.c.status == "running")
+            .with_for_update(skip_locked=True)
+        )
         await session.execute(
             update(jobs)
-            .where(jobs.c.id.in_(job_ids), jobs.c.claimed_by == worker, jobs.c.status == "running")
+            .where(jobs.c.id.in_(held))
             .values(lease_until=func.clock_timestamp() + dt.timedelta(seconds=lease_seconds))
         )
 

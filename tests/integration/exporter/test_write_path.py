@@ -3,6 +3,7 @@ QBO call for a known customer's invoice; the QBO write continuing the trace of i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections import Counter
@@ -216,3 +217,49 @@ def invoice(conn: Any, *, item_id: str, number: str) -> Any:
     }
     payload = {"CustomerRef": party, "Line": [line], "DocNumber": number}
     return export(conn, entity="Invoice", platform_id="inv", payload=payload, match=match)
+
+
+async def test_renewing_leases_skips_jobs_another_transaction_holds_instead_of_waiting(
+    engine: AsyncEngine,
+) -> None:
+    """The heartbeat waited for the lock of a job whose round was recording its outcome, taking its
+    rows in another order than that round: Postgres saw a deadlock and failed one of them."""
+    realm = uid("realm")
+    async with AsyncSession(engine) as setup, setup.begin():
+        await add_jobs(setup, realm, count=2, status="running")
+        await setup.execute(
+            text("UPDATE exporter.jobs SET claimed_by = 'w-test', lease_until = now() WHERE realm_id = :r"),
+            {"r": realm},
+        )
+    ids = sorted(await _job_ids(engine, realm))
+    try:
+        async with AsyncSession(engine) as holder, holder.begin():
+            await holder.execute(
+                text("SELECT 1 FROM exporter.jobs WHERE id = :id FOR UPDATE"), {"id": ids[0]}
+            )
+            async with asyncio.timeout(10), AsyncSession(engine) as heartbeat, heartbeat.begin():
+                await repository.renew_leases(heartbeat, worker="w-test", job_ids=ids, lease_seconds=300)
+        async with engine.connect() as conn:
+            renewed = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT id FROM exporter.jobs"
+                            " WHERE realm_id = :r AND lease_until > now() + interval '1 minute'"
+                        ),
+                        {"r": realm},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert renewed == [ids[1]]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM exporter.jobs WHERE realm_id = :r"), {"r": realm})
+
+
+async def _job_ids(engine: AsyncEngine, realm: str) -> list[str]:
+    async with engine.connect() as conn:
+        found = await conn.execute(text("SELECT id FROM exporter.jobs WHERE realm_id = :r"), {"r": realm})
+        return [str(i) for i in found.scalars().all()]
