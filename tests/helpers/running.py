@@ -19,6 +19,10 @@ from tests.helpers import testkit
 from tests.helpers.infra import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
+# Bounds on waits for a start and a stop, which return as soon as they happen: generous, because a
+# start-up (imports, migrations, topology) took over a minute at load 15 on this 2-core machine.
+START_BOUND = 120.0
+STOP_BOUND = 60.0
 
 
 def settings_for(database_url: str, amqp_url: str, namespace: str) -> testkit.TestkitSettings:
@@ -45,14 +49,14 @@ async def serving(definition: ServiceDefinition, settings: ServiceSettings) -> A
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(definition, settings, stop=stop, ready=ready))
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(START_BOUND):
             await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             task.result()  # start-up failed: raise its error here
         yield
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=20)
+        await asyncio.wait_for(task, timeout=STOP_BOUND)
 
 
 def start_process(

@@ -72,12 +72,12 @@ async def test_relay_killed_midway_and_restarted_delivers_every_event_once(
         staged = await _stage_events(engine, 1000)
 
         relay = _env_process(database_url, amqp_url, clean_namespace, "tests.helpers.relay_proc")
-        left_at_kill = await _wait_outbox_at_most(engine, 700, timeout=30)
+        left_at_kill = await _wait_outbox_at_most(engine, 700, timeout=120)
         relay.send_signal(signal.SIGKILL)
         relay.wait(timeout=10)
         restarted = _env_process(database_url, amqp_url, clean_namespace, "tests.helpers.relay_proc")
         try:
-            applied = await wait_for_applied(engine, at_least=1000, timeout=60)
+            applied = await wait_for_applied(engine, at_least=1000, timeout=180)
             delivered = await collect(probe, count=2000, timeout=3)
         finally:
             restarted.terminate()
@@ -101,14 +101,14 @@ async def test_sigterm_during_a_burst_finishes_in_flight_work_flushes_the_outbox
         for event in events:
             await publish(channel, clean_namespace, event)
         service = start_process(database_url, amqp_url, clean_namespace, module="tests.helpers.testkit")
-        at_signal = await wait_for_applied(engine, at_least=50, timeout=30)
+        at_signal = await wait_for_applied(engine, at_least=50, timeout=120)
         service.send_signal(signal.SIGTERM)
         exit_code = await asyncio.to_thread(service.wait, 10)
         rows_after_stop = await applied_counts(engine)
         outbox_after_stop = await _outbox_rows(engine)
 
         async with serving_testkit(database_url, amqp_url, clean_namespace):
-            applied = await wait_for_applied(engine, at_least=500, timeout=60)
+            applied = await wait_for_applied(engine, at_least=500, timeout=180)
             messages = await collect(announced, count=1000, timeout=5)
 
     assert exit_code == 0

@@ -51,7 +51,7 @@ async def test_a_service_process_becomes_ready_declares_its_queues_and_exits_0_o
     port = free_port()
     process = start_process(database_url, amqp_url, namespace, module=f"services.{service}", port=port)
     try:
-        status = await wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=60)
+        status = await wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=180)
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
         async with broker_channel(amqp_url) as (_, channel):

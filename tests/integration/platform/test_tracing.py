@@ -33,14 +33,14 @@ async def test_a_consumed_message_continues_its_trace_and_the_event_it_stages_ca
         probe = await bind_probe(channel, clean_namespace, ["sync.succeeded"])
         async with serving_testkit(database_url, amqp_url, clean_namespace):
             await publish(channel, clean_namespace, event)
-            (outcome,) = await envelopes(probe, count=1, timeout=10)
+            (outcome,) = await envelopes(probe, count=1, timeout=60)
             consume = await wait_for_span(
                 spans,
                 lambda s: (
                     s.kind == SpanKind.CONSUMER
                     and (s.attributes or {}).get("messaging.message.id") == event.id
                 ),
-                timeout=5,
+                timeout=30,
             )
             relay = await wait_for_span(
                 spans,
@@ -48,7 +48,7 @@ async def test_a_consumed_message_continues_its_trace_and_the_event_it_stages_ca
                     s.kind == SpanKind.PRODUCER
                     and (s.attributes or {}).get("messaging.message.id") == outcome.id
                 ),
-                timeout=5,
+                timeout=30,
             )
 
     consume_trace, consume_span = hex_ids(consume)
@@ -71,9 +71,9 @@ async def test_a_message_without_trace_context_starts_a_trace_its_outcome_contin
         probe = await bind_probe(channel, clean_namespace, ["sync.succeeded"])
         async with serving_testkit(database_url, amqp_url, clean_namespace):
             await publish(channel, clean_namespace, event)
-            (outcome,) = await envelopes(probe, count=1, timeout=10)
+            (outcome,) = await envelopes(probe, count=1, timeout=60)
             consume = await wait_for_span(
-                spans, lambda s: (s.attributes or {}).get("messaging.message.id") == event.id, timeout=5
+                spans, lambda s: (s.attributes or {}).get("messaging.message.id") == event.id, timeout=30
             )
 
     assert consume.parent is None
