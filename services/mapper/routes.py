@@ -149,7 +149,11 @@ async def get_readiness(connection_id: str, caller: CallerDep, session: SessionD
     inputs = readiness.Inputs(
         company=connection.company,
         settings=settings,
-        reference=await repository.load_full_reference(session, realm_id=connection.realm_id),
+        reference=await repository.load_full_reference(
+            session,
+            realm_id=connection.realm_id,
+            customers={settings.posting.master_customer} if settings.posting.master_customer else None,
+        ),
         used=await repository.used_values(session, connection_id=connection_id, settings=settings),
         connection_status=connection.status,
         imported=await repository.reference_imported(session, realm_id=connection.realm_id),

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from services.mapper.mapping import Issue, MapContext, Rejection, Target, map_event
+from services.mapper.mapping import Issue, MapContext, Rejection, Target, journal, map_event
 from services.mapper.reference import RefEntity, Reference
 from services.mapper.sync_settings import Category, SyncSettings
 from shared.contracts.bridge import SyncRejected
@@ -228,6 +228,8 @@ def names_in(data: Any, settings: SyncSettings) -> dict[str, set[str]]:
     customers: set[str] = set()
     items: set[str] = {settings.fallback_item} if settings.fallback_item else set()
     vendors: set[str] = set()
+    if settings.summarized and settings.posting.master_customer:
+        customers.add(settings.posting.master_customer)
     for holder in (data, getattr(data, "customer", None), getattr(data, "vendor", None)):
         for attr in ("code", "name", "company_name", "project"):
             value = getattr(holder, attr, None) if holder is not None else None
@@ -348,3 +350,70 @@ def batch_progress(
         else:  # not taken up yet, waiting for the company's lists, or mapped and not yet written
             counts["pending"] += n
     return {"total": total, **counts, "done": counts["pending"] == 0}
+
+
+# -- summarized journal mode: the day's entry from the day's documents -------------------------------
+
+
+def summarized(event_type: str, settings: SyncSettings) -> bool:
+    """Whether this event changes the day's journal entry instead of writing a document."""
+    return settings.summarized and event_type in journal.SUMMARIZED_EVENTS
+
+
+def journal_share(
+    event_type: str,
+    data: Any,
+    *,
+    target: Target,
+    settings: SyncSettings,
+    reference: Reference,
+    source_event_id: str,
+) -> dict[str, Any] | None:
+    """A document's share of its day (None for a void: it no longer counts), or a ``Rejection``."""
+    if event_type in journal.VOIDS:
+        return None
+    ctx = MapContext(target=target, settings=settings, reference=reference, source_event_id=source_event_id)
+    return journal.share(ctx, data, credit=event_type.startswith("credit_note."))
+
+
+def journal_day(
+    day: dt.date,
+    shares: list[tuple[str, dict[str, Any]]],
+    *,
+    generation: int,
+    target: Target,
+    settings: SyncSettings,
+    reference: Reference,
+    source_event_id: str,
+    revised_at: dt.datetime,
+) -> list[ExportRequested]:
+    """The write that brings QBO's entry for ``day`` to the sum of ``shares`` ((document key, share)).
+
+    ``revised_at`` orders the day's writes: the newest recomputation is the one QBO ends with.
+    """
+    ctx = MapContext(
+        target=target,
+        settings=settings,
+        reference=reference,
+        source_event_id=source_event_id,
+        event_time=revised_at,
+    )
+    invoices = sum(1 for key, _ in shares if key.startswith("invoice:"))
+    counts = (invoices, len(shares) - invoices)
+    return journal.day_commands(ctx, day, [s for _, s in shares], generation=generation, counts=counts)
+
+
+def journal_revision(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """A day's next revision time: after the previous one even if the clock stepped back."""
+    if previous is not None and now <= previous:
+        return previous + dt.timedelta(microseconds=1)
+    return now
+
+
+def voided_before(event_type: str) -> Rejection:
+    kind = object_type(event_type).replace("_", " ")
+    return Rejection(
+        "document_voided",
+        f"the {kind} was voided before this event; it no longer counts for the day's journal entry",
+        hint=f"send a new {kind} (with a new id) if it should be posted",
+    )

@@ -66,6 +66,11 @@ class DefaultAccounts(_Strict):
     cost_of_goods_sold: QboName | None = Field(
         default=None, description="Cost of goods sold account of inventory items whose event names none"
     )
+    sales_tax: QboName | None = Field(
+        default=None,
+        description="Summarized journal: the liability account the day's sales tax is credited to "
+        "(e.g. 'Sales Tax Payable', 'VAT Control', 'GST/HST Payable')",
+    )
 
 
 class TaxSettings(_Strict):
@@ -115,6 +120,22 @@ class PlatformValues(_Strict):
     currencies: list[Annotated[str, Field(pattern=r"^[A-Z]{3}$")]] = Field(default_factory=list)
 
 
+class PostingSettings(_Strict):
+    """How sales documents reach QBO: one by one, or summarised in one journal entry a day."""
+
+    mode: Literal["documents", "summarized_journal"] = Field(
+        default="documents",
+        description="documents: an Invoice/CreditMemo per platform document; summarized_journal: one "
+        "JournalEntry per connection per period summarising the period's invoices and credit notes",
+    )
+    master_customer: QboName | None = Field(
+        default=None,
+        description="Summarized journal: the QBO customer (DisplayName) the receivables and payments "
+        "are posted to",
+    )
+    period: Literal["day"] = Field(default="day", description="Summarized journal: one entry per day")
+
+
 def _categories() -> dict[Category, CategorySettings]:
     return {c: CategorySettings() for c in CATEGORIES}
 
@@ -148,6 +169,11 @@ class SyncSettings(_Strict):
         default=True, description="Send the platform's document numbers as DocNumber"
     )
     platform_values: PlatformValues = Field(default_factory=PlatformValues)
+    posting: PostingSettings = Field(default_factory=PostingSettings)
+
+    @property
+    def summarized(self) -> bool:
+        return self.posting.mode == "summarized_journal"
 
     @model_validator(mode="after")
     def _every_category_present(self) -> SyncSettings:
