@@ -131,8 +131,12 @@ def _check_je_tax(company: Company, detail: dict[str, Any]) -> None:
         if common.is_blank(detail.get(name)):
             raise faults.required(f"Line.JournalEntryLineDetail.{name}")
     if detail["TaxApplicableOn"] not in ("Sales", "Purchase"):
-        raise faults.invalid_enum("Line.JournalEntryLineDetail.TaxApplicableOn", str(detail["TaxApplicableOn"]))
-    detail["TaxAmount"] = money.q2(money.parse(detail["TaxAmount"], "Line.JournalEntryLineDetail.TaxAmount") or money.ZERO)
+        raise faults.invalid_enum(
+            "Line.JournalEntryLineDetail.TaxApplicableOn", str(detail["TaxApplicableOn"])
+        )
+    detail["TaxAmount"] = money.q2(
+        money.parse(detail["TaxAmount"], "Line.JournalEntryLineDetail.TaxAmount") or money.ZERO
+    )
 
 
 def _check_je_party(company: Company, detail: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ async def _day(
     would (a create, then sparse updates with the latest SyncToken)."""
     target = Target("conn-journal", realm, c.company(country))
     settings, reference = _settings(country), await mirror_of(writer.client, realm)
-    shares = []
+    shares: list[tuple[str, dict[str, Any]]] = []
     for event_type, raw in docs:
         share = service.journal_share(
             event_type,

@@ -283,7 +283,11 @@ def test_a_non_us_journal_line_with_a_tax_code_needs_what_the_tax_applies_on_and
             "Entity": {"Type": "Customer", "EntityRef": {"value": who}},
         },
     }
-    credit: dict[str, object] = {"PostingType": "Credit", "AccountRef": {"value": income}, "TaxCodeRef": {"value": code}}
+    credit: dict[str, object] = {
+        "PostingType": "Credit",
+        "AccountRef": {"value": income},
+        "TaxCodeRef": {"value": code},
+    }
     lines = [debit, {"Amount": 120, "DetailType": "JournalEntryLineDetail", "JournalEntryLineDetail": credit}]
     with pytest.raises(QboError) as err:
         create(company, "JournalEntry", {"Line": lines})
