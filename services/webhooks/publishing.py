@@ -67,6 +67,9 @@ async def report_object(
             await _report_payment(
                 session, outbox, conn=conn, entity=entity, entity_data=entity_data, operation=operation
             )
+        await _report_project(
+            session, outbox, conn=conn, entity=entity, entity_data=entity_data, operation=operation
+        )
     return _counted(entity, outcome)
 
 
@@ -148,6 +151,34 @@ async def _report_payment(
     )
     if payment is not None:
         await _stage_payment(session, outbox, conn=conn, entity=entity, payment=payment)
+
+
+async def _report_project(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    conn: AnyRow,
+    entity: str,
+    entity_data: Mapping[str, Any],
+    operation: str,
+) -> None:
+    """A project (a Customer under its client) also travels as ``qbo.project.changed``, naming the
+    client by the platform's id when the bridge wrote or linked that customer."""
+    client = service.project_client(entity, entity_data)
+    if client is None:
+        return
+    known = await repository.platform_ids(
+        session, connection_id=conn.connection_id, entity="Customer", qbo_ids=[client]
+    )
+    project = service.project_changed(
+        entity_data,
+        operation=operation,
+        client_platform_id=known.get(client),
+        connection_id=conn.connection_id,
+        realm_id=conn.realm_id,
+    )
+    if project is not None:
+        await outbox.add("qbo.project.changed", project, tenant_id=conn.tenant_id, realm_id=conn.realm_id)
 
 
 async def _report_payment_deleted(

@@ -198,3 +198,26 @@ def test_a_reported_payment_whose_links_are_gone_takes_the_documents_back() -> N
     assert now is not None
     assert now.status == "received"
     assert [(a.qbo_invoice_id, a.amount) for a in now.applied_to] == [("130", ZERO), ("131", ZERO)]
+
+
+def _customer(**fields: object) -> dict[str, object]:
+    return {"Id": "58", "DisplayName": "Fit-out", "FullyQualifiedName": "Acme:Fit-out", **fields}
+
+
+def test_a_project_names_its_client_and_the_clients_platform_id() -> None:
+    data = _customer(IsProject=True, Job=True, ParentRef={"value": "7", "name": "Acme"})
+
+    project = service.project_changed(
+        data, operation="Create", client_platform_id="cus_7", connection_id="c1", realm_id="r1"
+    )
+
+    assert project is not None
+    assert (project.name, project.client_qbo_id, project.client_name) == ("Fit-out", "7", "Acme")
+    assert project.client_platform_id == "cus_7"
+    assert project.active
+
+
+def test_a_plain_customer_or_a_sub_customer_is_no_project() -> None:
+    for data in (_customer(), _customer(Job=True, ParentRef={"value": "7"}), _customer(IsProject=True)):
+        assert service.project_client("Customer", data) is None
+    assert service.project_client("Vendor", _customer(IsProject=True, ParentRef={"value": "7"})) is None
