@@ -23,7 +23,7 @@ CATEGORY_LABELS = {
     "bills": "Bills",
     "purchase_orders": "Purchase orders",
 }
-DIRECTIONS = ("to_qbo", "from_qbo", "off")
+DIRECTIONS = ("to_qbo", "from_qbo", "both", "off")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,12 @@ from services.mapper.reference import RefEntity, Reference
 from services.mapper.sync_settings import Category, SyncSettings
 from shared.contracts.bridge import SyncRejected
 from shared.contracts.codec import Problem
-from shared.contracts.internal import CompanyProfile, ExportRequested
+from shared.contracts.internal import (
+    CompanyProfile,
+    ConnectionSettingsChanged,
+    ExportRequested,
+    ReadPathCategory,
+)
 
 CATEGORY_OF: dict[str, Category] = {
     "customer.upserted": "customers",
@@ -72,6 +77,16 @@ def platform_id(event_type: str, data: Any) -> str | None:
     return str(value)[:200] if value else None
 
 
+def read_path_settings(connection_id: str, version: int, settings: SyncSettings) -> ConnectionSettingsChanged:
+    """What the read path (webhooks) obeys of a connection's settings: each category's switch,
+    direction and start date."""
+    categories = {
+        name: ReadPathCategory(enabled=c.enabled, direction=c.direction, start_date=c.start_date)
+        for name, c in settings.categories.items()
+    }
+    return ConnectionSettingsChanged(connection_id=connection_id, version=version, categories=categories)
+
+
 def event_date(data: Any) -> dt.date | None:
     value = getattr(data, "issue_date", None) or getattr(data, "date", None)
     return value if isinstance(value, dt.date) else None
@@ -120,9 +135,9 @@ def _category_allows(event_type: str, data: Any, settings: SyncSettings) -> None
     reason, hint = None, ""
     if not cat.enabled or cat.direction == "off":
         reason, hint = f"the {name} category is turned off", f"enable categories.{name} in the settings"
-    elif cat.direction != "to_qbo":
-        reason = f"{name} sync from QuickBooks to the platform, not the other way (one way at a time)"
-        hint = f"set categories.{name}.direction to to_qbo"
+    elif not cat.to_qbo:
+        reason = f"{name} sync from QuickBooks to the platform only, not the other way"
+        hint = f"set categories.{name}.direction to to_qbo or both"
     else:
         date = event_date(data)
         if cat.start_date is not None and date is not None and date < cat.start_date:

@@ -21,7 +21,7 @@ CATEGORIES: tuple[Category, ...] = (
     "bills",
     "purchase_orders",
 )
-Direction = Literal["to_qbo", "from_qbo", "off"]
+Direction = Literal["to_qbo", "from_qbo", "both", "off"]
 QboName = Annotated[str, Field(min_length=1, max_length=100)]
 PlatformName = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -35,8 +35,14 @@ class CategorySettings(_Strict):
     """One category of records (invoices and credit notes, bills, ...)."""
 
     enabled: bool = True
-    direction: Direction = Field(default="to_qbo", description="One way at a time: to_qbo, from_qbo or off")
-    start_date: dt.date | None = Field(default=None, description="Documents dated before this are not synced")
+    direction: Direction = Field(
+        default="to_qbo",
+        description="to_qbo: platform events are written to QBO; from_qbo: changes made in QBO reach the "
+        "platform (qbo.<entity>.changed); both; off",
+    )
+    start_date: dt.date | None = Field(
+        default=None, description="Documents dated before this are not synced, either way"
+    )
     when_excluded: Literal["reject", "skip"] = Field(
         default="reject",
         description="An event this category excludes (disabled, other direction, before the start "
@@ -45,7 +51,11 @@ class CategorySettings(_Strict):
 
     @property
     def to_qbo(self) -> bool:
-        return self.enabled and self.direction == "to_qbo"
+        return self.enabled and self.direction in ("to_qbo", "both")
+
+    @property
+    def from_qbo(self) -> bool:
+        return self.enabled and self.direction in ("from_qbo", "both")
 
 
 class DefaultAccounts(_Strict):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from services.webhooks.payloads import Change, canonical_entity, parse_time
 from shared.contracts.bridge import AppliedTo, QboPaymentReceived, QboProjectChanged
 from shared.contracts.catalogue import CHANGED_ENTITIES
+from shared.contracts.internal import ReadPathCategory
 
 # CDC looks back at most 30 days (reference §4); an hour's margin keeps a slow run inside it.
 CDC_LOOKBACK = timedelta(days=30) - timedelta(hours=1)
@@ -57,6 +58,54 @@ LINKED_DOCUMENTS = frozenset({"Invoice", "Bill", "Customer"})
 # The uuid5 namespace of payment event ids (a constant: changing it changes every id).
 PAYMENT_EVENTS = uuid.UUID("5b0c7f2e-3d4a-5e6f-8a9b-0c1d2e3f4a5b")
 _ZERO = Decimal("0.00")
+
+
+# The settings category whose direction and start date decide whether an entity's changes reach
+# the platform (the mapper's categories); entities of none (accounts, tax codes, terms, ...) always do.
+CATEGORY_OF_ENTITY = {
+    "Customer": "customers",
+    "Vendor": "vendors",
+    "Item": "items",
+    "Invoice": "invoices",
+    "CreditMemo": "invoices",
+    "Payment": "payments",
+    "RefundReceipt": "payments",
+    "Bill": "bills",
+    "BillPayment": "bills",
+    "PurchaseOrder": "purchase_orders",
+}
+
+
+def withheld(
+    entity: str, entity_data: Mapping[str, Any] | None, categories: Mapping[str, ReadPathCategory]
+) -> str | None:
+    """Why the connection's settings keep a change of ``entity`` from the platform, or None.
+
+    Only ``from_qbo`` and ``both`` let a category's changes through; a document dated (TxnDate)
+    before the category's start date stays back too. A category the settings never named has its
+    defaults (enabled, ``to_qbo``): withheld.
+    """
+    name = CATEGORY_OF_ENTITY.get(entity)
+    if name is None:
+        return None
+    cat = categories.get(name) or ReadPathCategory()
+    if not cat.enabled or cat.direction == "off":
+        return f"the {name} category is turned off"
+    if cat.direction not in ("from_qbo", "both"):
+        return (
+            f"{name} sync to QuickBooks only (direction {cat.direction}; from_qbo or both sends changes back)"
+        )
+    day = _txn_date((entity_data or {}).get("TxnDate"))
+    if cat.start_date is not None and day is not None and day < cat.start_date:
+        return f"dated {day.isoformat()}, before the {name} start date {cat.start_date.isoformat()}"
+    return None
+
+
+def _txn_date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def is_published(entity: str) -> bool:

@@ -90,6 +90,12 @@ def _rows() -> list[EventType]:
             "The connection's tokens no longer work; a person must reconnect",
         ),
         EventType("connection.revoked", i.ConnectionRevoked, "internal", "A connection was disconnected"),
+        EventType(
+            "connection.settings_changed",
+            i.ConnectionSettingsChanged,
+            "internal",
+            "A connection's settings were saved (what the read path obeys of them)",
+        ),
         EventType("qbo.export.requested", i.ExportRequested, "internal", "One write for the exporter"),
         EventType(
             "qbo.reference.imported",
