@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -160,6 +161,7 @@ async def _dry_run(session: AsyncSession, lines: Lines) -> schemas.DryRun:
     if connection is not None:
         settings = (await repository.load_settings(session, connection_id=connection.connection_id))[1]
     imported: bool | None = None
+    days: set[dt.date] = set()  # summarized days an earlier line of this run makes or changes
     for number, envelope, data in lines.valid:
         try:
             target = service.admit(
@@ -167,7 +169,12 @@ async def _dry_run(session: AsyncSession, lines: Lines) -> schemas.DryRun:
             )
             if imported is None:
                 imported = await repository.reference_imported(session, realm_id=target.realm_id)
-            steps[number] = await _planned(session, envelope, data, target, settings, imported=imported)
+            if service.summarized(envelope.type, settings):
+                steps[number] = await _planned_journal(
+                    session, envelope, data, target, settings, imported=imported, days=days
+                )
+            else:
+                steps[number] = await _planned(session, envelope, data, target, settings, imported=imported)
         except service.Excluded as skipped:
             steps[number] = service.refused(f"skipped by the settings: {skipped.reason}")
         except Rejection as rejection:
@@ -205,6 +212,42 @@ async def _planned(
         merged = {k: names.get(k, set()) | extra.get(k, set()) for k in {*names, *extra}}
         reference = await repository.load_reference(session, realm_id=target.realm_id, names=merged)
     return service.dry_run_step(envelope.type, commands, reference, imported=imported)
+
+
+async def _planned_journal(
+    session: AsyncSession,
+    envelope: Envelope,
+    data: Contract,
+    target: Any,
+    settings: SyncSettings,
+    *,
+    imported: bool,
+    days: set[dt.date],
+) -> service.PlanStep:
+    """A summarized-mode line: its share of its day checked by the same rules as ingest, and the
+    day's JournalEntry it would create or change."""
+    names = service.names_in(data, settings)
+    reference = await repository.load_reference(session, realm_id=target.realm_id, names=names)
+    share = service.journal_share(
+        envelope.type,
+        data,
+        target=target,
+        settings=settings,
+        reference=reference,
+        source_event_id=envelope.id,
+    )
+    day: dt.date | None = getattr(data, "issue_date", None) if share is not None else None
+    exists = day is not None and (
+        day in days
+        or bool(
+            await repository.journal_days_present(session, connection_id=target.connection_id, days={day})
+        )
+    )
+    if day is not None:
+        days.add(day)
+    return service.dry_run_journal_step(
+        envelope.type, day, day_exists=exists, settings=settings, imported=imported
+    )
 
 
 @router.get("/v1/batches/{batch_id}", response_model=schemas.BatchOut)

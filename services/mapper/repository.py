@@ -491,6 +491,15 @@ async def lock_journal_document(
     return None if row is None else JournalDocument(row.day, row.share)
 
 
+async def journal_days_present(
+    session: AsyncSession, *, connection_id: str, days: set[dt.date]
+) -> set[dt.date]:
+    """Which of ``days`` already have a summarized journal entry (or one being made)."""
+    t = models.journal_days
+    stmt = select(t.c.day).where(t.c.connection_id == connection_id, t.c.day.in_(days))
+    return set((await session.execute(stmt)).scalars())
+
+
 async def lock_journal_day(session: AsyncSession, *, connection_id: str, day: dt.date) -> JournalDay:
     """A day's row, created if new and locked: the day's documents are summed one event at a time."""
     t = models.journal_days

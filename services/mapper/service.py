@@ -425,6 +425,28 @@ def journal_revision(previous: dt.datetime | None, now: dt.datetime) -> dt.datet
     return now
 
 
+def dry_run_journal_step(
+    event_type: str, day: dt.date | None, *, day_exists: bool, settings: SyncSettings, imported: bool
+) -> PlanStep:
+    """What a summarized-mode line would do: change its day's JournalEntry; never an Invoice,
+    CreditMemo or Customer (``day`` None: a void, which takes the document out of its day)."""
+    kind = object_type(event_type).replace("_", " ")
+    if day is None:
+        reason = f"the {kind} is taken out of its day's summarized JournalEntry, which is recomputed"
+        step = PlanStep("update", "JournalEntry", None, reason)
+    else:
+        entry = f"JournalEntry QBB-{day:%Y%m%d} of {day.isoformat()}"
+        master = settings.posting.master_customer
+        reason = (
+            f"summarized journal: the {kind} is added to the {entry} (receivables against the master "
+            f"customer '{master}'); no Invoice, CreditMemo or Customer is written"
+        )
+        step = PlanStep("update" if day_exists else "create", "JournalEntry", None, reason)
+    if not imported:
+        reason += "; the company's lists are still being imported: judged on the mirror so far"
+    return PlanStep(step.action, step.entity, step.qbo_id, reason)
+
+
 def voided_before(event_type: str) -> Rejection:
     kind = object_type(event_type).replace("_", " ")
     return Rejection(

@@ -18,19 +18,6 @@ def _invoice(applied: AppliedPayment, customer: dict[str, Any]) -> dict[str, Any
     return match_link("Invoice", "DocNumber", applied.invoice_number, as_id=True, party=customer)
 
 
-def _master_customer(ctx: MapContext) -> dict[str, Any] | None:
-    name = ctx.settings.posting.master_customer
-    found = ctx.reference.find("Customer", name) if name else None
-    if found is None:
-        ctx.problem(
-            "$.settings.posting.master_customer",
-            f"the master customer '{name}' is not in QBO" if name else "no master customer is set",
-            "set posting.master_customer to the DisplayName of a QBO customer",
-        )
-        return None
-    return found.ref()
-
-
 def payment(ctx: MapContext, data: PaymentRecorded) -> list[ExportRequested]:
     """payment.recorded → a Payment whose lines link each invoice it pays (the rest stays unapplied).
 
@@ -38,7 +25,7 @@ def payment(ctx: MapContext, data: PaymentRecorded) -> list[ExportRequested]:
     unapplied (it settles the receivable the day's journal entry put on that customer).
     """
     if ctx.settings.summarized:
-        customer, lines = _master_customer(ctx), []
+        customer, lines = parties.master_customer(ctx), []
     else:
         customer = parties.customer_by_code(ctx, "$.data.customer", data.customer)
         lines = [

@@ -207,3 +207,33 @@ def test_the_revision_time_always_moves_forward() -> None:
     earlier = REVISED - dt.timedelta(seconds=5)
     assert service.journal_revision(REVISED, earlier) > REVISED
     assert service.journal_revision(None, earlier) == earlier
+
+
+def test_a_refund_in_summarized_mode_goes_to_the_master_customer() -> None:
+    ctx = j.context("US")
+    raw = {
+        "refund_id": "ref_1",
+        "date": j.DAY,
+        "amount": "19.99",
+        "customer": {"code": "ACME"},
+        "lines": [
+            {
+                "description": "Hosting",
+                "item_code": "HOST",
+                "quantity": "1",
+                "unit_price": "19.99",
+                "amount": "19.99",
+            }
+        ],
+    }
+    data = CATALOGUE["refund.issued"].model.model_validate(raw)
+    commands = service.plan(
+        "refund.issued",
+        data,
+        target=ctx.target,
+        settings=ctx.settings,
+        reference=ctx.reference,
+        source_event_id="e",
+    )
+    assert [c.entity for c in commands] == ["RefundReceipt"]  # no Customer ensured for ACME
+    assert commands[0].payload["CustomerRef"]["value"] == "90"
