@@ -137,6 +137,7 @@ async def reject(
     log.info("event rejected", extra={"code": rejection.code, "reason": rejection.message[:500]})
     await outbox.add("sync.rejected", event, tenant_id=envelope.tenantid)
     await inbox.release(session, models.inbox, consumer=PLATFORM_QUEUE, message_id=envelope.dedup_key)
+    await inbox.release(session, models.inbox, consumer=repository.HTTP_INGEST, message_id=envelope.dedup_key)
     await repository.record_outcome(
         session,
         envelope=envelope,

@@ -18,7 +18,11 @@ from services.mapper.service import Connection
 from services.mapper.sync_settings import SyncSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import CompanyProfile
+from shared.messaging import inbox
 from shared.messaging.outbox import wake_relay
+
+# The inbox's record of platform events staged over HTTP (single events and bulk lines).
+HTTP_INGEST = "mapper.http-ingest"
 
 
 class VersionConflict(Exception):
@@ -319,8 +323,12 @@ async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> 
     """Put a platform event received over HTTP into the outbox as it is, keeping its id.
 
     It then reaches ``mapper.platform-events`` like one published to the broker, so both ways in
-    share one path. A repeated id is ignored here and by the consumer's inbox.
+    share one path. A repeated id is answered as such from the inbox's ``HTTP_INGEST`` record (the
+    outbox row is gone once relayed, maybe before the consumer has processed it); the consumer's
+    own inbox absorbs it too. A rejection forgets both, so the event can be sent again.
     """
+    if not await inbox.claim(session, models.inbox, consumer=HTTP_INGEST, message_id=envelope.dedup_key):
+        return False
     t = models.outbox
     result = await session.execute(
         insert(t)
