@@ -53,10 +53,6 @@ class CategorySettings(_Strict):
     def to_qbo(self) -> bool:
         return self.enabled and self.direction in ("to_qbo", "both")
 
-    @property
-    def from_qbo(self) -> bool:
-        return self.enabled and self.direction in ("from_qbo", "both")
-
 
 class DefaultAccounts(_Strict):
     """QBO account names used where a document does not name one."""
