@@ -111,6 +111,7 @@ def prepare_journal(company: Company, spec: Spec, obj: dict[str, Any], old: dict
                 raise faults.required(f"Line.JournalEntryLineDetail.{name}")
         amount = line["Amount"] = money.q2(money.parse(line.get("Amount"), "Line.Amount") or money.ZERO)
         _check_je_party(company, detail)
+        _check_je_tax(company, detail)
         if detail["PostingType"] == "Debit":
             debit += amount
         else:
@@ -120,6 +121,22 @@ def prepare_journal(company: Company, spec: Spec, obj: dict[str, Any], old: dict
         raise faults.business(JE_UNBALANCED_TEXT.format(debit=debit, credit=credit))
     obj["TotalAmt"] = money.ZERO
     obj.setdefault("CurrencyRef", {"value": company.home_currency})
+
+
+def _check_je_tax(company: Company, detail: dict[str, Any]) -> None:
+    """Outside the US a line with a tax code must say what the tax applies on and how much it is."""
+    if company.country == "US" or common.is_blank(detail.get("TaxCodeRef")):
+        return
+    for name in ("TaxApplicableOn", "TaxAmount"):
+        if common.is_blank(detail.get(name)):
+            raise faults.required(f"Line.JournalEntryLineDetail.{name}")
+    if detail["TaxApplicableOn"] not in ("Sales", "Purchase"):
+        raise faults.invalid_enum(
+            "Line.JournalEntryLineDetail.TaxApplicableOn", str(detail["TaxApplicableOn"])
+        )
+    detail["TaxAmount"] = money.q2(
+        money.parse(detail["TaxAmount"], "Line.JournalEntryLineDetail.TaxAmount") or money.ZERO
+    )
 
 
 def _check_je_party(company: Company, detail: dict[str, Any]) -> None:

@@ -22,6 +22,11 @@ async def on_platform_bound_event(_data: Contract, ctx: Context[Any]) -> None:
     envelope = ctx.envelope
     if envelope.tenantid is None:
         return
+    if envelope.withheld is not None:  # the tenant's settings keep it from the platform
+        log.debug(
+            "withheld from the platform", extra={"event_type": envelope.type, "reason": envelope.withheld}
+        )
+        return
     owner = await repository.owner_of_tenant(ctx.session, tenant_id=envelope.tenantid)
     target = platforms.egress_platform(announced=envelope.platformid, owner=owner)
     if target is None:

@@ -23,7 +23,7 @@ CATEGORY_LABELS = {
     "bills": "Bills",
     "purchase_orders": "Purchase orders",
 }
-DIRECTIONS = ("to_qbo", "from_qbo", "off")
+DIRECTIONS = ("to_qbo", "from_qbo", "both", "off")
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,23 @@ SECTIONS: tuple[Section, ...] = (
                 ("deposit", "Deposit to"),
                 ("discount", "Discount"),
                 ("refund_from", "Refunds paid from"),
+                ("sales_tax", "Sales tax payable (summarized journal)"),
             )
         ),
+    ),
+    Section(
+        "Posting",
+        (
+            Field("posting.mode", "Posting mode", "choice", ("documents", "summarized_journal")),
+            Field(
+                "posting.master_customer",
+                "Master customer",
+                "text",
+                help="Summarized journal: the QuickBooks customer receivables and payments go to",
+            ),
+            Field("posting.period", "Period", "choice", ("day",)),
+        ),
+        "Documents one by one, or one journal entry a day summarising the day's invoices and credit notes.",
     ),
     Section(
         "Names and numbers",

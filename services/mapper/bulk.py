@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -180,7 +181,8 @@ async def _mapped(
     session: AsyncSession, lines: Lines, steps: dict[int, service.PlanStep]
 ) -> tuple[list[tuple[int, str, list[ExportRequested]]], bool]:
     """(line, event type, the writes it maps to) of each line the mapper admits, and whether the
-    company's lists are imported; the lines it refuses get their step in ``steps``."""
+    company's lists are imported; the lines it refuses, and summarized-mode lines (their day's
+    journal entry), get their step in ``steps``."""
     connection = None
     if lines.tenant is not None:
         connection = await repository.connection_for_tenant(session, tenant_id=lines.tenant)
@@ -189,6 +191,7 @@ async def _mapped(
         settings = (await repository.load_settings(session, connection_id=connection.connection_id))[1]
     imported: bool | None = None
     mapped: list[tuple[int, str, list[ExportRequested]]] = []
+    days: set[dt.date] = set()  # summarized days an earlier line of this run makes or changes
     for number, envelope, data in lines.valid:
         try:
             target = service.admit(
@@ -196,6 +199,12 @@ async def _mapped(
             )
             if imported is None:
                 imported = await repository.reference_imported(session, realm_id=target.realm_id)
+            if service.summarized(envelope.type, settings):
+                # The day's JournalEntry is the bridge's own object: no QBO match to judge.
+                steps[number] = await _planned_journal(
+                    session, envelope, data, target, settings, imported=imported, days=days
+                )
+                continue
             reference = await repository.load_reference(
                 session, realm_id=target.realm_id, names=service.names_in(data, settings)
             )
@@ -214,6 +223,42 @@ async def _mapped(
         except Rejection as rejection:
             steps[number] = service.refused(rejection.message)
     return mapped, bool(imported)
+
+
+async def _planned_journal(
+    session: AsyncSession,
+    envelope: Envelope,
+    data: Contract,
+    target: Any,
+    settings: SyncSettings,
+    *,
+    imported: bool,
+    days: set[dt.date],
+) -> service.PlanStep:
+    """A summarized-mode line: its share of its day checked by the same rules as ingest, and the
+    day's JournalEntry it would create or change."""
+    names = service.names_in(data, settings)
+    reference = await repository.load_reference(session, realm_id=target.realm_id, names=names)
+    share = service.journal_share(
+        envelope.type,
+        data,
+        target=target,
+        settings=settings,
+        reference=reference,
+        source_event_id=envelope.id,
+    )
+    day: dt.date | None = getattr(data, "issue_date", None) if share is not None else None
+    exists = day is not None and (
+        day in days
+        or bool(
+            await repository.journal_days_present(session, connection_id=target.connection_id, days={day})
+        )
+    )
+    if day is not None:
+        days.add(day)
+    return service.dry_run_journal_step(
+        envelope.type, day, day_exists=exists, settings=settings, imported=imported
+    )
 
 
 @router.get("/v1/batches/{batch_id}", response_model=schemas.BatchOut)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.mapper import batch_repository, models, repository, service
+from services.mapper import batch_repository, journal_posting, models, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.settings import MapperSettings
 from services.mapper.sync_settings import SyncSettings
@@ -74,15 +74,26 @@ async def process(
             names=service.names_in(data, settings),
             small_lists=known.small_lists if known else None,
         )
-        commands = service.plan(
-            envelope.type,
-            data,
-            target=target,
-            settings=settings,
-            reference=reference,
-            source_event_id=envelope.id,
-            event_time=envelope.time,
-        )
+        if service.summarized(envelope.type, settings):
+            commands = await journal_posting.post(
+                session,
+                envelope.type,
+                data,
+                target=target,
+                settings=settings,
+                reference=reference,
+                source_event_id=envelope.id,
+            )
+        else:
+            commands = service.plan(
+                envelope.type,
+                data,
+                target=target,
+                settings=settings,
+                reference=reference,
+                source_event_id=envelope.id,
+                event_time=envelope.time,
+            )
     except service.Excluded as skipped:
         log.info("event skipped by settings", extra={"reason": skipped.reason, "event_type": envelope.type})
         await repository.record_outcome(

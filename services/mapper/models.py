@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Identity,
     Index,
@@ -147,4 +148,30 @@ batch_events = Table(
     Column("export_outcome", String(20), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_batch_events_tenant_id_event_id", "tenant_id", "event_id"),
+)
+
+# Summarized journal mode: one QBO JournalEntry per connection per day. A day's row is locked while
+# its entry is recomputed (documents of one day are summed one at a time); ``generation`` moves on
+# when the day's entry was deleted (nothing left to post), so a later document makes a new one.
+journal_days = Table(
+    "journal_days",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("generation", Integer, nullable=False, server_default=text("0")),
+    Column("posted", Boolean, nullable=False, server_default=text("false")),
+    # The time of the last recomputation: the order the exporter applies the day's writes in.
+    Column("revised_at", DateTime(timezone=True), nullable=True),
+)
+
+# Which documents count for which day, and each one's share (``day`` null: voided).
+journal_documents = Table(
+    "journal_documents",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("document_key", String(260), primary_key=True),
+    Column("day", Date, nullable=True),
+    Column("share", JSONB, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_journal_documents_day", "connection_id", "day"),
 )

@@ -285,7 +285,35 @@ def _needed(i: Inputs) -> set[str]:
         needed.add("expense")
     if i.settings.category("payments").to_qbo:
         needed.add("refund_from")
+    if i.settings.summarized and i.settings.category("invoices").to_qbo:
+        needed |= {"income", "accounts_receivable", "sales_tax"}
     return needed
+
+
+def posting(i: Inputs) -> list[Check]:
+    """Summarized journal mode: the master customer the day's receivables are posted to exists."""
+    if not i.settings.summarized:
+        return []
+    name = i.settings.posting.master_customer
+    if name is None:
+        return [
+            Check(
+                "posting",
+                "blocking",
+                "summarized journal mode has no master customer",
+                "set posting.master_customer to the QBO customer the receivables go to",
+            )
+        ]
+    if i.reference.find("Customer", name) is None:
+        return [
+            Check(
+                "posting",
+                "blocking",
+                f"posting.master_customer '{name}' is not a customer in QBO",
+                "create that customer in QBO, or use the exact DisplayName of an existing one",
+            )
+        ]
+    return [_ok("posting", f"one journal entry a day, receivables against '{name}'")]
 
 
 def tracking(i: Inputs) -> list[Check]:
@@ -378,6 +406,7 @@ RULES: tuple[Callable[[Inputs], list[Check]], ...] = (
     payment_methods,
     terms,
     accounts,
+    posting,
     tracking,
     numbering,
     book_close,

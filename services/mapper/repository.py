@@ -253,11 +253,19 @@ async def load_reference(
     return Reference.of(rows)
 
 
-async def load_full_reference(session: AsyncSession, *, realm_id: str) -> Reference:
-    """Everything mirrored for a company (readiness: small lists plus items)."""
+async def load_full_reference(
+    session: AsyncSession, *, realm_id: str, customers: set[str] | None = None
+) -> Reference:
+    """Everything mirrored for a company (readiness: small lists plus items), and the named customers."""
     t = models.reference_entities
-    rows = await session.execute(select(t).where(t.c.realm_id == realm_id, t.c.entity.in_((*SMALL, "Item"))))
-    return Reference.of(_rows(rows))
+    rows = _rows(
+        await session.execute(select(t).where(t.c.realm_id == realm_id, t.c.entity.in_((*SMALL, "Item"))))
+    )
+    keys = sorted({_key(n) for n in customers or () if n})
+    if keys:
+        wanted = and_(t.c.entity == "Customer", or_(t.c.name_key.in_(keys), t.c.leaf_key.in_(keys)))
+        rows += _rows(await session.execute(select(t).where(t.c.realm_id == realm_id, wanted)))
+    return Reference.of(rows)
 
 
 async def list_reference(
@@ -459,3 +467,104 @@ async def missing_from_mirror(
     )
     have = {entity: int(n) for entity, n in rows.all()}
     return {e: n - have.get(e, 0) for e, n in counts.items() if have.get(e, 0) < n}
+
+
+# -- summarized journal mode ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JournalDocument:
+    day: dt.date | None
+    share: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalDay:
+    day: dt.date
+    generation: int
+    posted: bool
+    revised_at: dt.datetime | None
+
+
+async def lock_journal_document(
+    session: AsyncSession, *, connection_id: str, document_key: str
+) -> JournalDocument | None:
+    """A document's row, locked until the transaction ends (None: never seen)."""
+    t = models.journal_documents
+    row = (
+        await session.execute(
+            select(t.c.day, t.c.share)
+            .where(t.c.connection_id == connection_id, t.c.document_key == document_key)
+            .with_for_update()
+        )
+    ).first()
+    return None if row is None else JournalDocument(row.day, row.share)
+
+
+async def journal_days_present(
+    session: AsyncSession, *, connection_id: str, days: set[dt.date]
+) -> set[dt.date]:
+    """Which of ``days`` already have a summarized journal entry (or one being made)."""
+    t = models.journal_days
+    stmt = select(t.c.day).where(t.c.connection_id == connection_id, t.c.day.in_(days))
+    return set((await session.execute(stmt)).scalars())
+
+
+async def lock_journal_day(session: AsyncSession, *, connection_id: str, day: dt.date) -> JournalDay:
+    """A day's row, created if new and locked: the day's documents are summed one event at a time."""
+    t = models.journal_days
+    await session.execute(insert(t).values(connection_id=connection_id, day=day).on_conflict_do_nothing())
+    row = (
+        await session.execute(
+            select(t).where(t.c.connection_id == connection_id, t.c.day == day).with_for_update()
+        )
+    ).one()
+    return JournalDay(row.day, row.generation, row.posted, row.revised_at)
+
+
+async def save_journal_document(
+    session: AsyncSession,
+    *,
+    connection_id: str,
+    document_key: str,
+    day: dt.date | None,
+    share: dict[str, Any] | None,
+) -> None:
+    t = models.journal_documents
+    stmt = insert(t).values(connection_id=connection_id, document_key=document_key, day=day, share=share)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.c.connection_id, t.c.document_key],
+            set_={"day": day, "share": share, "updated_at": func.now()},
+        )
+    )
+
+
+async def journal_shares(
+    session: AsyncSession, *, connection_id: str, day: dt.date
+) -> list[tuple[str, dict[str, Any]]]:
+    """(document key, share) of every document counting for the day."""
+    t = models.journal_documents
+    rows = await session.execute(
+        select(t.c.document_key, t.c.share)
+        .where(t.c.connection_id == connection_id, t.c.day == day)
+        .order_by(t.c.document_key)
+    )
+    return [(r.document_key, r.share) for r in rows if r.share is not None]
+
+
+async def save_journal_day(
+    session: AsyncSession,
+    *,
+    connection_id: str,
+    day: dt.date,
+    generation: int,
+    posted: bool,
+    revised_at: dt.datetime,
+) -> None:
+    t = models.journal_days
+    await session.execute(
+        t.update()
+        .where(t.c.connection_id == connection_id, t.c.day == day)
+        .values(generation=generation, posted=posted, revised_at=revised_at)
+    )

@@ -7,12 +7,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from services.mapper.mapping import Issue, MapContext, Rejection, Target, map_event
+from services.mapper.mapping import Issue, MapContext, Rejection, Target, journal, map_event
 from services.mapper.reference import Reference
 from services.mapper.sync_settings import Category, SyncSettings
 from shared.contracts.bridge import SyncRejected
 from shared.contracts.codec import Problem
-from shared.contracts.internal import CompanyProfile, ExportRequested
+from shared.contracts.internal import (
+    CompanyProfile,
+    ConnectionSettingsChanged,
+    ExportRequested,
+    ReadPathCategory,
+)
 
 CATEGORY_OF: dict[str, Category] = {
     "customer.upserted": "customers",
@@ -72,6 +77,16 @@ def platform_id(event_type: str, data: Any) -> str | None:
     return str(value)[:200] if value else None
 
 
+def read_path_settings(connection_id: str, version: int, settings: SyncSettings) -> ConnectionSettingsChanged:
+    """What the read path (webhooks) obeys of a connection's settings: each category's switch,
+    direction and start date."""
+    categories = {
+        name: ReadPathCategory(enabled=c.enabled, direction=c.direction, start_date=c.start_date)
+        for name, c in settings.categories.items()
+    }
+    return ConnectionSettingsChanged(connection_id=connection_id, version=version, categories=categories)
+
+
 def event_date(data: Any) -> dt.date | None:
     value = getattr(data, "issue_date", None) or getattr(data, "date", None)
     return value if isinstance(value, dt.date) else None
@@ -120,9 +135,9 @@ def _category_allows(event_type: str, data: Any, settings: SyncSettings) -> None
     reason, hint = None, ""
     if not cat.enabled or cat.direction == "off":
         reason, hint = f"the {name} category is turned off", f"enable categories.{name} in the settings"
-    elif cat.direction != "to_qbo":
-        reason = f"{name} sync from QuickBooks to the platform, not the other way (one way at a time)"
-        hint = f"set categories.{name}.direction to to_qbo"
+    elif not cat.to_qbo:
+        reason = f"{name} sync from QuickBooks to the platform only, not the other way"
+        hint = f"set categories.{name}.direction to to_qbo or both"
     else:
         date = event_date(data)
         if cat.start_date is not None and date is not None and date < cat.start_date:
@@ -236,6 +251,8 @@ def names_in(data: Any, settings: SyncSettings) -> dict[str, set[str]]:
     customers: set[str] = set()
     items: set[str] = {settings.fallback_item} if settings.fallback_item else set()
     vendors: set[str] = set()
+    if settings.summarized and settings.posting.master_customer:
+        customers.add(settings.posting.master_customer)
     for holder in (data, getattr(data, "customer", None), getattr(data, "vendor", None)):
         for attr in ("code", "name", "company_name", "project"):
             value = getattr(holder, attr, None) if holder is not None else None
@@ -316,3 +333,92 @@ def batch_progress(
         else:  # not taken up yet, waiting for the company's lists, or mapped and not yet written
             counts["pending"] += n
     return {"total": total, **counts, "done": counts["pending"] == 0}
+
+
+# -- summarized journal mode: the day's entry from the day's documents -------------------------------
+
+
+def summarized(event_type: str, settings: SyncSettings) -> bool:
+    """Whether this event changes the day's journal entry instead of writing a document."""
+    return settings.summarized and event_type in journal.SUMMARIZED_EVENTS
+
+
+def journal_share(
+    event_type: str,
+    data: Any,
+    *,
+    target: Target,
+    settings: SyncSettings,
+    reference: Reference,
+    source_event_id: str,
+) -> dict[str, Any] | None:
+    """A document's share of its day (None for a void: it no longer counts), or a ``Rejection``."""
+    if event_type in journal.VOIDS:
+        return None
+    ctx = MapContext(target=target, settings=settings, reference=reference, source_event_id=source_event_id)
+    return journal.share(ctx, data, credit=event_type.startswith("credit_note."))
+
+
+def journal_day(
+    day: dt.date,
+    shares: list[tuple[str, dict[str, Any]]],
+    *,
+    generation: int,
+    target: Target,
+    settings: SyncSettings,
+    reference: Reference,
+    source_event_id: str,
+    revised_at: dt.datetime,
+) -> list[ExportRequested]:
+    """The write that brings QBO's entry for ``day`` to the sum of ``shares`` ((document key, share)).
+
+    ``revised_at`` orders the day's writes: the newest recomputation is the one QBO ends with.
+    """
+    ctx = MapContext(
+        target=target,
+        settings=settings,
+        reference=reference,
+        source_event_id=source_event_id,
+        event_time=revised_at,
+    )
+    invoices = sum(1 for key, _ in shares if key.startswith("invoice:"))
+    counts = (invoices, len(shares) - invoices)
+    return journal.day_commands(ctx, day, [s for _, s in shares], generation=generation, counts=counts)
+
+
+def journal_revision(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """A day's next revision time: after the previous one even if the clock stepped back."""
+    if previous is not None and now <= previous:
+        return previous + dt.timedelta(microseconds=1)
+    return now
+
+
+def dry_run_journal_step(
+    event_type: str, day: dt.date | None, *, day_exists: bool, settings: SyncSettings, imported: bool
+) -> PlanStep:
+    """What a summarized-mode line would do: change its day's JournalEntry; never an Invoice,
+    CreditMemo or Customer (``day`` None: a void, which takes the document out of its day)."""
+    kind = object_type(event_type).replace("_", " ")
+    if day is None:
+        reason = f"the {kind} is taken out of its day's summarized JournalEntry, which is recomputed"
+        step = PlanStep("update", "JournalEntry", None, reason)
+    else:
+        entry = f"JournalEntry QBB-{day:%Y%m%d} of {day.isoformat()}"
+        master = settings.posting.master_customer
+        reason = (
+            f"summarized journal: the {kind} is added to the {entry} (receivables against the master "
+            f"customer '{master}'); no Invoice, CreditMemo or Customer is written"
+        )
+        step = PlanStep("update" if day_exists else "create", "JournalEntry", None, reason)
+    if not imported:
+        reason += "; the company's lists are still being imported: judged on the mirror so far"
+    return PlanStep(step.action, step.entity, step.qbo_id, reason)
+
+
+def voided_before(event_type: str) -> Rejection:
+    kind = object_type(event_type).replace("_", " ")
+    return Rejection(
+        "document_voided",
+        f"the {kind} was voided before this event; it no longer counts for the day's journal entry",
+        hint=f"send a new {kind} (with a new id) if it should be posted",
+    )

@@ -21,7 +21,7 @@ CATEGORIES: tuple[Category, ...] = (
     "bills",
     "purchase_orders",
 )
-Direction = Literal["to_qbo", "from_qbo", "off"]
+Direction = Literal["to_qbo", "from_qbo", "both", "off"]
 QboName = Annotated[str, Field(min_length=1, max_length=100)]
 PlatformName = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -35,8 +35,14 @@ class CategorySettings(_Strict):
     """One category of records (invoices and credit notes, bills, ...)."""
 
     enabled: bool = True
-    direction: Direction = Field(default="to_qbo", description="One way at a time: to_qbo, from_qbo or off")
-    start_date: dt.date | None = Field(default=None, description="Documents dated before this are not synced")
+    direction: Direction = Field(
+        default="to_qbo",
+        description="to_qbo: platform events are written to QBO; from_qbo: changes made in QBO reach the "
+        "platform (qbo.<entity>.changed); both; off",
+    )
+    start_date: dt.date | None = Field(
+        default=None, description="Documents dated before this are not synced, either way"
+    )
     when_excluded: Literal["reject", "skip"] = Field(
         default="reject",
         description="An event this category excludes (disabled, other direction, before the start "
@@ -45,7 +51,7 @@ class CategorySettings(_Strict):
 
     @property
     def to_qbo(self) -> bool:
-        return self.enabled and self.direction == "to_qbo"
+        return self.enabled and self.direction in ("to_qbo", "both")
 
 
 class DefaultAccounts(_Strict):
@@ -65,6 +71,11 @@ class DefaultAccounts(_Strict):
     )
     cost_of_goods_sold: QboName | None = Field(
         default=None, description="Cost of goods sold account of inventory items whose event names none"
+    )
+    sales_tax: QboName | None = Field(
+        default=None,
+        description="Summarized journal: the liability account the day's sales tax is credited to "
+        "(e.g. 'Sales Tax Payable', 'VAT Control', 'GST/HST Payable')",
     )
 
 
@@ -115,6 +126,22 @@ class PlatformValues(_Strict):
     currencies: list[Annotated[str, Field(pattern=r"^[A-Z]{3}$")]] = Field(default_factory=list)
 
 
+class PostingSettings(_Strict):
+    """How sales documents reach QBO: one by one, or summarised in one journal entry a day."""
+
+    mode: Literal["documents", "summarized_journal"] = Field(
+        default="documents",
+        description="documents: an Invoice/CreditMemo per platform document; summarized_journal: one "
+        "JournalEntry per connection per period summarising the period's invoices and credit notes",
+    )
+    master_customer: QboName | None = Field(
+        default=None,
+        description="Summarized journal: the QBO customer (DisplayName) the receivables and payments "
+        "are posted to",
+    )
+    period: Literal["day"] = Field(default="day", description="Summarized journal: one entry per day")
+
+
 def _categories() -> dict[Category, CategorySettings]:
     return {c: CategorySettings() for c in CATEGORIES}
 
@@ -148,6 +175,11 @@ class SyncSettings(_Strict):
         default=True, description="Send the platform's document numbers as DocNumber"
     )
     platform_values: PlatformValues = Field(default_factory=PlatformValues)
+    posting: PostingSettings = Field(default_factory=PostingSettings)
+
+    @property
+    def summarized(self) -> bool:
+        return self.posting.mode == "summarized_journal"
 
     @model_validator(mode="after")
     def _every_category_present(self) -> SyncSettings:

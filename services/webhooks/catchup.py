@@ -112,7 +112,9 @@ async def _cdc(session: AsyncSession, deps: WebhooksDeps, due: AnyRow, cutoff: d
     for entity, objects in result.items():
         for obj in objects:
             if service.settled(obj, cutoff):
-                published += await _report_cdc_object(session, due, entity, obj) == "published"
+                # withheld: published for the bridge's services, kept from the platform
+                outcome = await _report_cdc_object(session, due, entity, obj)
+                published += outcome in ("published", "withheld")
     return published
 
 

@@ -11,7 +11,7 @@ from shared.apikeys import API_KEY_EVENTS, apply_key_event
 from shared.connections import CONNECTION_EVENTS, apply_connection_event
 from shared.contracts.bridge import SyncSucceeded
 from shared.contracts.common import Contract
-from shared.contracts.internal import ConnectionEstablished
+from shared.contracts.internal import ConnectionEstablished, ConnectionSettingsChanged
 from shared.messaging.router import Context, Router
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,15 @@ async def on_sync_succeeded(data: SyncSucceeded, ctx: Context[WebhooksDeps]) -> 
             qbo_id=data.qbo_id,
             platform_id=data.platform_id,
         )
+
+
+@router.subscribe(queue="webhooks.settings", routing_keys=["connection.settings_changed"])
+async def on_settings_changed(data: ConnectionSettingsChanged, ctx: Context[WebhooksDeps]) -> None:
+    """connection.settings_changed → which categories' changes the read path tells the platform."""
+    await repository.save_read_settings(ctx.session, settings=data)
+    log.info(
+        "read-path settings updated", extra={"connection_id": data.connection_id, "version": data.version}
+    )
 
 
 @router.subscribe(queue="webhooks.api-keys", routing_keys=API_KEY_EVENTS)

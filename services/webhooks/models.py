@@ -118,6 +118,17 @@ payment_reports = Table(
     Column("reported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Per connection: what its settings let the read path tell the platform (from the mapper's
+# ``connection.settings_changed``; a connection without a row has the default settings).
+read_settings = Table(
+    "read_settings",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("categories", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # Per connection: CDC has seen everything changed before ``changed_since``.
 cdc_watermarks = Table(
     "cdc_watermarks",

@@ -48,12 +48,13 @@ async def report_object(
     )
     if not (newer or force):
         return _counted(entity, "stale")
-    outcome = "echo"
+    outcomes = []
     for conn in connections:
         if not force and version is not None and await _is_own(session, conn, entity, qbo_id, version):
             continue
-        outcome = "published"
         outbox = Outbox(session, models.outbox)
+        withheld = await _withheld(session, conn, entity, entity_data)
+        outcomes.append("published" if withheld is None else "withheld")
         event = QboEntityChanged(
             entity=entity,
             qbo_id=qbo_id,
@@ -62,11 +63,23 @@ async def report_object(
             connection_id=conn.connection_id,
             realm_id=realm_id,
         )
-        await outbox.add(changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id)
+        await outbox.add(
+            changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id, withheld=withheld
+        )
         if operation in _PAYMENT_OPERATIONS:
             await _report_payment(
                 session, outbox, conn=conn, entity=entity, entity_data=entity_data, operation=operation
             )
+        await _report_project(
+            session,
+            outbox,
+            conn=conn,
+            entity=entity,
+            entity_data=entity_data,
+            operation=operation,
+            withheld=withheld,
+        )
+    outcome = "published" if "published" in outcomes else (outcomes[0] if outcomes else "echo")
     return _counted(entity, outcome)
 
 
@@ -105,10 +118,22 @@ async def report_deletion(
             realm_id=realm_id,
         )
         outbox = Outbox(session, models.outbox)
-        await outbox.add(changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id)
+        withheld = await _withheld(session, conn, entity, None)
+        await outbox.add(
+            changed_type(entity), event, tenant_id=conn.tenant_id, realm_id=realm_id, withheld=withheld
+        )
         if entity in service.PAYMENT_LINKS:
             await _report_payment_deleted(session, outbox, conn=conn, entity=entity, qbo_id=qbo_id)
     return _counted(entity, "published")
+
+
+async def _withheld(
+    session: AsyncSession, conn: AnyRow, entity: str, entity_data: Mapping[str, Any] | None
+) -> str | None:
+    """Why this connection's settings keep the change from its platform (the bridge's own services
+    still get it: the mapper's reference mirror follows every customer, item and vendor)."""
+    categories = await repository.read_categories(session, connection_id=conn.connection_id)
+    return service.withheld(entity, entity_data, categories)
 
 
 async def _is_own(
@@ -148,6 +173,41 @@ async def _report_payment(
     )
     if payment is not None:
         await _stage_payment(session, outbox, conn=conn, entity=entity, payment=payment)
+
+
+async def _report_project(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    conn: AnyRow,
+    entity: str,
+    entity_data: Mapping[str, Any],
+    operation: str,
+    withheld: str | None,
+) -> None:
+    """A project (a Customer under its client) also travels as ``qbo.project.changed``, naming the
+    client by the platform's id when the bridge wrote or linked that customer."""
+    client = service.project_client(entity, entity_data)
+    if client is None:
+        return
+    known = await repository.platform_ids(
+        session, connection_id=conn.connection_id, entity="Customer", qbo_ids=[client]
+    )
+    project = service.project_changed(
+        entity_data,
+        operation=operation,
+        client_platform_id=known.get(client),
+        connection_id=conn.connection_id,
+        realm_id=conn.realm_id,
+    )
+    if project is not None:
+        await outbox.add(
+            "qbo.project.changed",
+            project,
+            tenant_id=conn.tenant_id,
+            realm_id=conn.realm_id,
+            withheld=withheld,
+        )
 
 
 async def _report_payment_deleted(

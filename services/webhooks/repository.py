@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.webhooks import models
 from services.webhooks.payloads import Change
 from services.webhooks.service import Version
+from shared.contracts.internal import ConnectionSettingsChanged, ReadPathCategory
 
 # Any row of any select (SQLAlchemy 2.1 types a row by its columns).
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -174,6 +175,31 @@ async def connections_for_realm(session: AsyncSession, *, realm_id: str) -> Sequ
     t = models.connections
     stmt = select(t.c.connection_id, t.c.tenant_id, t.c.realm_id, t.c.status).where(t.c.realm_id == realm_id)
     return (await session.execute(stmt.order_by(t.c.connection_id))).all()
+
+
+async def save_read_settings(session: AsyncSession, *, settings: ConnectionSettingsChanged) -> None:
+    """Keep a connection's read-path settings; an older version arriving late changes nothing."""
+    t = models.read_settings
+    categories = {k: v.model_dump(mode="json") for k, v in settings.categories.items()}
+    stmt = insert(t).values(
+        connection_id=settings.connection_id, version=settings.version, categories=categories
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id"],
+            set_={"version": settings.version, "categories": categories, "updated_at": func.now()},
+            where=t.c.version < settings.version,
+        )
+    )
+
+
+async def read_categories(session: AsyncSession, *, connection_id: str) -> dict[str, ReadPathCategory]:
+    """The connection's categories as the read path obeys them (empty: every default)."""
+    t = models.read_settings
+    stored = (
+        await session.execute(select(t.c.categories).where(t.c.connection_id == connection_id))
+    ).scalar_one_or_none()
+    return {k: ReadPathCategory.model_validate(v) for k, v in (stored or {}).items()}
 
 
 async def connection(session: AsyncSession, *, connection_id: str) -> AnyRow | None:

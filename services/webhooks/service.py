@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from services.webhooks.payloads import Change, canonical_entity, parse_time
-from shared.contracts.bridge import AppliedTo, QboPaymentReceived
+from shared.contracts.bridge import AppliedTo, QboPaymentReceived, QboProjectChanged
 from shared.contracts.catalogue import CHANGED_ENTITIES
+from shared.contracts.internal import ReadPathCategory
 
 # CDC looks back at most 30 days (reference §4); an hour's margin keeps a slow run inside it.
 CDC_LOOKBACK = timedelta(days=30) - timedelta(hours=1)
@@ -51,10 +52,60 @@ _OBJECT_TYPE_ENTITY = {
 }
 # Payments applied to documents that came from a platform travel back as ``qbo.payment.received``.
 PAYMENT_LINKS = {"Payment": ("Invoice", "payment"), "BillPayment": ("Bill", "bill_payment")}
-LINKED_DOCUMENTS = frozenset({"Invoice", "Bill"})
+# What ``sync.succeeded`` links are kept for: documents payments come back against, and customers
+# (the clients of projects made in QBO).
+LINKED_DOCUMENTS = frozenset({"Invoice", "Bill", "Customer"})
 # The uuid5 namespace of payment event ids (a constant: changing it changes every id).
 PAYMENT_EVENTS = uuid.UUID("5b0c7f2e-3d4a-5e6f-8a9b-0c1d2e3f4a5b")
 _ZERO = Decimal("0.00")
+
+
+# The settings category whose direction and start date decide whether an entity's changes reach
+# the platform (the mapper's categories); entities of none (accounts, tax codes, terms, ...) always do.
+CATEGORY_OF_ENTITY = {
+    "Customer": "customers",
+    "Vendor": "vendors",
+    "Item": "items",
+    "Invoice": "invoices",
+    "CreditMemo": "invoices",
+    "Payment": "payments",
+    "RefundReceipt": "payments",
+    "Bill": "bills",
+    "BillPayment": "bills",
+    "PurchaseOrder": "purchase_orders",
+}
+
+
+def withheld(
+    entity: str, entity_data: Mapping[str, Any] | None, categories: Mapping[str, ReadPathCategory]
+) -> str | None:
+    """Why the connection's settings keep a change of ``entity`` from the platform, or None.
+
+    Only ``from_qbo`` and ``both`` let a category's changes through; a document dated (TxnDate)
+    before the category's start date stays back too. A category the settings never named has its
+    defaults (enabled, ``to_qbo``): withheld.
+    """
+    name = CATEGORY_OF_ENTITY.get(entity)
+    if name is None:
+        return None
+    cat = categories.get(name) or ReadPathCategory()
+    if not cat.enabled or cat.direction == "off":
+        return f"the {name} category is turned off"
+    if cat.direction not in ("from_qbo", "both"):
+        return (
+            f"{name} sync to QuickBooks only (direction {cat.direction}; from_qbo or both sends changes back)"
+        )
+    day = _txn_date((entity_data or {}).get("TxnDate"))
+    if cat.start_date is not None and day is not None and day < cat.start_date:
+        return f"dated {day.isoformat()}, before the {name} start date {cat.start_date.isoformat()}"
+    return None
+
+
+def _txn_date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def is_published(entity: str) -> bool:
@@ -243,6 +294,46 @@ def linked_document_ids(entity: str, entity_data: Mapping[str, Any]) -> list[str
         return []
     wanted = PAYMENT_LINKS[entity][0]
     return [txn_id for txn_id, txn_type, _ in _linked(entity_data) if txn_type == wanted]
+
+
+def project_client(entity: str, entity_data: Mapping[str, Any]) -> str | None:
+    """The QBO id of a project's client (its parent customer); None when the object is no project."""
+    parent = entity_data.get("ParentRef")
+    if entity != "Customer" or entity_data.get("IsProject") is not True or not isinstance(parent, dict):
+        return None
+    value = parent.get("value")
+    return str(value) if value else None
+
+
+def project_changed(
+    entity_data: Mapping[str, Any],
+    *,
+    operation: str,
+    client_platform_id: str | None,
+    connection_id: str,
+    realm_id: str,
+) -> QboProjectChanged | None:
+    """``qbo.project.changed`` for a project's Customer object; None for any other customer."""
+    client = project_client("Customer", entity_data)
+    if client is None or operation not in ("Create", "Update", "Merge", "Import"):
+        return None
+    parent = entity_data["ParentRef"]
+    qualified = str(entity_data.get("FullyQualifiedName") or "")
+    return QboProjectChanged.model_validate(
+        {
+            "qbo_id": str(entity_data.get("Id")),
+            "operation": operation,
+            "name": str(entity_data.get("DisplayName") or qualified.rpartition(":")[2]),
+            "active": entity_data.get("Active") is not False,
+            "client_qbo_id": client,
+            # QBO names the parent in the reference; the qualified name's head is the same name.
+            "client_name": parent.get("name") or (qualified.rpartition(":")[0] or None),
+            "client_platform_id": client_platform_id,
+            "connection_id": connection_id,
+            "realm_id": realm_id,
+            "entity_data": dict(entity_data),
+        }
+    )
 
 
 def payment_event_id(*, tenant_id: str, realm_id: str, entity: str, payment: QboPaymentReceived) -> str:

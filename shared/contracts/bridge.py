@@ -88,3 +88,23 @@ class QboEntityChanged(Contract):
     entity_data: dict[str, Any] | None = None
     connection_id: str | None = None
     realm_id: str | None = None
+
+
+class QboProjectChanged(Contract):
+    """``qbo.project.changed``: a project in QBO (a Customer with ``IsProject`` under its client).
+
+    The platform matches it to its own project by ``name`` and client: ``client_platform_id`` is the
+    platform's id of the client when the bridge wrote or linked that customer, else absent (then
+    ``client_qbo_id`` and ``client_name`` say who the client is).
+    """
+
+    qbo_id: str
+    operation: Literal["Create", "Update", "Merge", "Import"]
+    name: str
+    active: bool = True
+    client_qbo_id: str
+    client_name: str | None = None
+    client_platform_id: str | None = None
+    connection_id: str | None = None
+    realm_id: str | None = None
+    entity_data: dict[str, Any] = Field(default_factory=dict, description="The project's full QBO Customer")

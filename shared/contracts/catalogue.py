@@ -75,6 +75,12 @@ def _rows() -> list[EventType]:
         EventType("sync.failed", b.SyncFailed, "bridge", "QuickBooks refused or could not take a write"),
         EventType("sync.rejected", b.SyncRejected, "bridge", "An event was refused before reaching QBO"),
         EventType("qbo.payment.received", b.QboPaymentReceived, "bridge", "A payment was made in QBO"),
+        EventType(
+            "qbo.project.changed",
+            b.QboProjectChanged,
+            "bridge",
+            "A project was created or changed in QBO (with its client's platform id when known)",
+        ),
         EventType("connection.established", i.ConnectionEstablished, "internal", "A company connected"),
         EventType("connection.profile_changed", i.ConnectionProfileChanged, "internal", "Company changed"),
         EventType(
@@ -84,6 +90,12 @@ def _rows() -> list[EventType]:
             "The connection's tokens no longer work; a person must reconnect",
         ),
         EventType("connection.revoked", i.ConnectionRevoked, "internal", "A connection was disconnected"),
+        EventType(
+            "connection.settings_changed",
+            i.ConnectionSettingsChanged,
+            "internal",
+            "A connection's settings were saved (what the read path obeys of them)",
+        ),
         EventType("qbo.export.requested", i.ExportRequested, "internal", "One write for the exporter"),
         EventType(
             "qbo.reference.imported",

@@ -23,7 +23,9 @@ class Envelope(BaseModel):
     of the CloudEvents distributed-tracing extension (``shared/tracing.py``); ``platformid`` (the
     platform that published the event a chain started from: set by the bridge from the
     broker-checked routing key or the caller's key, never taken from a platform's body; its
-    outcomes go back to that platform only).
+    outcomes go back to that platform only); ``withheld`` (why an event for the bridge's own
+    services is not for the platform, e.g. a ``qbo.customer.changed`` while the connection's
+    customers sync only to QBO: never forwarded to a platform).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -41,6 +43,7 @@ class Envelope(BaseModel):
     traceparent: str | None = None
     tracestate: str | None = None
     platformid: str | None = Field(default=None, max_length=200)
+    withheld: str | None = Field(default=None, max_length=500)
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -62,6 +65,7 @@ class Envelope(BaseModel):
         cause: Envelope | None = None,
         source: str = BRIDGE_SOURCE,
         event_id: str | None = None,
+        withheld: str | None = None,
     ) -> Envelope:
         """A new event; with ``cause`` it inherits the tenant, realm and correlation of its cause."""
         payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, BaseModel) else data
@@ -79,6 +83,7 @@ class Envelope(BaseModel):
             traceparent=cause.traceparent if cause else None,
             tracestate=cause.tracestate if cause else None,
             platformid=cause.platformid if cause else None,
+            withheld=withheld,
             data=payload,
         )
 

@@ -53,6 +53,23 @@ class ConnectionRevoked(Contract):
     reason: str = ""
 
 
+class ReadPathCategory(Contract):
+    """One settings category as the read path needs it (the mapper's ``categories.<c>``)."""
+
+    enabled: bool = True
+    direction: Literal["to_qbo", "from_qbo", "both", "off"] = "to_qbo"
+    start_date: IsoDate | None = None
+
+
+class ConnectionSettingsChanged(Contract):
+    """``connection.settings_changed``: a connection's settings were saved (version ``version``);
+    what the read path obeys of them. Categories absent keep their defaults."""
+
+    connection_id: Id
+    version: int = Field(ge=1)
+    categories: dict[str, ReadPathCategory] = Field(default_factory=dict)
+
+
 class Match(Contract):
     """How the exporter finds an object QBO may already have: ``field`` equal to ``value``.
 

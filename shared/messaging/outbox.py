@@ -118,8 +118,13 @@ class Outbox:
         realm_id: str | None = None,
         subject: str | None = None,
         event_id: str | None = None,
+        withheld: str | None = None,
     ) -> Envelope:
-        """Stage one event of ``type_``; it inherits tenant, realm and correlation from the cause."""
+        """Stage one event of ``type_``; it inherits tenant, realm and correlation from the cause.
+
+        ``withheld`` (the reason) marks an event for the bridge's services only: never forwarded
+        to a platform.
+        """
         envelope = Envelope.new(
             type_,
             data,
@@ -128,6 +133,7 @@ class Outbox:
             subject=subject,
             cause=self._cause,
             event_id=event_id,
+            withheld=withheld,
         )
         envelope = tracing.stamp(envelope)  # carries the current span as the event's trace context
         await self._session.execute(

@@ -18,6 +18,7 @@ ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
     "refund_from": ("Bank", "Other Current Asset", "Credit Card"),
     "inventory_asset": ("Other Current Asset",),
     "cost_of_goods_sold": ("Cost of Goods Sold",),
+    "sales_tax": ("Other Current Liability",),
 }
 
 

@@ -188,3 +188,18 @@ def _inventory(ctx: MapContext, item: ItemUpserted, *, creating: bool) -> dict[s
     out["QtyOnHand"] = item.quantity_on_hand if item.quantity_on_hand is not None else Decimal(0)
     out["InvStartDate"] = item.inventory_start_date
     return out
+
+
+def master_customer(ctx: MapContext) -> dict[str, Any] | None:
+    """Summarized journal mode: the QBO customer payments and refunds go to (the documents are not
+    in QBO, their customers need not be)."""
+    name = ctx.settings.posting.master_customer
+    found = ctx.reference.find("Customer", name) if name else None
+    if found is None:
+        ctx.problem(
+            "$.settings.posting.master_customer",
+            f"the master customer '{name}' is not in QBO" if name else "no master customer is set",
+            "set posting.master_customer to the DisplayName of a QBO customer",
+        )
+        return None
+    return found.ref()

@@ -19,12 +19,19 @@ def _invoice(applied: AppliedPayment, customer: dict[str, Any]) -> dict[str, Any
 
 
 def payment(ctx: MapContext, data: PaymentRecorded) -> list[ExportRequested]:
-    """payment.recorded → a Payment whose lines link each invoice it pays (the rest stays unapplied)."""
-    customer = parties.customer_by_code(ctx, "$.data.customer", data.customer)
-    lines = [
-        {"Amount": a.amount, "LinkedTxn": [{"TxnId": _invoice(a, customer), "TxnType": "Invoice"}]}
-        for a in data.applied_to
-    ]
+    """payment.recorded → a Payment whose lines link each invoice it pays (the rest stays unapplied).
+
+    Summarized journal mode: the invoices are not in QBO, so the payment goes to the master customer,
+    unapplied (it settles the receivable the day's journal entry put on that customer).
+    """
+    if ctx.settings.summarized:
+        customer, lines = parties.master_customer(ctx), []
+    else:
+        customer = parties.customer_by_code(ctx, "$.data.customer", data.customer)
+        lines = [
+            {"Amount": a.amount, "LinkedTxn": [{"TxnId": _invoice(a, customer), "TxnType": "Invoice"}]}
+            for a in data.applied_to
+        ]
     payload: dict[str, Any] = {
         "CustomerRef": customer,
         "TotalAmt": data.amount,

@@ -238,14 +238,21 @@ def credit_note_voided(ctx: MapContext, data: CreditNoteVoided) -> list[ExportRe
 
 
 def refund(ctx: MapContext, data: RefundIssued) -> list[ExportRequested]:
-    """refund.issued → a RefundReceipt paid from the refund account."""
+    """refund.issued → a RefundReceipt paid from the refund account.
+
+    Summarized journal mode: to the master customer, like payments (the real customer is not in QBO).
+    """
     taxes = TaxCollector()
     lines = [
         sales_line(ctx, f"$.data.lines[{i}]", ln, inclusive=False, taxes=taxes)
         for i, ln in enumerate(data.lines)
     ]
     payload: dict[str, Any] = {
-        "CustomerRef": parties.customer_by_code(ctx, "$.data.customer", data.customer),
+        "CustomerRef": (
+            parties.master_customer(ctx)
+            if ctx.settings.summarized
+            else parties.customer_by_code(ctx, "$.data.customer", data.customer)
+        ),
         "TxnDate": data.date,
         "Line": lines,
         "DepositToAccountRef": lookups.account(ctx, "$.data", "refund_from", required=True),

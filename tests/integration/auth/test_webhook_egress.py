@@ -153,3 +153,21 @@ async def test_another_platform_cannot_see_or_touch_an_endpoint(
 
     assert {k: r.status_code for k, r in answers.items()} == dict.fromkeys(answers, 404)
     assert own_delete.status_code == 204
+
+
+async def test_an_event_withheld_by_the_tenants_settings_reaches_no_endpoint(
+    auth: Auth, amqp_url: str, platforms: Registry, receiver: Receiver
+) -> None:
+    a = await platforms.register()
+    await endpoint(auth, a, f"{receiver.url}/a", "qbo.*.changed")
+    data = {"entity": "Customer", "qbo_id": "58", "operation": "Update", "entity_data": {"Id": "58"}}
+    held = Envelope.new(
+        "qbo.customer.changed", data, tenant_id=a.tenants[0], withheld="customers sync to QuickBooks only"
+    )
+    passed = Envelope.new("qbo.customer.changed", {**data, "qbo_id": "59"}, tenant_id=a.tenants[0])
+    async with broker_channel(amqp_url) as (_, channel):
+        await publish(channel, auth.settings.amqp_namespace, held)
+        await publish(channel, auth.settings.amqp_namespace, passed)  # one queue: in order after it
+        got = await receiver.wait_for("/a", 1, timeout=20)
+
+    assert [Envelope.model_validate_json(g.body).id for g in got] == [passed.id]

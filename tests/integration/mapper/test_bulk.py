@@ -181,3 +181,41 @@ async def test_a_bulk_lines_writes_go_in_the_history_lane_and_a_single_events_st
     lanes = {(c.source_event_id, c.lane) for c in received if isinstance(c, ExportRequested)}
     assert lanes == {(historic.id, "history"), (live.id, "live")}
     assert len(received) == 6  # every write of both: 3 each
+
+
+async def _has_reference(mapper: Mapper, connection_id: str, kind: str) -> bool:
+    answer = await mapper.http.get(f"/v1/connections/{connection_id}/reference/{kind}")
+    return answer.status_code == 200 and bool(answer.json()["items"])
+
+
+async def test_a_dry_run_in_summarized_mode_plans_the_days_journal_entry_not_invoices(mapper: Mapper) -> None:
+    tenant, connection_id, realm = await prepared(mapper)
+    master = {"Id": "90", "DisplayName": "Daily Sales", "Active": True}
+    tax_account = {"Id": "38", "Name": "Sales Tax Payable", "AccountType": "Other Current Liability"}
+    await mapper.mirror(realm, "Customer", [master])
+    await mapper.mirror(realm, "Account", [tax_account])
+    await until(lambda: _has_reference(mapper, connection_id, "customers"))
+    settings = c.settings(fallback_item="Design").model_dump(mode="json")
+    settings["posting"] = {"mode": "summarized_journal", "master_customer": "Daily Sales"}
+    settings["accounts"] |= {
+        "accounts_receivable": "Accounts Receivable (A/R)",
+        "sales_tax": "Sales Tax Payable",
+    }
+    url = f"/v1/connections/{connection_id}/settings"
+    assert (await mapper.http.put(url, json=settings)).status_code == 200
+    first = invoice_event(tenant, number="S-1", issue_date="2026-11-02")
+    second = invoice_event(tenant, number="S-2", issue_date="2026-11-02", customer=c.customer(code="NEWCO"))
+    voided = Envelope.new("invoice.voided", {"invoice_id": first.data["invoice_id"]}, tenant_id=tenant)
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
+
+    answer = await bulk(mapper, ndjson(first, second, voided), dry_run="true")
+    written = await envelopes(probe, count=1, timeout=2)
+
+    assert answer.status_code == 200, answer.text
+    plan = [(p["action"], p["entity"]) for p in answer.json()["plan"]]
+    assert plan == [("create", "JournalEntry"), ("update", "JournalEntry"), ("update", "JournalEntry")]
+    reasons = [p["reason"] for p in answer.json()["plan"]]
+    assert "JournalEntry QBB-20261102" in reasons[0]
+    assert "master customer 'Daily Sales'" in reasons[0]
+    assert not any("Invoice" in r and "no Invoice" not in r for r in reasons)
+    assert written == []

@@ -147,6 +147,30 @@ async def test_settings_are_validated_versioned_and_tenant_scoped(mapper: Mapper
     assert [h["version"] for h in history] == [current["version"] + 1, current["version"]]
 
 
+async def test_saved_settings_are_announced_for_the_read_path(mapper: Mapper) -> None:
+    tenant, connection_id, _ = await prepared(mapper)
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["connection.settings_changed"])
+    url = f"/v1/connections/{connection_id}/settings"
+    current = (await mapper.http.get(url)).json()
+    categories = current["settings"]["categories"] | {
+        "customers": {"direction": "both", "start_date": "2026-01-01"}
+    }
+
+    saved = await mapper.http.put(url, json=current["settings"] | {"categories": categories})
+    (announced,) = await envelopes(probe, count=1, timeout=10)
+
+    assert saved.status_code == 200, saved.text
+    assert announced.tenantid == tenant
+    assert announced.data["connection_id"] == connection_id
+    assert announced.data["version"] == saved.json()["version"]
+    assert announced.data["categories"]["customers"] == {
+        "enabled": True,
+        "direction": "both",
+        "start_date": "2026-01-01",
+    }
+    assert announced.data["categories"]["invoices"]["direction"] == "to_qbo"
+
+
 async def test_reference_mirror_follows_qbo_changes(mapper: Mapper) -> None:
     _, connection_id, realm = await prepared(mapper)
     renamed = {"Id": "7", "Name": "Design work", "Type": "Service", "Active": True}

@@ -118,6 +118,17 @@ class Stack:
 
         await wait_until(ended, timeout=timeout)
 
+    async def consumed(self, envelope: Envelope, timeout: float = 30) -> None:
+        """Until the service has processed ``envelope`` (its inbox holds it)."""
+        i = models.inbox
+        stmt = select(func.count()).where(i.c.message_id == envelope.dedup_key)
+        await wait_until(lambda: self.scalar(stmt), timeout=timeout)
+
+    async def read_settings_version(self, connection_id: str) -> int | None:
+        t = models.read_settings
+        version: int | None = await self.scalar(select(t.c.version).where(t.c.connection_id == connection_id))
+        return version
+
     async def retire(self) -> None:
         """This test's connections revoked, so later tests' services leave them alone."""
         t = models.connections

@@ -68,8 +68,13 @@ def test_event_before_the_start_date_is_rejected() -> None:
 
 def test_direction_from_qbo_refuses_platform_events() -> None:
     back = SyncSettings.model_validate({"categories": {"customers": {"direction": "from_qbo"}}})
-    with pytest.raises(Rejection, match="one way at a time"):
+    with pytest.raises(Rejection, match="from QuickBooks to the platform only"):
         admit(c.customer(), conn=connection(), settings=back, event_type="customer.upserted")
+
+
+def test_direction_both_admits_platform_events() -> None:
+    both = SyncSettings.model_validate({"categories": {"customers": {"direction": "both"}}})
+    admit(c.customer(), conn=connection(), settings=both, event_type="customer.upserted")
 
 
 def invalid(data: dict[str, Any], event_type: str = "invoice.approved") -> list[tuple[str, str]]:
@@ -121,7 +126,7 @@ def test_settings_refuse_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ValidationError) as caught:
         SyncSettings.model_validate(
             {
-                "categories": {"invoices": {"direction": "both"}},
+                "categories": {"invoices": {"direction": "sideways"}},
                 "taxes": {},
                 "terms": {"by_days": {"1000": "Forever"}},
             }

@@ -266,3 +266,33 @@ def test_inactive_customer_is_renamed_and_frees_the_name() -> None:
     )
     assert inactive["DisplayName"] == "Gone Ltd (deleted)"
     assert customer(company, "Gone Ltd")["DisplayName"] == "Gone Ltd"
+
+
+def test_a_non_us_journal_line_with_a_tax_code_needs_what_the_tax_applies_on_and_its_amount() -> None:
+    company = make_company(country="GB")
+    receivable = first(company, "Account", AccountType="Accounts Receivable")["Id"]
+    income = first(company, "Account", AccountType="Income")["Id"]
+    code = next(c["Id"] for c in company.table("TaxCode").values() if c.get("Name") == "20.0% S")
+    who = create(company, "Customer", {"DisplayName": "Daily Sales"})["Id"]
+    debit = {
+        "Amount": 120,
+        "DetailType": "JournalEntryLineDetail",
+        "JournalEntryLineDetail": {
+            "PostingType": "Debit",
+            "AccountRef": {"value": receivable},
+            "Entity": {"Type": "Customer", "EntityRef": {"value": who}},
+        },
+    }
+    credit: dict[str, object] = {
+        "PostingType": "Credit",
+        "AccountRef": {"value": income},
+        "TaxCodeRef": {"value": code},
+    }
+    lines = [debit, {"Amount": 120, "DetailType": "JournalEntryLineDetail", "JournalEntryLineDetail": credit}]
+    with pytest.raises(QboError) as err:
+        create(company, "JournalEntry", {"Line": lines})
+    assert err.value.code == "2020"
+    assert "TaxApplicableOn" in str(err.value.element)
+    credit |= {"TaxApplicableOn": "Sales", "TaxAmount": "20.00"}
+    saved = create(company, "JournalEntry", {"Line": lines})
+    assert saved["Line"][1]["JournalEntryLineDetail"]["TaxAmount"] == Decimal("20.00")

@@ -8,6 +8,7 @@ from decimal import Decimal
 from services.webhooks import service
 from services.webhooks.payloads import Change
 from shared.contracts.bridge import QboPaymentReceived
+from shared.contracts.internal import ReadPathCategory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)
@@ -198,3 +199,52 @@ def test_a_reported_payment_whose_links_are_gone_takes_the_documents_back() -> N
     assert now is not None
     assert now.status == "received"
     assert [(a.qbo_invoice_id, a.amount) for a in now.applied_to] == [("130", ZERO), ("131", ZERO)]
+
+
+def _customer(**fields: object) -> dict[str, object]:
+    return {"Id": "58", "DisplayName": "Fit-out", "FullyQualifiedName": "Acme:Fit-out", **fields}
+
+
+def test_a_project_names_its_client_and_the_clients_platform_id() -> None:
+    data = _customer(IsProject=True, Job=True, ParentRef={"value": "7", "name": "Acme"})
+
+    project = service.project_changed(
+        data, operation="Create", client_platform_id="cus_7", connection_id="c1", realm_id="r1"
+    )
+
+    assert project is not None
+    assert (project.name, project.client_qbo_id, project.client_name) == ("Fit-out", "7", "Acme")
+    assert project.client_platform_id == "cus_7"
+    assert project.active
+
+
+def test_a_plain_customer_or_a_sub_customer_is_no_project() -> None:
+    for data in (_customer(), _customer(Job=True, ParentRef={"value": "7"}), _customer(IsProject=True)):
+        assert service.project_client("Customer", data) is None
+    assert service.project_client("Vendor", _customer(IsProject=True, ParentRef={"value": "7"})) is None
+
+
+def test_only_from_qbo_or_both_send_a_categorys_changes_back() -> None:
+    def held(direction: str, enabled: bool = True) -> str | None:
+        categories = {
+            "customers": ReadPathCategory.model_validate({"direction": direction, "enabled": enabled})
+        }
+        return service.withheld("Customer", {"Id": "1"}, categories)
+
+    assert held("from_qbo") is None
+    assert held("both") is None
+    assert "to QuickBooks only" in (held("to_qbo") or "")
+    assert held("off") == "the customers category is turned off"
+    assert held("from_qbo", enabled=False) == "the customers category is turned off"
+    assert service.withheld("Customer", {}, {}) is not None  # defaults: to_qbo
+    assert service.withheld("Account", {}, {}) is None  # no category governs accounts
+
+
+def test_a_document_before_the_start_date_is_withheld() -> None:
+    categories = {"bills": ReadPathCategory.model_validate({"direction": "both", "start_date": "2026-03-01"})}
+
+    assert service.withheld("Bill", {"TxnDate": "2026-02-28"}, categories) == (
+        "dated 2026-02-28, before the bills start date 2026-03-01"
+    )
+    assert service.withheld("BillPayment", {"TxnDate": "2026-03-01"}, categories) is None
+    assert service.withheld("Bill", None, categories) is None  # a deletion has no date
