@@ -36,6 +36,7 @@ import asyncpg
 import httpx
 
 from bench import chaos_faults, chaos_inputs, chaos_load, chaos_oracle
+from bench.chaos_crash import CrashPhases
 from bench.chaos_infra import OwnInfra
 from bench.chaos_report import write_results
 from scripts import stack
@@ -78,7 +79,7 @@ def stack_env(infra: OwnInfra, database_url: str, namespace: str) -> dict[str, s
         "QBB_AMQP_NAMESPACE": namespace,
         "QBB_RABBITMQ_MANAGEMENT_URL": infra.management_url,
         "QBB_LOG_LEVEL": "WARNING",
-        "QBB_CRASH_POINTS": chaos_faults.CRASH_POINTS,
+        "QBB_CRASH_POINTS": "",  # armed only in the crash phases' replicas (bench/chaos_crash.py)
         "QBB_LEASE_SECONDS": str(LEASE_SECONDS),
         "QBB_DB_POOL_SIZE": "3",
     }
@@ -240,6 +241,7 @@ async def bad_input(
         async with httpx.AsyncClient(timeout=30) as http:
             await chaos_inputs.send_poison(inputs, channel, namespace, http, ends.mapper, tenant)
             await chaos_inputs.send_events(inputs, channel, namespace, http, ends.mapper, tenant, bodies)
+            await chaos_inputs.send_bulk(inputs, http, ends.mapper, tenant, bodies)
             await chaos_inputs.send_webhooks(inputs, http, ends.webhooks, tenant.realm_id, VERIFIER)
     finally:
         await connection.close()
@@ -257,10 +259,10 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
     )
     service_urls = [ends.auth, ends.mapper, ends.exporter, ends.webhooks]
     env = stack_env(infra, database_url, namespace)
-    log_marks = chaos_faults.log_sizes(RUN_DIR) if RUN_DIR.exists() else {}
     stack_proc = start_stack(args.base_port, env)
     second: subprocess.Popen[bytes] | None = None
     outcomes, inputs = chaos_oracle.Outcomes(), chaos_inputs.Inputs()
+    crashes = CrashPhases(ports, env, RUN_DIR, args.base_port + 30)
     started = time.monotonic()
     try:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -281,16 +283,20 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             )
             load_started = time.monotonic()
             fault_run = asyncio.create_task(faults.run())
+            crash_run = asyncio.create_task(crashes.run())
             try:
                 await load(await Bus.open(infra.amqp_url, namespace), plan, args.load_seconds)
                 await bad_input(inputs, args, infra, namespace, ends, tenants[0])
                 await fault_run
+                await crash_run
             finally:
                 fault_run.cancel()
+                crash_run.cancel()
             await until_up(http, service_urls, timeout=180)
             settled = await until_settled(stories, outcomes, timeout=args.drain_timeout)
             await until_drained(infra.amqp_url, namespace, database_url, timeout=60)
             drained_at = outcomes.last_at
+            last_fault = max(faults.last_at, crashes.last_at)
             if len(tenants) > 1:
                 await asyncio.to_thread(
                     chaos_inputs.fuzz_openapi,
@@ -310,6 +316,7 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             result = await oracle(stories, outcomes, inputs, http, ends, infra, namespace, database_url)
             await listener.close()
     finally:
+        crashes.stop()
         for process in (p for p in (second, stack_proc) if p is not None):
             stop_group(process)
     return {
@@ -319,10 +326,7 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
         "load": chaos_load.figures(stories),
         "all_settled": settled,
         "faults": dict(sorted(faults.done.items())),
-        "crash_points": {
-            "armed": chaos_faults.CRASH_POINTS,
-            "hits": chaos_faults.crash_point_hits(RUN_DIR, log_marks),
-        },
+        "crash_points": crashes.figures(),
         "bad_input": {
             "kinds": dict(sorted(inputs.kinds.items())),
             "http_statuses": {str(k): v for k, v in sorted(inputs.http_statuses.items())},
@@ -331,8 +335,11 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             "cross_tenant_leaks": inputs.cross_tenant_leaks[:20],
             "webhooks": dict(sorted(inputs.webhook_statuses.items())),
             "operations_not_fuzzed": inputs.not_fuzzed,
+            "bulk_lines": dict(sorted(inputs.bulk_lines.items())),
+            "bulk_problems": inputs.bulk_problems[:20],
+            "bulk_problem_count": len(inputs.bulk_problems),
         },
-        "seconds_to_drain_after_last_fault": round(max(0.0, drained_at - faults.last_at), 1),
+        "seconds_to_drain_after_last_fault": round(max(0.0, drained_at - last_fault), 1),
         "load_to_drained_seconds": round(drained_at - load_started, 1),
         "run_seconds": round(time.monotonic() - started, 1),
         **result,
