@@ -111,6 +111,15 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+async def watch_supervisor(process: subprocess.Popen[bytes], run: asyncio.Task[Any] | None) -> None:
+    """Cancel ``run`` if the stack's supervisor dies: the run could only wait for services that
+    nobody starts again (seen: every process of the run killed from outside, by name)."""
+    while process.poll() is None:  # noqa: ASYNC110 - a child process, polled
+        await asyncio.sleep(1)
+    if run is not None:
+        run.cancel()
+
+
 def start_second_exporter(ports: stack.Ports, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """A second exporter replica (not supervised: it is the one SIGSTOPped past its lease)."""
     child_env = {**stack.dev_defaults(ports), **env, "QBB_HTTP_PORT": str(port)}
@@ -264,6 +273,7 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
     outcomes, inputs = chaos_oracle.Outcomes(), chaos_inputs.Inputs()
     crashes = CrashPhases(ports, env, RUN_DIR, args.base_port + 30)
     started = time.monotonic()
+    watchdog = asyncio.create_task(watch_supervisor(stack_proc, asyncio.current_task()))
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             await until_up(http, service_urls, timeout=300)
@@ -315,7 +325,15 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             await asyncio.sleep(5)  # stragglers: a doubled outcome would arrive now
             result = await oracle(stories, outcomes, inputs, http, ends, infra, namespace, database_url)
             await listener.close()
+    except asyncio.CancelledError:
+        if stack_proc.poll() is None:
+            raise
+        raise RuntimeError(
+            f"make chaos: the stack's supervisor exited ({stack_proc.returncode}) mid-run, so nothing"
+            " restarts its services; something outside this run killed it (see .run/chaos-stack.out)"
+        ) from None
     finally:
+        watchdog.cancel()
         crashes.stop()
         for process in (p for p in (second, stack_proc) if p is not None):
             stop_group(process)

@@ -43,18 +43,17 @@ class Faults:
         self.timeline.append((self.last_at, kind))
 
     def _service(self, name: str) -> list[psutil.Process]:
-        found = [
-            p
-            for p in psutil.Process(self.stack.pid).children()
-            if f"services.{name}" in " ".join(p.cmdline())
-        ]
+        found = [p for p in psutil.Process(self.stack.pid).children() if _runs(p, f"services.{name}")]
         if name == "exporter" and self.extra_exporter is not None and self.extra_exporter.poll() is None:
             found.append(psutil.Process(self.extra_exporter.pid))
         return found
 
     async def sigkill(self, name: str) -> None:
         for process in self._service(name)[:1]:
-            process.send_signal(signal.SIGKILL)
+            try:
+                process.send_signal(signal.SIGKILL)
+            except psutil.Error:  # it died meanwhile: not a kill of ours
+                continue
             self._record(f"sigkill:{name}")
 
     async def sigstop_exporter(self, *, seconds: float) -> None:
@@ -144,3 +143,11 @@ class Faults:
         await asyncio.sleep(2)
         await asyncio.gather(self.broker_restart(), self.sigkill("exporter"))
         self._record("mixed-burst")
+
+
+def _runs(process: psutil.Process, module: str) -> bool:
+    """Whether ``process`` runs ``module`` (a child that just died, not yet reaped, does not)."""
+    try:
+        return module in " ".join(process.cmdline())
+    except psutil.Error:  # a zombie or gone: the supervisor is about to start it again
+        return False
