@@ -134,6 +134,23 @@ def start_second_exporter(ports: stack.Ports, env: dict[str, str], port: int) ->
         )
 
 
+def _says_supervising(output: Path) -> bool:
+    said = output.read_text(errors="replace") if output.exists() else ""
+    return any(line.startswith(("development platform", "  platform  ")) for line in said.splitlines())
+
+
+async def until_supervising(process: subprocess.Popen[bytes], output: Path, timeout: float) -> None:
+    """Until the stack has started its console and registered its platform: only then does it
+    supervise (restart) its services, so no fault may come before (seen: the four services
+    SIGKILLed while the console was starting stayed down until it had started)."""
+    async with asyncio.timeout(timeout):
+        while process.poll() is None:
+            if await asyncio.to_thread(_says_supervising, output):
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"make chaos: the stack exited ({process.returncode}); see {output}")
+
+
 async def until_up(http: httpx.AsyncClient, urls: list[str], timeout: float) -> None:
     async with asyncio.timeout(timeout):
         for url in urls:
@@ -277,6 +294,7 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             await until_up(http, service_urls, timeout=300)
+            await until_supervising(stack_proc, RUN_DIR / "chaos-stack.out", timeout=300)
             second = start_second_exporter(ports, env, args.base_port + 20)
             tenants = await connect(http, ends, args.tenants, service_urls)
             listener, _channel, _queue = await listen(infra.amqp_url, namespace, outcomes)

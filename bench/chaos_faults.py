@@ -20,6 +20,21 @@ import psutil
 from bench.chaos_infra import OwnInfra
 
 KILLABLE = ("auth", "mapper", "exporter", "webhooks")
+# Every kind a run must have exercised (as ``Faults.done`` counts them) to be called clean.
+KINDS = (
+    *(f"sigkill:{name}" for name in KILLABLE),
+    "sigstop:exporter-past-lease",
+    "broker-restart",
+    "broker-memory-alarm",
+    "postgres:terminate-backends",
+    "postgres:restart",
+    "sandbox:503",
+    "sandbox:timeout",
+    "sandbox:timeout-after-write",
+    "sandbox:429-storm",
+    "token-expiry",
+    "mixed-burst",
+)
 
 
 @dataclass

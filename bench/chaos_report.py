@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.chaos_faults import KINDS
+
 # Each must be 0 for a clean run.
 VERDICT_KEYS = (
     "lost",
@@ -23,6 +25,17 @@ VERDICT_KEYS = (
 )
 
 
+def unexercised(figures: dict[str, Any]) -> list[str]:
+    """Fault kinds the run never exercised: each kind, and each crash point of each crash phase."""
+    missing = [kind for kind in KINDS if not figures.get("faults", {}).get(kind)]
+    crash = figures.get("crash_points", {})
+    for phase in crash.get("phases", {}):
+        hits = crash.get("hits", {}).get(phase, {})
+        missing += [f"crash phase {phase}: {point}" for point, n in hits.items() if not n]
+        missing += [f"crash phase {phase}: not run"] if not hits else []
+    return missing
+
+
 def verdict(figures: dict[str, Any]) -> bool:
     """True when nothing was lost, doubled, wrong or left behind, and no route answered 5xx."""
     clean = all(figures.get(k) == 0 for k in VERDICT_KEYS)
@@ -31,13 +44,14 @@ def verdict(figures: dict[str, Any]) -> bool:
     no_5xx = bad.get("server_error_count", 1) == 0 and not bad.get("cross_tenant_leaks")
     reasons = figures.get("dead_letters", {}).get("without_reason", 1) == 0
     bulk = bad.get("bulk_problem_count", 1) == 0
-    return clean and outboxes and no_5xx and reasons and bulk and bool(figures.get("all_settled"))
+    settled = bool(figures.get("all_settled")) and not unexercised(figures)
+    return clean and outboxes and no_5xx and reasons and bulk and settled
 
 
 def write_results(figures: dict[str, Any], directory: Path) -> None:
     """``chaos.json`` and ``chaos.md`` under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    figures = {**figures, "clean": verdict(figures)}
+    figures = {**figures, "unexercised": unexercised(figures), "clean": verdict(figures)}
     (directory / "chaos.json").write_text(json.dumps(figures, indent=2, sort_keys=True, default=str) + "\n")
     (directory / "chaos.md").write_text(markdown(figures))
 
@@ -70,6 +84,7 @@ def markdown(f: dict[str, Any]) -> str:
         ("wrong payments (count, amount, balance)", f["wrong_payments"]),
         ("in QBO but never sent", f["unexpected_in_qbo"]),
         ("faults", _join(f["faults"])),
+        ("fault kinds not exercised", ", ".join(f.get("unexercised", [])) or "none"),
         *(
             (
                 f"crash phase {phase} (`{spec}` in a {'+'.join(crash['replicas'])} replica): "
