@@ -240,19 +240,32 @@ async def send_events(
     bodies: list[tuple[str, bytes]],
 ) -> None:
     """Each body to the broker (with a broken header now and then) and to ``POST /v1/events``."""
-    exchange = await topology.declare_exchange(channel, namespace)
     for i, (kind, raw) in enumerate(bodies):
         body = for_tenant(raw, tenant)
         inputs.kinds[kind] += 1
         headers = BAD_HEADERS[i % len(BAD_HEADERS)] if i % 3 == 0 else {}
         broker_body = body.replace(b'"id": "hyp-', b'"id": "hypb-', 1)  # distinct ids per route
-        await exchange.publish(aio_pika.Message(broker_body, headers=headers), routing_key="invoice.approved")
+        await _publish(channel, namespace, aio_pika.Message(broker_body, headers=headers))
         if (sent := event_id_of(broker_body)) is not None and sent.startswith("hypb-"):
             inputs.broker_ids.add(sent)
         status = await _post(http, f"{mapper}/v1/events", body, tenant.auth_header)
         inputs.answered(f"POST /v1/events ({kind})", status)
         if status == 202 and (accepted := event_id_of(body)) is not None:
             inputs.accepted_ids.add(accepted)
+
+
+async def _publish(channel: aio_pika.abc.AbstractChannel, namespace: str, message: aio_pika.Message) -> None:
+    """Publish as ``invoice.approved``, again until the broker takes it: a fault may be restarting or
+    alarming the broker meanwhile (the robust channel reopens on its own)."""
+    for _ in range(90):
+        try:
+            async with asyncio.timeout(15):
+                exchange = await topology.declare_exchange(channel, namespace)
+                await exchange.publish(message, routing_key="invoice.approved")
+            return
+        except (aio_pika.exceptions.AMQPError, ConnectionError, TimeoutError, RuntimeError):
+            await asyncio.sleep(1)
+    raise RuntimeError("make chaos: the broker took no bad input for 90 tries")
 
 
 async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -275,10 +288,9 @@ async def send_poison(
     mapper: str,
     tenant: Tenant,
 ) -> None:
-    exchange = await topology.declare_exchange(channel, namespace)
     for kind, body in POISON_BODIES.items():
         inputs.kinds[f"poison:{kind}"] += 1
-        await exchange.publish(aio_pika.Message(body), routing_key="invoice.approved")
+        await _publish(channel, namespace, aio_pika.Message(body))
         inputs.answered(
             f"POST /v1/events (poison {kind})",
             await _post(http, f"{mapper}/v1/events", body, tenant.auth_header),
