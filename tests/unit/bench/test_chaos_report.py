@@ -56,7 +56,7 @@ def _figures(**overrides: Any) -> dict[str, Any]:
         "sandbox_writes": {"Invoice:create:200": 1},
         "faults": dict.fromkeys(KINDS, 1),
         "crash_points": {
-            "phases": {"exporter.after_write": "exporter.after_write#2", "mixed": "a#1,b#2"},
+            "phases": {"exporter.after_write": "exporter.after_write#2", "mixed": "a@0.5,b#2"},
             "replicas": ["mapper", "exporter"],
             "hits": {"exporter.after_write": {"exporter.after_write": 2}, "mixed": {"a": 1, "b": 3}},
             "restarts": {},
