@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ RUN_DIR = ROOT / ".run"
 DATABASE = "qbo_bridge_chaos"
 LEASE_SECONDS = 8  # the exporter's lease in this run: SIGSTOP lasts longer than it
 VERIFIER = "dev-webhook-verifier-token"
+KEEP_LOADING_PAUSE = 1.0  # seconds between the stories sent while the crash phases still run
 
 
 async def fresh_database(server_url: str) -> str:
@@ -203,6 +205,23 @@ async def load(bus: Bus, plan: list[Envelope], seconds: float) -> None:
         await asyncio.sleep(pause)
 
 
+async def keep_loading(
+    bus: Bus, stories: list[chaos_load.Story], more: Iterator[chaos_load.Story], until: asyncio.Task[Any]
+) -> int:
+    """After the plan: one more story at a time (all its deliveries) until ``until`` is done, so the
+    crash phases always have live work (a phase after the load found nothing to crash on); each is
+    added to ``stories`` before its first delivery, so the oracle judges it too. How many."""
+    added = 0
+    while not until.done():
+        s = next(more)
+        stories.append(s)
+        added += 1
+        for envelope in s.delivery:
+            await publish(bus, envelope)
+        await asyncio.sleep(KEEP_LOADING_PAUSE)
+    return added
+
+
 async def listen(
     amqp_url: str, namespace: str, outcomes: chaos_oracle.Outcomes
 ) -> tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue]:
@@ -312,14 +331,21 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             load_started = time.monotonic()
             fault_run = asyncio.create_task(faults.run())
             crash_run = asyncio.create_task(crashes.run())
+            more = chaos_load.continued(args.seed, tenants, args.invoices)
+            kept: asyncio.Task[int] | None = None
             try:
-                await load(await Bus.open(infra.amqp_url, namespace), plan, args.load_seconds)
+                bus = await Bus.open(infra.amqp_url, namespace)
+                await load(bus, plan, args.load_seconds)
+                kept = asyncio.create_task(keep_loading(bus, stories, more, crash_run))
                 await bad_input(inputs, args, infra, namespace, ends, tenants[0])
                 await fault_run
                 await crash_run
+                kept_stories = await kept
             finally:
                 fault_run.cancel()
                 crash_run.cancel()
+                if kept is not None:
+                    kept.cancel()
             await until_up(http, service_urls, timeout=180)
             settled = await until_settled(stories, outcomes, timeout=args.drain_timeout)
             await until_drained(infra.amqp_url, namespace, database_url, timeout=60)
@@ -359,7 +385,7 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
         "seed": args.seed,
         "tenants": args.tenants,
         "invoices_per_tenant": args.invoices,
-        "load": chaos_load.figures(stories),
+        "load": chaos_load.figures(stories) | {"stories_while_crash_phases_ran": kept_stories},
         "all_settled": settled,
         "faults": dict(sorted(faults.done.items())),
         "crash_points": crashes.figures(),

@@ -11,6 +11,7 @@ once, with the lines of its latest event, or voided; its payment exists once, ap
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -138,6 +139,17 @@ def stories(seed: int, tenants: list[Tenant], per_tenant: int) -> list[Story]:
         for n in range(per_tenant)
         for i, tenant in enumerate(tenants)
     ]
+
+
+def continued(seed: int, tenants: list[Tenant], per_tenant: int) -> Iterator[Story]:
+    """Stories after the planned ``per_tenant`` rounds, tenant by tenant, without end: the load that
+    keeps flowing while the crash phases run (numbers continue those of ``stories``)."""
+    rng = random.Random(seed + 13)
+    n = per_tenant
+    while True:
+        for i, tenant in enumerate(tenants):
+            yield story(rng, tenant, f"CH{seed}-{i}-{n}", EPOCH + timedelta(minutes=n * len(tenants) + i))
+        n += 1
 
 
 def delivery_plan(all_stories: list[Story], seed: int) -> list[Envelope]:

@@ -64,6 +64,10 @@ def markdown(f: dict[str, Any]) -> str:
     load, bad, crash = f["load"], f["bad_input"], f["crash_points"]
     rows = [
         ("stories (invoices) / deliveries", f"{load['stories']} / {load['deliveries']}"),
+        (
+            "of them sent after the plan, while the crash phases still ran",
+            load.get("stories_while_crash_phases_ran", 0),
+        ),
         ("events by type", _join(load["events_by_type"])),
         ("repeated deliveries (same id)", load["repeated_deliveries"]),
         (

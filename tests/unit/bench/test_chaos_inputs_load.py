@@ -89,3 +89,15 @@ def test_bulk_lines_admitted_or_refused_with_line_and_path_are_accounted() -> No
 )
 def test_a_bulk_line_not_accounted_for_is_a_problem(status: int, answer: Any) -> None:
     assert _check(status, answer).bulk_problems
+
+
+def test_the_load_kept_running_through_the_crash_phases_is_seeded_and_never_reuses_a_number() -> None:
+    planned = {s.number for s in chaos_load.stories(5, TENANTS, 3)}
+    more = chaos_load.continued(5, TENANTS, 3)
+    first = [next(more) for _ in range(12)]
+    again = chaos_load.continued(5, TENANTS, 3)
+
+    assert [s.number for s in first] == [next(again).number for _ in range(12)]
+    assert len({s.number for s in first}) == 12
+    assert not planned & {s.number for s in first}
+    assert {s.tenant.tenant_id for s in first} == {t.tenant_id for t in TENANTS}
