@@ -214,15 +214,26 @@ def main() -> None:
         "QBB_DATABASE_URL": infra.database.url,
         "QBB_AMQP_URL": infra.broker.url,
     }
+    # SIGTERM while starting stops what has started, as Ctrl-C does (it killed only this process,
+    # leaving the children running with nobody to stop or restart them).
+    signal.signal(signal.SIGTERM, _interrupt)
     supervisor = Supervisor()
-    run_stack(env, ports, supervisor)
     try:
-        print_urls(ports)
-        print_platform(register_dev_platform(env, ports))
-    except BaseException:
-        supervisor.stop_all()
-        raise
+        run_stack(env, ports, supervisor)
+        try:
+            print_urls(ports)
+            print_platform(register_dev_platform(env, ports))
+        except BaseException:
+            supervisor.stop_all()
+            raise
+    except KeyboardInterrupt:
+        print("make run: stopped while starting", flush=True)
+        return
     supervise(supervisor)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_stack(

@@ -73,11 +73,13 @@ def _start_stack(ports: Ports, env: dict[str, str], output: Path) -> subprocess.
         )
 
 
-async def _started(output: Path, *, timeout: float) -> bool:
-    """Wait (bounded) for the stack to say every process answers."""
+async def _started(output: Path, *, timeout: float, stack: subprocess.Popen[bytes] | None = None) -> bool:
+    """Wait (bounded) for the stack to say every process answers; False at once if ``stack`` exits."""
     try:
         async with asyncio.timeout(timeout):
             while "qbo-bridge is running" not in await asyncio.to_thread(output.read_text):
+                if stack is not None and stack.poll() is not None:
+                    return False
                 await asyncio.sleep(0.3)
     except TimeoutError:
         return False
@@ -172,7 +174,7 @@ async def test_a_service_killed_while_the_stack_is_still_starting_is_restarted_a
         killed = await _spawned(stack, "services.mapper", timeout=120)
         killed.send_signal(signal.SIGKILL)  # not waited for: the stack reaps it (a zombie until then)
         async with httpx.AsyncClient() as client:
-            up = await _started(output, timeout=300)
+            up = await _started(output, timeout=300, stack=stack)
             answers = up and await _ready(client, mapper, timeout=30)
         running = stack.poll() is None
         replacement = _child(psutil.Process(stack.pid), "services.mapper") if running else None
