@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ import asyncpg
 import httpx
 
 from bench import chaos_faults, chaos_inputs, chaos_load, chaos_oracle
+from bench.chaos_crash import CrashPhases
 from bench.chaos_infra import OwnInfra
 from bench.chaos_report import write_results
 from scripts import stack
@@ -58,6 +60,7 @@ RUN_DIR = ROOT / ".run"
 DATABASE = "qbo_bridge_chaos"
 LEASE_SECONDS = 8  # the exporter's lease in this run: SIGSTOP lasts longer than it
 VERIFIER = "dev-webhook-verifier-token"
+KEEP_LOADING_PAUSE = 1.0  # seconds between the stories sent while the crash phases still run
 
 
 async def fresh_database(server_url: str) -> str:
@@ -78,7 +81,7 @@ def stack_env(infra: OwnInfra, database_url: str, namespace: str) -> dict[str, s
         "QBB_AMQP_NAMESPACE": namespace,
         "QBB_RABBITMQ_MANAGEMENT_URL": infra.management_url,
         "QBB_LOG_LEVEL": "WARNING",
-        "QBB_CRASH_POINTS": chaos_faults.CRASH_POINTS,
+        "QBB_CRASH_POINTS": "",  # armed only in the crash phases' replicas (bench/chaos_crash.py)
         "QBB_LEASE_SECONDS": str(LEASE_SECONDS),
         "QBB_DB_POOL_SIZE": "3",
     }
@@ -110,6 +113,15 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+async def watch_supervisor(process: subprocess.Popen[bytes], run: asyncio.Task[Any] | None) -> None:
+    """Cancel ``run`` if the stack's supervisor dies: the run could only wait for services that
+    nobody starts again (seen: every process of the run killed from outside, by name)."""
+    while process.poll() is None:  # noqa: ASYNC110 - a child process, polled
+        await asyncio.sleep(1)
+    if run is not None:
+        run.cancel()
+
+
 def start_second_exporter(ports: stack.Ports, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """A second exporter replica (not supervised: it is the one SIGSTOPped past its lease)."""
     child_env = {**stack.dev_defaults(ports), **env, "QBB_HTTP_PORT": str(port)}
@@ -122,6 +134,23 @@ def start_second_exporter(ports: stack.Ports, env: dict[str, str], port: int) ->
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _says_supervising(output: Path) -> bool:
+    said = output.read_text(errors="replace") if output.exists() else ""
+    return any(line.startswith(("development platform", "  platform  ")) for line in said.splitlines())
+
+
+async def until_supervising(process: subprocess.Popen[bytes], output: Path, timeout: float) -> None:
+    """Until the stack has started its console and registered its platform: only then does it
+    supervise (restart) its services, so no fault may come before (seen: the four services
+    SIGKILLed while the console was starting stayed down until it had started)."""
+    async with asyncio.timeout(timeout):
+        while process.poll() is None:
+            if await asyncio.to_thread(_says_supervising, output):
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"make chaos: the stack exited ({process.returncode}); see {output}")
 
 
 async def until_up(http: httpx.AsyncClient, urls: list[str], timeout: float) -> None:
@@ -174,6 +203,23 @@ async def load(bus: Bus, plan: list[Envelope], seconds: float) -> None:
     for envelope in plan:
         await publish(bus, envelope)
         await asyncio.sleep(pause)
+
+
+async def keep_loading(
+    bus: Bus, stories: list[chaos_load.Story], more: Iterator[chaos_load.Story], until: asyncio.Task[Any]
+) -> int:
+    """After the plan: one more story at a time (all its deliveries) until ``until`` is done, so the
+    crash phases always have live work (a phase after the load found nothing to crash on); each is
+    added to ``stories`` before its first delivery, so the oracle judges it too. How many."""
+    added = 0
+    while not until.done():
+        s = next(more)
+        stories.append(s)
+        added += 1
+        for envelope in s.delivery:
+            await publish(bus, envelope)
+        await asyncio.sleep(KEEP_LOADING_PAUSE)
+    return added
 
 
 async def listen(
@@ -240,6 +286,7 @@ async def bad_input(
         async with httpx.AsyncClient(timeout=30) as http:
             await chaos_inputs.send_poison(inputs, channel, namespace, http, ends.mapper, tenant)
             await chaos_inputs.send_events(inputs, channel, namespace, http, ends.mapper, tenant, bodies)
+            await chaos_inputs.send_bulk(inputs, http, ends.mapper, tenant, bodies)
             await chaos_inputs.send_webhooks(inputs, http, ends.webhooks, tenant.realm_id, VERIFIER)
     finally:
         await connection.close()
@@ -257,14 +304,16 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
     )
     service_urls = [ends.auth, ends.mapper, ends.exporter, ends.webhooks]
     env = stack_env(infra, database_url, namespace)
-    log_marks = chaos_faults.log_sizes(RUN_DIR) if RUN_DIR.exists() else {}
     stack_proc = start_stack(args.base_port, env)
     second: subprocess.Popen[bytes] | None = None
     outcomes, inputs = chaos_oracle.Outcomes(), chaos_inputs.Inputs()
+    crashes = CrashPhases(ports, env, RUN_DIR, args.base_port + 30)
     started = time.monotonic()
+    watchdog = asyncio.create_task(watch_supervisor(stack_proc, asyncio.current_task()))
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             await until_up(http, service_urls, timeout=300)
+            await until_supervising(stack_proc, RUN_DIR / "chaos-stack.out", timeout=300)
             second = start_second_exporter(ports, env, args.base_port + 20)
             tenants = await connect(http, ends, args.tenants, service_urls)
             listener, _channel, _queue = await listen(infra.amqp_url, namespace, outcomes)
@@ -281,16 +330,27 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             )
             load_started = time.monotonic()
             fault_run = asyncio.create_task(faults.run())
+            crash_run = asyncio.create_task(crashes.run())
+            more = chaos_load.continued(args.seed, tenants, args.invoices)
+            kept: asyncio.Task[int] | None = None
             try:
-                await load(await Bus.open(infra.amqp_url, namespace), plan, args.load_seconds)
+                bus = await Bus.open(infra.amqp_url, namespace)
+                await load(bus, plan, args.load_seconds)
+                kept = asyncio.create_task(keep_loading(bus, stories, more, crash_run))
                 await bad_input(inputs, args, infra, namespace, ends, tenants[0])
                 await fault_run
+                await crash_run
+                kept_stories = await kept
             finally:
                 fault_run.cancel()
+                crash_run.cancel()
+                if kept is not None:
+                    kept.cancel()
             await until_up(http, service_urls, timeout=180)
             settled = await until_settled(stories, outcomes, timeout=args.drain_timeout)
             await until_drained(infra.amqp_url, namespace, database_url, timeout=60)
             drained_at = outcomes.last_at
+            last_fault = max(faults.last_at, crashes.last_at)
             if len(tenants) > 1:
                 await asyncio.to_thread(
                     chaos_inputs.fuzz_openapi,
@@ -309,20 +369,26 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             await asyncio.sleep(5)  # stragglers: a doubled outcome would arrive now
             result = await oracle(stories, outcomes, inputs, http, ends, infra, namespace, database_url)
             await listener.close()
+    except asyncio.CancelledError:
+        if stack_proc.poll() is None:
+            raise
+        raise RuntimeError(
+            f"make chaos: the stack's supervisor exited ({stack_proc.returncode}) mid-run, so nothing"
+            " restarts its services; something outside this run killed it (see .run/chaos-stack.out)"
+        ) from None
     finally:
+        watchdog.cancel()
+        crashes.stop()
         for process in (p for p in (second, stack_proc) if p is not None):
             stop_group(process)
     return {
         "seed": args.seed,
         "tenants": args.tenants,
         "invoices_per_tenant": args.invoices,
-        "load": chaos_load.figures(stories),
+        "load": chaos_load.figures(stories) | {"stories_while_crash_phases_ran": kept_stories},
         "all_settled": settled,
         "faults": dict(sorted(faults.done.items())),
-        "crash_points": {
-            "armed": chaos_faults.CRASH_POINTS,
-            "hits": chaos_faults.crash_point_hits(RUN_DIR, log_marks),
-        },
+        "crash_points": crashes.figures(),
         "bad_input": {
             "kinds": dict(sorted(inputs.kinds.items())),
             "http_statuses": {str(k): v for k, v in sorted(inputs.http_statuses.items())},
@@ -331,8 +397,11 @@ async def main_async(args: argparse.Namespace, infra: OwnInfra) -> dict[str, Any
             "cross_tenant_leaks": inputs.cross_tenant_leaks[:20],
             "webhooks": dict(sorted(inputs.webhook_statuses.items())),
             "operations_not_fuzzed": inputs.not_fuzzed,
+            "bulk_lines": dict(sorted(inputs.bulk_lines.items())),
+            "bulk_problems": inputs.bulk_problems[:20],
+            "bulk_problem_count": len(inputs.bulk_problems),
         },
-        "seconds_to_drain_after_last_fault": round(max(0.0, drained_at - faults.last_at), 1),
+        "seconds_to_drain_after_last_fault": round(max(0.0, drained_at - last_fault), 1),
         "load_to_drained_seconds": round(drained_at - load_started, 1),
         "run_seconds": round(time.monotonic() - started, 1),
         **result,

@@ -64,6 +64,8 @@ class Inputs:
     cross_tenant_leaks: list[str] = field(default_factory=list)
     webhook_statuses: Counter[str] = field(default_factory=Counter)
     not_fuzzed: list[str] = field(default_factory=list)  # operations schemathesis could not draw for
+    bulk_lines: Counter[str] = field(default_factory=Counter)  # NDJSON lines by how they ended
+    bulk_problems: list[str] = field(default_factory=list)  # lines neither admitted nor refused properly
 
     def answered(self, what: str, status: int) -> None:
         self.http_statuses[status] += 1
@@ -238,19 +240,32 @@ async def send_events(
     bodies: list[tuple[str, bytes]],
 ) -> None:
     """Each body to the broker (with a broken header now and then) and to ``POST /v1/events``."""
-    exchange = await topology.declare_exchange(channel, namespace)
     for i, (kind, raw) in enumerate(bodies):
         body = for_tenant(raw, tenant)
         inputs.kinds[kind] += 1
         headers = BAD_HEADERS[i % len(BAD_HEADERS)] if i % 3 == 0 else {}
         broker_body = body.replace(b'"id": "hyp-', b'"id": "hypb-', 1)  # distinct ids per route
-        await exchange.publish(aio_pika.Message(broker_body, headers=headers), routing_key="invoice.approved")
+        await _publish(channel, namespace, aio_pika.Message(broker_body, headers=headers))
         if (sent := event_id_of(broker_body)) is not None and sent.startswith("hypb-"):
             inputs.broker_ids.add(sent)
         status = await _post(http, f"{mapper}/v1/events", body, tenant.auth_header)
         inputs.answered(f"POST /v1/events ({kind})", status)
         if status == 202 and (accepted := event_id_of(body)) is not None:
             inputs.accepted_ids.add(accepted)
+
+
+async def _publish(channel: aio_pika.abc.AbstractChannel, namespace: str, message: aio_pika.Message) -> None:
+    """Publish as ``invoice.approved``, again until the broker takes it: a fault may be restarting or
+    alarming the broker meanwhile (the robust channel reopens on its own)."""
+    for _ in range(90):
+        try:
+            async with asyncio.timeout(15):
+                exchange = await topology.declare_exchange(channel, namespace)
+                await exchange.publish(message, routing_key="invoice.approved")
+            return
+        except (aio_pika.exceptions.AMQPError, ConnectionError, TimeoutError, RuntimeError):
+            await asyncio.sleep(1)
+    raise RuntimeError("make chaos: the broker took no bad input for 90 tries")
 
 
 async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -273,14 +288,113 @@ async def send_poison(
     mapper: str,
     tenant: Tenant,
 ) -> None:
-    exchange = await topology.declare_exchange(channel, namespace)
     for kind, body in POISON_BODIES.items():
         inputs.kinds[f"poison:{kind}"] += 1
-        await exchange.publish(aio_pika.Message(body), routing_key="invoice.approved")
+        await _publish(channel, namespace, aio_pika.Message(body))
         inputs.answered(
             f"POST /v1/events (poison {kind})",
             await _post(http, f"{mapper}/v1/events", body, tenant.auth_header),
         )
+
+
+# --- the NDJSON bulk route -------------------------------------------------------------------
+
+# Lines no envelope strategy draws: broken JSON, bytes that are not UTF-8, raw control characters,
+# the poison bodies, a JSON value that is not an object, blank and whitespace-only lines.
+BROKEN_LINES: dict[str, bytes] = {
+    "not-json": b"{not json",
+    "truncated": b'{"specversion":"1.0","id":"x","source":"s","type":"invoice.appr',
+    "not-utf8": b'{"specversion":"1.0","id":"\xff","source":"s\xfe"}',
+    "raw-nul": b'{"specversion":"1.0","id":"n\x00","source":"s","type":"invoice.approved","data":{}}',
+    "array": b"[1, 2, 3]",
+    "carriage-return": b'{"specversion":"1.0"}\r',
+    "whitespace": b"   \t  ",
+    **{f"poison:{k}": v for k, v in POISON_BODIES.items() if k != "over-1MiB"},
+}
+
+
+def bulk_bodies(bodies: list[tuple[str, bytes]], tenant: Tenant, per_body: int) -> list[bytes]:
+    """The drawn envelopes (ids ``hypn-…``) ``per_body`` a body, with a broken line in each."""
+    broken = list(BROKEN_LINES.values())
+    out: list[bytes] = []
+    for start in range(0, len(bodies), per_body):
+        lines = [
+            for_tenant(raw, tenant).replace(b'"id": "hyp-', b'"id": "hypn-', 1)
+            for _, raw in bodies[start : start + per_body]
+        ]
+        lines.insert(len(lines) // 2, broken[(start // per_body) % len(broken)])
+        out.append(b"\n".join(line.replace(b"\n", b" ") for line in lines) + b"\n")
+    return out
+
+
+def check_bulk_answer(inputs: Inputs, body: bytes, status: int, answer: Any) -> None:
+    """Every non-blank line of ``body`` is admitted (its id then needs an outcome) or refused with its
+    line number and, for each problem, a JSON path; anything else is a problem of the route."""
+    numbered = {n: raw for n, raw in enumerate(body.split(b"\n"), start=1) if raw.strip()}
+    if status != 202 or not isinstance(answer, dict):
+        inputs.bulk_problems.append(f"a body of {len(numbered)} lines answered {status}")
+        return
+    refused: set[int] = set()
+    for item in answer.get("rejected") or []:
+        line, problems = item.get("line"), item.get("problems") or []
+        if line not in numbered or line in refused:
+            inputs.bulk_problems.append(f"refusal of line {line!r}: no such line, or refused twice")
+            continue
+        refused.add(line)
+        if not problems or not all(str(p.get("path", "")).startswith("$") for p in problems):
+            inputs.bulk_problems.append(f"line {line} refused without a path: {problems!r}"[:300])
+    admitted = [n for n in numbered if n not in refused]
+    if answer.get("accepted") != len(admitted):
+        inputs.bulk_problems.append(
+            f"{answer.get('accepted')} accepted, {len(refused)} refused of {len(numbered)} lines"
+        )
+    for n in admitted:
+        if (event_id := event_id_of(numbered[n])) is None:
+            inputs.bulk_problems.append(f"line {n} admitted without an id")
+        else:
+            inputs.accepted_ids.add(event_id)
+    inputs.bulk_lines["admitted"] += len(admitted)
+    inputs.bulk_lines["refused"] += len(refused)
+
+
+async def send_bulk(
+    inputs: Inputs, http: httpx.AsyncClient, mapper: str, tenant: Tenant, bodies: list[tuple[str, bytes]]
+) -> None:
+    """The drawn and broken lines as NDJSON to ``POST /v1/events/bulk``, each answer checked line by
+    line; then whole bodies the route must refuse as a whole (too many lines, not NDJSON)."""
+    url, headers = f"{mapper}/v1/events/bulk", {**tenant.auth_header}
+    for body in bulk_bodies(bodies, tenant, per_body=12):
+        inputs.kinds["bulk:ndjson-body"] += 1
+        status, answer = await _post_json(http, url, body, headers | {"content-type": "application/x-ndjson"})
+        inputs.answered("POST /v1/events/bulk", status)
+        check_bulk_answer(inputs, body, status, answer)
+    whole = {
+        "too-many-lines": (b"{}\n" * 10_001, "application/x-ndjson", 413),
+        "not-ndjson": (b'{"a": 1}', "text/csv", 415),
+        "empty": (b"", "application/x-ndjson", 422),
+    }
+    for kind, (body, content_type, expected) in whole.items():
+        inputs.kinds[f"bulk:{kind}"] += 1
+        status, _ = await _post_json(http, url, body, headers | {"content-type": content_type})
+        inputs.answered(f"POST /v1/events/bulk ({kind})", status)
+        if status != expected:
+            inputs.bulk_problems.append(f"bulk {kind}: {status}, expected {expected}")
+
+
+async def _post_json(
+    http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, Any]:
+    for _ in range(5):
+        try:
+            answer = await http.post(url, content=body, headers=headers)
+        except httpx.TransportError:
+            await asyncio.sleep(3)  # the service may be restarting after a fault
+            continue
+        try:
+            return answer.status_code, answer.json()
+        except ValueError:
+            return answer.status_code, None
+    return 0, None
 
 
 # --- webhooks -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ once, with the lines of its latest event, or voided; its payment exists once, ap
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -66,14 +67,23 @@ def _at(envelope: Envelope, when: datetime) -> Envelope:
     return envelope.model_copy(update={"time": when})
 
 
-def story(rng: random.Random, tenant: Tenant, number: str, start: datetime) -> Story:
-    """One seeded story: create, then maybe update, then maybe void or a payment."""
+# Shapes every run has at least once per tenant (the rest are drawn): the out-of-order pairs and a
+# payment, so a small run exercises them too.
+SHAPES = ("void-before-create", "update-before-create", "payment")
+
+
+def story(
+    rng: random.Random, tenant: Tenant, number: str, start: datetime, shape: str | None = None
+) -> Story:
+    """One seeded story: create, then maybe update, then maybe void or a payment; ``shape`` (one of
+    ``SHAPES``) forces that story's kind instead of drawing it."""
     s = Story(tenant, number)
     data = invoice_data(number=number, code=f"C{rng.randrange(5)}") | {"lines": _lines(rng)}
     s.events.append(_at(event("invoice.approved", data, tenant=tenant, source=SOURCE), start))
     s.subtotal = _subtotal(data["lines"])
     smallest = s.subtotal
-    if rng.random() < 0.35:
+    update = rng.random() < 0.35 if shape is None else shape == "update-before-create"
+    if update:
         updated = data | {"lines": _lines(rng)}
         s.events.append(
             _at(event("invoice.updated", updated, tenant=tenant, source=SOURCE), start + timedelta(seconds=1))
@@ -81,6 +91,8 @@ def story(rng: random.Random, tenant: Tenant, number: str, start: datetime) -> S
         s.subtotal = _subtotal(updated["lines"])
         smallest = min(smallest, s.subtotal)
     roll = rng.random()
+    if shape is not None:
+        roll = {"void-before-create": 0.0, "payment": 0.3}.get(shape, 1.0)
     if roll < 0.15:
         voided = {"invoice_id": s.invoice_id, "number": number}
         s.events.append(
@@ -104,7 +116,8 @@ def story(rng: random.Random, tenant: Tenant, number: str, start: datetime) -> S
         )
     s.delivery = list(s.events)
     second = s.events[1].type if len(s.events) > 1 else ""
-    if second in ("invoice.updated", "invoice.voided") and rng.random() < 0.25:
+    swap = rng.random() < 0.25 if shape is None else shape.endswith("-before-create")
+    if second in ("invoice.updated", "invoice.voided") and swap:
         s.delivery[0], s.delivery[1] = s.delivery[1], s.delivery[0]
         s.swapped = second.removeprefix("invoice.")
     for envelope in list(s.delivery):
@@ -116,10 +129,27 @@ def story(rng: random.Random, tenant: Tenant, number: str, start: datetime) -> S
 def stories(seed: int, tenants: list[Tenant], per_tenant: int) -> list[Story]:
     rng = random.Random(seed)
     return [
-        story(rng, tenant, f"CH{seed}-{i}-{n}", EPOCH + timedelta(minutes=n * len(tenants) + i))
+        story(
+            rng,
+            tenant,
+            f"CH{seed}-{i}-{n}",
+            EPOCH + timedelta(minutes=n * len(tenants) + i),
+            shape=SHAPES[n] if n < len(SHAPES) else None,
+        )
         for n in range(per_tenant)
         for i, tenant in enumerate(tenants)
     ]
+
+
+def continued(seed: int, tenants: list[Tenant], per_tenant: int) -> Iterator[Story]:
+    """Stories after the planned ``per_tenant`` rounds, tenant by tenant, without end: the load that
+    keeps flowing while the crash phases run (numbers continue those of ``stories``)."""
+    rng = random.Random(seed + 13)
+    n = per_tenant
+    while True:
+        for i, tenant in enumerate(tenants):
+            yield story(rng, tenant, f"CH{seed}-{i}-{n}", EPOCH + timedelta(minutes=n * len(tenants) + i))
+        n += 1
 
 
 def delivery_plan(all_stories: list[Story], seed: int) -> list[Envelope]:

@@ -102,7 +102,7 @@ async def check_stories(
     problems: dict[str, list[str]] = {
         k: [] for k in ("lost", "doubled_outcomes", "missing_in_qbo", "doubled_in_qbo", "wrong_amounts")
     }
-    problems |= {"wrong_void_state": [], "wrong_payments": [], "failed": []}
+    problems |= {"wrong_void_state": [], "wrong_payments": [], "failed": [], "void_before_create_live": []}
     kinds: Counter[str] = Counter()
     for s in stories:
         for e in s.events:
@@ -130,17 +130,25 @@ async def check_stories(
     }
 
 
+def _is_void(invoice: dict[str, Any]) -> bool:
+    """QBO keeps a voided invoice, its amounts zeroed and its memo saying so."""
+    return str(invoice.get("PrivateNote", "")).startswith("Voided")
+
+
 def _check_qbo(
     s: Story, invoices: list[dict[str, Any]], payments: list[dict[str, Any]], problems: dict[str, list[str]]
 ) -> None:
     found = [i for i in invoices if i.get("DocNumber") == s.number]
+    if s.swapped == "voided" and (live := [i["Id"] for i in found if not _is_void(i)]):
+        # The void came first and waited for its create: whatever the create wrote must end voided.
+        problems["void_before_create_live"].append(f"{s.number}: live invoice(s) {live}")
     if not found:
         problems["missing_in_qbo"].append(s.number)
         return
     if len(found) > 1:
         problems["doubled_in_qbo"].append(s.number)
     invoice = found[0]
-    is_void = str(invoice.get("PrivateNote", "")).startswith("Voided")
+    is_void = _is_void(invoice)
     if is_void != s.voided:
         problems["wrong_void_state"].append(f"{s.number}: voided={is_void}, expected {s.voided}")
     if not s.voided and _subtotal(invoice) != s.subtotal:

@@ -247,7 +247,8 @@ def main() -> None:
         "QBB_DATABASE_URL": infra.database.url,
         "QBB_AMQP_URL": infra.broker.url,
     }
-    processes = stack.run_stack(env)
+    supervisor = stack.Supervisor()
+    stack.run_stack(env, supervisor=supervisor)
     stack.print_urls()
     ends = Endpoints(
         sandbox=f"http://127.0.0.1:{stack.SANDBOX_PORT}",
@@ -257,7 +258,7 @@ def main() -> None:
         asyncio.run(run(ends))
     finally:
         print("\nThe stack keeps running; Ctrl-C stops it.", flush=True)
-        stack.supervise(processes)
+        stack.supervise(supervisor)
 
 
 if __name__ == "__main__":

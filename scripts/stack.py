@@ -3,8 +3,10 @@ with the development app registered, the four services, each answering ``/readyz
 
 Settings already in the environment (``QBB_*``) override the development defaults below. A child
 that dies is started again after a short backoff (1 s, doubling to 30 s; back to 1 s once it has
-run a minute), with a line saying which and its exit code. ``--base-port`` moves the whole stack
-(sandbox on it, the services on the next four) so a second stack can run beside the first.
+run a minute), with a line saying which and its exit code — from the moment it is started, so also
+while the others, the console or the development platform are still starting (a supervisor
+thread). ``--base-port`` moves the whole stack (sandbox on it, the services on the next four) so a
+second stack can run beside the first.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,12 +148,24 @@ def start(
         )
 
 
-def wait_until(url: str, *, timeout: float, process: subprocess.Popen[bytes], name: str) -> None:
-    """Wait until ``url`` answers 200, or stop saying which process failed and where its log is."""
+def wait_until(
+    url: str,
+    *,
+    timeout: float,
+    process: subprocess.Popen[bytes] | Callable[[], subprocess.Popen[bytes]],
+    name: str,
+) -> None:
+    """Wait until ``url`` answers 200, or stop saying which process failed and where its log is.
+
+    ``process`` may be a callable giving a supervised child's current process: then only an exit
+    with a status of its own (a setting, a busy port: starting it again would fail again) stops the
+    wait; one killed by a signal is being started again by the supervisor, and is waited for."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"make run: {name} exited with {process.returncode}; see .run/{name}.log")
+        child = process() if callable(process) else process
+        code = child.poll()
+        if code is not None and (not callable(process) or code >= 0):
+            sys.exit(f"make run: {name} exited with {code}; see .run/{name}.log")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -199,44 +215,77 @@ def main() -> None:
         "QBB_DATABASE_URL": infra.database.url,
         "QBB_AMQP_URL": infra.broker.url,
     }
-    processes = run_stack(env, ports)
+    # SIGTERM while starting stops what has started, as Ctrl-C does (it killed only this process,
+    # leaving the children running with nobody to stop or restart them).
+    signal.signal(signal.SIGTERM, _interrupt)
+    supervisor = Supervisor()
     try:
-        print_urls(ports)
-        print_platform(register_dev_platform(env, ports))
-    except BaseException:
-        stop_all(processes)
-        raise
-    supervise(processes)
+        run_stack(env, ports, supervisor)
+        try:
+            print_urls(ports)
+            print_platform(register_dev_platform(env, ports))
+        except BaseException:
+            supervisor.stop_all()
+            raise
+    except KeyboardInterrupt:
+        print("make run: stopped while starting", flush=True)
+        return
+    supervise(supervisor)
 
 
-def run_stack(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> dict[str, subprocess.Popen[bytes]]:
-    """The sandbox and the four services, each answering; if one fails, the others are stopped."""
-    processes = {"sandbox": start_sandbox(env, ports)}
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_stack(
+    env: dict[str, str], ports: Ports = DEFAULT_PORTS, supervisor: Supervisor | None = None
+) -> dict[str, subprocess.Popen[bytes]]:
+    """The sandbox and the four services, each answering, then the console; if one fails, the
+    others are stopped. With ``supervisor``, each child is supervised from the moment it starts
+    (the dict returned is the supervisor's, kept current as children are started again)."""
+    processes: dict[str, subprocess.Popen[bytes]] = {} if supervisor is None else supervisor.processes
+
+    def started(name: str, process: subprocess.Popen[bytes]) -> None:
+        if supervisor is None:
+            processes[name] = process
+        else:
+            supervisor.watch(name, process)
+
+    def current(name: str) -> subprocess.Popen[bytes] | Callable[[], subprocess.Popen[bytes]]:
+        return processes[name] if supervisor is None else (lambda: supervisor.processes[name])
+
     try:
+        started("sandbox", start_sandbox(env, ports))
         for name, port in ports.services.items():
             service_env = {**env, "QBB_HTTP_PORT": str(port)}
-            processes[name] = start(name, ["-m", f"services.{name}"], service_env, ports)
+            started(name, start(name, ["-m", f"services.{name}"], service_env, ports))
         for name, port in ports.services.items():
             wait_until(
-                f"http://127.0.0.1:{port}/readyz", timeout=READY_TIMEOUT, process=processes[name], name=name
+                f"http://127.0.0.1:{port}/readyz", timeout=READY_TIMEOUT, process=current(name), name=name
             )
-        processes["console"] = start_console(env, ports)
+        started("console", start_console(env, ports))
+        wait_until(
+            f"http://127.0.0.1:{ports.console}/readyz",
+            timeout=READY_TIMEOUT,
+            process=current("console"),
+            name="console",
+        )
     except BaseException:
-        stop_all(processes)
+        if supervisor is None:
+            stop_all(processes)
+        else:
+            supervisor.stop_all()
         raise
     return processes
 
 
 def start_console(env: dict[str, str], ports: Ports = DEFAULT_PORTS) -> subprocess.Popen[bytes]:
-    """The console, once the services it calls answer (its URL settings default to their ports)."""
+    """The console (started once the services it calls answer; its URL settings default to their
+    ports); the caller waits for it to answer."""
     urls = {f"QBB_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.services.items()}
     sandbox = {"QBB_SANDBOX_URL": f"http://127.0.0.1:{ports.sandbox}"}
     console_env = {**urls, **sandbox, **env, "QBB_HTTP_PORT": str(ports.console)}
-    process = start("console", ["-m", "services.console"], console_env, ports)
-    wait_until(
-        f"http://127.0.0.1:{ports.console}/readyz", timeout=READY_TIMEOUT, process=process, name="console"
-    )
-    return process
+    return start("console", ["-m", "services.console"], console_env, ports)
 
 
 def start_sandbox(env: dict[str, str], ports: Ports) -> subprocess.Popen[bytes]:
@@ -318,22 +367,50 @@ def print_platform(platform: dict[str, Any] | None) -> None:
     )
 
 
-def supervise(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    """Until Ctrl-C or SIGTERM: start again any child that dies (after a backoff); then stop them all."""
-    stop = False
+class Supervisor:
+    """The children by name, and a thread that starts again any that dies (after a backoff), from
+    the moment it is handed over (``watch``) until ``stop``."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._restarts = _Restarts()
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="make-run-supervisor", daemon=True)
+        self._thread.start()
+
+    def watch(self, name: str, process: subprocess.Popen[bytes]) -> None:
+        self.processes[name] = process
+
+    def _run(self) -> None:
+        while not self._halt.wait(0.2):
+            for name in list(self.processes):
+                # Assigned even when halting meanwhile: ``stop_all`` then stops the new one too.
+                self.processes[name] = self._restarts.check(name, self.processes[name])
+                if self._halt.is_set():
+                    return
+
+    def stop(self) -> None:
+        """No more restarts (waits for one under way)."""
+        self._halt.set()
+        self._thread.join()
+
+    def stop_all(self) -> None:
+        self.stop()
+        stop_all(self.processes)
+
+
+def supervise(supervisor: Supervisor) -> None:
+    """Until Ctrl-C or SIGTERM, with ``supervisor`` restarting what dies; then stop them all."""
+    stop = threading.Event()
 
     def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
+        stop.set()
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    restarts = _Restarts()
-    while not stop:
-        for name in list(processes):
-            processes[name] = restarts.check(name, processes[name])
-        time.sleep(0.2)
-    stop_all(processes)
+    while not stop.wait(0.2):
+        pass
+    supervisor.stop_all()
 
 
 def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:

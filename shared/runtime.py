@@ -19,8 +19,10 @@ from typing import Any, Literal
 
 import aio_pika
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData, Table
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared import crashpoints, tracing
 from shared.contracts.codec import Limits
@@ -91,7 +93,29 @@ def create_app(
     app.add_middleware(
         BodyLimit, max_bytes=res.settings.max_body_bytes, overrides=definition.body_limits(res.settings)
     )
+    app.add_exception_handler(DBAPIError, _database_unavailable)
     return app
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A request whose database connection was cut (a Postgres restart, a terminated backend) or
+    could not be opened gets 503 with ``Retry-After``, not 500: the same request succeeds once the
+    pool has a new connection (found by ``make chaos``). Any other database error stays a 500."""
+    lost = isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if not lost:
+        raise exc
+    log.warning(
+        "database unavailable during a request; answered 503",
+        extra={
+            "path": request.url.path,
+            "error": str(exc.orig if isinstance(exc, DBAPIError) else exc)[:300],
+        },
+    )
+    return JSONResponse(
+        {"detail": "the database is unavailable; retry later"}, status_code=503, headers={"Retry-After": "1"}
+    )
 
 
 def _servers(

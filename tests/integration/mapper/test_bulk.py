@@ -85,9 +85,25 @@ async def test_a_body_over_the_line_limit_is_refused_while_it_is_read(
         assert lines.status_code == 413
         assert "more than 3 lines" in lines.text
         assert size.status_code == 413
-        assert "over 20000 bytes" in size.text
+        assert "20000 bytes" in size.text  # the service's limit for this route is the bulk limit
         assert wrong_type.status_code == 415
         assert await events_of(mapper, connection_id) == []
+
+
+async def test_a_bulk_body_over_the_services_own_body_limit_is_taken_up_to_the_bulk_limit(
+    mapper: Mapper,
+) -> None:
+    """The route takes files up to ``QBB_BULK_MAX_BYTES`` (64 MiB), past every other route's 1 MiB
+    (make chaos: a 13-line history of 2 MB was refused 413 by the service's body limit)."""
+    tenant, _, _ = await prepared(mapper)
+    event = invoice_event(tenant)
+    body = ndjson(event) + b"\n" + b" " * (2 * 1024 * 1024) + b"\n"  # a blank line: skipped, counted
+
+    answer = await bulk(mapper, body)
+
+    assert answer.status_code == 202, answer.text[:300]
+    assert answer.json()["accepted"] == 1
+    assert answer.json()["rejected"] == []
 
 
 def sync_result(kind: str, tenant: str, event: Envelope, object_type: str) -> Envelope:

@@ -1,4 +1,5 @@
-"""``make run`` (scripts.stack) starts again a service that dies, saying so with its exit code."""
+"""``make run`` (scripts.stack) starts again a service that dies, saying so with its exit code — also
+one that dies while the stack is still starting."""
 
 from __future__ import annotations
 
@@ -74,11 +75,13 @@ def _start_stack(ports: Ports, env: dict[str, str], output: Path) -> subprocess.
         )
 
 
-async def _started(output: Path, *, timeout: float) -> bool:
-    """Wait (bounded) for the stack to say every process answers."""
+async def _started(output: Path, *, timeout: float, stack: subprocess.Popen[bytes] | None = None) -> bool:
+    """Wait (bounded) for the stack to say every process answers; False at once if ``stack`` exits."""
     try:
         async with asyncio.timeout(timeout):
             while "qbo-bridge is running" not in await asyncio.to_thread(output.read_text):
+                if stack is not None and stack.poll() is not None:
+                    return False
                 await asyncio.sleep(0.3)
     except TimeoutError:
         return False
@@ -136,6 +139,57 @@ async def test_a_service_killed_with_sigkill_is_restarted_and_answers_readyz_aga
         await delete_broker_users(f"{namespace}{DEV_PLATFORM}")  # the user `make run` registered
     said = output.read_text()
     assert back, said[-3000:]
+    assert replacement.pid != killed.pid
+    assert "mapper exited with -9; restarting in 1 s" in said
+    assert f"mapper restarted (pid {replacement.pid})" in said
+    assert code == 0
+
+
+async def _spawned(stack: subprocess.Popen[bytes], module: str, *, timeout: float) -> psutil.Process:
+    """The stack's child running ``module``, as soon as it exists (bounded)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = [p for p in psutil.Process(stack.pid).children() if module in " ".join(p.cmdline())]
+            if found:
+                return found[0]
+            assert stack.poll() is None, "the stack exited before starting its children"
+            await asyncio.sleep(0.05)
+
+
+async def test_a_service_killed_while_the_stack_is_still_starting_is_restarted_and_the_stack_comes_up(
+    database_url: str, amqp_url: str, namespace: str, tmp_path: Path
+) -> None:
+    # Killed as soon as it exists, long before it answers /readyz: the stack used to stop there
+    # ("mapper exited with -9") — nothing supervised its children until every one had started.
+    ports = Ports(_free_base_port())
+    env = {
+        **os.environ,
+        "QBB_DATABASE_URL": database_url,
+        "QBB_AMQP_URL": amqp_url,
+        "QBB_AMQP_NAMESPACE": namespace,
+        "QBB_LOG_LEVEL": "WARNING",
+    }
+    output = tmp_path / "stack.out"
+    stack = _start_stack(ports, env, output)
+    mapper = f"http://127.0.0.1:{ports.services['mapper']}/readyz"
+    try:
+        killed = await _spawned(stack, "services.mapper", timeout=120)
+        killed.send_signal(signal.SIGKILL)  # not waited for: the stack reaps it (a zombie until then)
+        async with httpx.AsyncClient() as client:
+            up = await _started(output, timeout=300, stack=stack)
+            answers = up and await _ready(client, mapper, timeout=30)
+        running = stack.poll() is None
+        replacement = _child(psutil.Process(stack.pid), "services.mapper") if running else None
+    finally:
+        code = await asyncio.to_thread(_stop, stack)
+        await delete_namespace(
+            amqp_url, namespace, [auth_router, mapper_router, exporter_router, webhooks_router]
+        )
+        await delete_broker_users(f"{namespace}{DEV_PLATFORM}")
+    said = output.read_text()
+    assert up, said[-3000:]
+    assert answers, said[-3000:]
+    assert replacement is not None, said[-3000:]
     assert replacement.pid != killed.pid
     assert "mapper exited with -9; restarting in 1 s" in said
     assert f"mapper restarted (pid {replacement.pid})" in said

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.chaos_faults import KINDS
 from bench.chaos_report import verdict, write_results
 
 
@@ -16,6 +17,9 @@ def _bad_input(**overrides: Any) -> dict[str, Any]:
         "server_error_count": 0,
         "cross_tenant_leaks": [],
         "webhooks": {"forged:no-signature:401": 1},
+        "bulk_lines": {"admitted": 1, "refused": 1},
+        "bulk_problems": [],
+        "bulk_problem_count": 0,
     }
     return base | overrides
 
@@ -42,6 +46,7 @@ def _figures(**overrides: Any) -> dict[str, Any]:
         "doubled_in_qbo": 0,
         "wrong_amounts": 0,
         "wrong_void_state": 0,
+        "void_before_create_live": 0,
         "wrong_payments": 0,
         "unexpected_in_qbo": 0,
         "bad_input_unaccounted": 0,
@@ -49,8 +54,13 @@ def _figures(**overrides: Any) -> dict[str, Any]:
         "left_in_outboxes": {"mapper": 0},
         "unfinished_jobs": {},
         "sandbox_writes": {"Invoice:create:200": 1},
-        "faults": {"sigkill:mapper": 1},
-        "crash_points": {"armed": "exporter.after_write#25", "hits": {"exporter.after_write": 1}},
+        "faults": dict.fromkeys(KINDS, 1),
+        "crash_points": {
+            "phases": {"exporter.after_write": "exporter.after_write#2", "mixed": "a@0.5,b#2"},
+            "replicas": ["mapper", "exporter"],
+            "hits": {"exporter.after_write": {"exporter.after_write": 2}, "mixed": {"a": 1, "b": 3}},
+            "restarts": {},
+        },
         "bad_input": _bad_input(),
         "dead_letters": {"by_queue_and_kind": {"mapper.platform-events:invalid": 1}, "without_reason": 0},
         "seconds_to_drain_after_last_fault": 1.0,
@@ -78,3 +88,12 @@ def test_any_loss_doubling_wrong_state_leftover_5xx_or_missing_reason_is_not_cle
     assert not verdict(_figures(bad_input=_bad_input(server_error_count=1)))
     assert not verdict(_figures(bad_input=_bad_input(cross_tenant_leaks=["x"])))
     assert not verdict(_figures(dead_letters={"by_queue_and_kind": {}, "without_reason": 1}))
+    assert not verdict(_figures(void_before_create_live=1))
+    assert not verdict(_figures(bad_input=_bad_input(bulk_problem_count=1)))
+
+
+def test_a_fault_kind_or_crash_point_never_exercised_is_not_clean() -> None:
+    assert not verdict(_figures(faults=dict.fromkeys(KINDS[1:], 1)))
+    crash = _figures()["crash_points"]
+    assert not verdict(_figures(crash_points=crash | {"hits": {**crash["hits"], "mixed": {"a": 0, "b": 1}}}))
+    assert not verdict(_figures(crash_points=crash | {"hits": {"mixed": {"a": 1, "b": 1}}}))
