@@ -211,6 +211,7 @@ async def serve(
         max_message_bytes=settings.max_message_bytes,
         publish_timeout=settings.publish_timeout_seconds,
         max_failures=settings.outbox_max_publish_failures,
+        history_queues=definition.router.history_queues(),
     )
     servers = _servers(definition, settings, res, deps)
     if connected is not None:

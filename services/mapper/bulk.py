@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.mapper import batch_repository, repository, schemas, service, write_path
+from services.mapper import batch_repository, platforms, repository, schemas, service, write_path
 from services.mapper.mapping import Rejection
 from services.mapper.routes import CallerDep, for_caller
 from services.mapper.settings import MapperSettings
@@ -22,6 +22,7 @@ from shared.contracts.common import Contract
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import ExportRequested
 from shared.http import ResourcesDep, SessionDep
+from shared.messaging import topology
 
 router = APIRouter(tags=["mapper"])
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/json-seq")
@@ -132,8 +133,10 @@ async def post_bulk(
         body = schemas.EventInvalid(detail="nothing to accept", problems=[problem])
         return JSONResponse(body.model_dump(), status_code=422)
     batch_id = f"batch-{uuid.uuid4().hex}"
+    # The history lane: its own queue, relayed after live rows, so live events never wait behind it.
+    history = topology.queue_name(platforms.HISTORY_QUEUE, res.settings.amqp_namespace)
     for _, envelope, _ in lines.valid:
-        await repository.stage_platform_event(session, envelope=envelope)
+        await repository.stage_platform_event(session, envelope=envelope, queue=history)
     await batch_repository.create_batch(
         session,
         batch_id=batch_id,

@@ -104,6 +104,20 @@ async def on_platform_event(data: Contract, ctx: Context[MapperSettings]) -> Non
     log.info("platform event handled", extra={"outcome": outcome, "event_type": ctx.envelope.type})
 
 
+# A bulk batch's lines (POST /v1/events/bulk) come through their own queue, so a live event never
+# waits behind a batch: the same handler, a small window, and the live queue's inbox name (an event
+# sent both ways has one effect). Internal: bound to no exchange, only the outbox relay feeds it.
+router.subscribe(
+    queue=platforms.HISTORY_QUEUE,
+    routing_keys=(),
+    on_give_up=_rejected_after_retries,
+    on_invalid=_rejected_as_invalid,
+    inbox_name=platforms.INGRESS_QUEUE,
+    prefetch=platforms.HISTORY_PREFETCH,
+    lane="history",
+)(on_platform_event)
+
+
 @router.subscribe(
     queue="mapper.reference",
     routing_keys=[*(changed_type(e) for e in sorted(MIRRORED)), "qbo.reference.imported"],

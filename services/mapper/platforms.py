@@ -9,6 +9,9 @@ from __future__ import annotations
 from services.mapper.mapping import Rejection
 
 INGRESS_QUEUE = "mapper.platform-events"
+# Bulk lines (history) go through their own queue, a few at a time, beside the live ones.
+HISTORY_QUEUE = "mapper.history-events"
+HISTORY_PREFETCH = 4
 
 
 def ingress_keys(event_types: tuple[str, ...]) -> list[str]:

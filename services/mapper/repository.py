@@ -19,7 +19,7 @@ from services.mapper.sync_settings import SyncSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import CompanyProfile
 from shared.messaging import inbox
-from shared.messaging.outbox import wake_relay
+from shared.messaging.outbox import QUEUE_TARGET, wake_relay
 
 
 class VersionConflict(Exception):
@@ -321,13 +321,16 @@ async def used_values(session: AsyncSession, *, connection_id: str, settings: Sy
 HTTP_RECEIVED = "mapper.http-events"
 
 
-async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> bool:
+async def stage_platform_event(
+    session: AsyncSession, *, envelope: Envelope, queue: str | None = None
+) -> bool:
     """Put a platform event received over HTTP into the outbox as it is, keeping its id.
 
     It then reaches ``mapper.platform-events`` like one published to the broker, so both ways in
     share one path. A repeated id (False) stages nothing: the id is claimed in the inbox under
     ``HTTP_RECEIVED`` in this transaction, and the consumer's own inbox drops a repeat sent the
     other way. A rejection forgets both claims, so a corrected resend is taken afresh.
+    ``queue`` (namespaced) sends it to that queue alone: a bulk line goes to the history lane.
     """
     if not await inbox.claim(session, models.inbox, consumer=HTTP_RECEIVED, message_id=envelope.dedup_key):
         return False
@@ -337,6 +340,7 @@ async def stage_platform_event(session: AsyncSession, *, envelope: Envelope) -> 
         .values(
             message_id=envelope.dedup_key,
             routing_key=envelope.type,
+            exchange=f"{QUEUE_TARGET}{queue}" if queue else None,
             envelope=envelope.model_dump(mode="json", exclude_none=True),
         )
         .on_conflict_do_nothing()

@@ -84,10 +84,11 @@ class Consumer:
     async def start(self) -> None:
         """Declare the topology and start taking messages."""
         self._channel = await self._connection.channel(publisher_confirms=True)
-        await self._channel.set_qos(prefetch_count=self._prefetch)
         self._default_exchange = self._channel.default_exchange
         for sub in self._router.subscriptions:
             queue = await self._declare(self._channel, sub)
+            # Per consumer (not channel-global): a queue's own window applies to the consumers after it.
+            await self._channel.set_qos(prefetch_count=sub.prefetch or self._prefetch)
             tag = await queue.consume(self._callback(sub))
             self._tags.append((queue, tag))
 
@@ -192,7 +193,9 @@ class Consumer:
         self, sub: Subscription, message: AbstractIncomingMessage, envelope: Envelope, data: Any, attempt: int
     ) -> str:
         async with self._sessionmaker() as session, session.begin():
-            if not await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=envelope.dedup_key):
+            if not await inbox.claim(
+                session, self._inbox, consumer=sub.inbox_consumer, message_id=envelope.dedup_key
+            ):
                 return "duplicate"
             outbox = Outbox(session, self._outbox, cause=envelope)
             ctx = Context(
@@ -250,7 +253,7 @@ class Consumer:
         try:
             async with self._sessionmaker() as session, session.begin():
                 key = f"{envelope.dedup_key}#gave-up"
-                if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
+                if await inbox.claim(session, self._inbox, consumer=sub.inbox_consumer, message_id=key):
                     outbox = Outbox(session, self._outbox, cause=envelope)
                     await sub.on_give_up(
                         envelope, reason, Context(envelope, session, outbox, self._deps, attempt, routing_key)
@@ -265,7 +268,7 @@ class Consumer:
         try:
             async with self._sessionmaker() as session, session.begin():
                 key = f"{envelope.dedup_key}#invalid"
-                if await inbox.claim(session, self._inbox, consumer=sub.queue, message_id=key):
+                if await inbox.claim(session, self._inbox, consumer=sub.inbox_consumer, message_id=key):
                     outbox = Outbox(session, self._outbox, cause=envelope)
                     context = Context(envelope, session, outbox, self._deps, 1, routing_key)
                     await sub.on_invalid(envelope, error, context)

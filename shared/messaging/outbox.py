@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
     func,
     select,
@@ -200,11 +201,15 @@ class OutboxRelay:
         max_message_bytes: int = 1024 * 1024,
         publish_timeout: float = 10.0,
         max_failures: int = 5,
+        history_queues: Sequence[str] = (),
     ) -> None:
         self._sessionmaker, self._connection, self._table = sessionmaker, connection, table
         self._dsn, self._namespace = asyncpg_dsn(database_url), namespace
         self._batch_size, self._poll_interval = batch_size, poll_interval
         self._max_bytes, self._timeout, self._max_failures = max_message_bytes, publish_timeout, max_failures
+        # Rows for these queues (a history lane, in bulk) go after every other row: a live event
+        # staged behind thousands of them is published in the relay's next step, not after them.
+        self._history = [f"{QUEUE_TARGET}{topology.queue_name(q, namespace)}" for q in history_queues]
         self._stopping = False
         self._loop: Worker | None = None
         self._channel: AbstractChannel | None = None
@@ -256,7 +261,7 @@ class OutboxRelay:
                 await session.execute(
                     select(t.c.id, t.c.envelope, t.c.exchange, t.c.routing_key, t.c.publish_failures)
                     .where(t.c.quarantined_at.is_(None))
-                    .order_by(t.c.id)
+                    .order_by(*self._order())
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
                 )
@@ -277,6 +282,13 @@ class OutboxRelay:
         for row_id in published:
             EVENTS_PUBLISHED.labels(ready[row_id].type).inc()
         return len(published) + len(refused)
+
+    def _order(self) -> list[ColumnElement[Any]]:
+        """Live rows first, then the history lane's; each in the order they were staged."""
+        t = self._table
+        if not self._history:
+            return [t.c.id]
+        return [case((t.c.exchange.in_(self._history), 1), else_=0), t.c.id]
 
     def _prepare(self, rows: Sequence[Any]) -> tuple[dict[int, Envelope], dict[int, tuple[str, str]]]:
         """Rows as envelopes to publish, and the rows that can never be published with (kind, reason)."""

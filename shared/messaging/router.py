@@ -59,6 +59,19 @@ class Subscription:
     on_invalid: InvalidHook | None = None
     # Routing keys bound on the platforms' ingress exchange too (e.g. ``*.invoice.approved``).
     ingress_keys: tuple[str, ...] = ()
+    # The consumer's name in the inbox (default: the queue's): two queues of one handler that share
+    # it deduplicate each other, so an event that arrives both ways has one effect.
+    inbox_name: str = ""
+    # This queue's own prefetch window (default: the service's), e.g. small for a history lane.
+    prefetch: int | None = None
+    # "history": a queue fed in bulk; the outbox relay publishes the rows staged for it (``queue:``
+    # targets) after every other row, so a live event is never published behind a batch.
+    lane: str = "live"
+
+    @property
+    def inbox_consumer(self) -> str:
+        """The consumer name under which this queue's messages are claimed in the inbox."""
+        return self.inbox_name or self.queue
 
 
 @dataclass
@@ -76,10 +89,15 @@ class Router:
         on_give_up: GiveUpHook | None = None,
         on_invalid: InvalidHook | None = None,
         ingress_keys: Sequence[str] = (),
+        inbox_name: str = "",
+        prefetch: int | None = None,
+        lane: str = "live",
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine as the handler of ``queue``."""
         if any(s.queue == queue for s in self.subscriptions):
             raise ValueError(f"queue {queue!r} already has a handler")
+        if lane not in ("live", "history"):
+            raise ValueError(f"lane {lane!r} is neither 'live' nor 'history'")
 
         def register(handler: Handler) -> Handler:
             self.subscriptions.append(
@@ -91,8 +109,15 @@ class Router:
                     on_give_up,
                     on_invalid,
                     tuple(ingress_keys),
+                    inbox_name,
+                    prefetch,
+                    lane,
                 )
             )
             return handler
 
         return register
+
+    def history_queues(self) -> tuple[str, ...]:
+        """The queues of the history lane (their outbox rows are relayed after the others)."""
+        return tuple(s.queue for s in self.subscriptions if s.lane == "history")

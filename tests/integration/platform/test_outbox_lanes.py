@@ -1,0 +1,62 @@
+"""The outbox relay publishes live rows before the rows of a history lane staged ahead of them (issue 13)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aio_pika
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.contracts.envelope import Envelope
+from shared.db import create_sessionmaker
+from shared.messaging import outbox, topology
+from tests.helpers import testkit
+
+pytestmark = pytest.mark.integration
+HISTORY_QUEUE = "testkit.history"
+
+
+def _row(envelope: Envelope, exchange: str | None = None) -> dict[str, Any]:
+    dumped = envelope.model_dump(mode="json", exclude_none=True)
+    return {"message_id": envelope.id, "routing_key": envelope.type, "exchange": exchange, "envelope": dumped}
+
+
+async def test_a_live_row_staged_behind_history_rows_is_published_first(
+    engine: AsyncEngine, database_url: str, amqp_url: str, clean_namespace: str
+) -> None:
+    queue = topology.queue_name(HISTORY_QUEUE, clean_namespace)
+    history = [Envelope.new("invoice.approved", {"n": n}) for n in range(5)]
+    live = Envelope.new("invoice.approved", {"n": "live"})
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(queue, durable=False, auto_delete=False)
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(testkit.outbox), [_row(e, f"{outbox.QUEUE_TARGET}{queue}") for e in history]
+            )
+            await conn.execute(insert(testkit.outbox), [_row(live)])
+        relay = outbox.OutboxRelay(
+            sessionmaker=create_sessionmaker(engine),
+            connection=connection,
+            table=testkit.outbox,
+            database_url=database_url,
+            namespace=clean_namespace,
+            batch_size=1,
+            history_queues=(HISTORY_QUEUE,),
+        )
+        exchanges = outbox._Exchanges(  # one relay step, without its loop
+            channel, await topology.declare_exchange(channel, clean_namespace), clean_namespace
+        )
+        settled = await relay.publish_batch(exchanges)
+        async with engine.connect() as conn:
+            left = set((await conn.execute(select(testkit.outbox.c.message_id))).scalars())
+    finally:
+        cleanup = await connection.channel()
+        await cleanup.queue_delete(queue)
+        await connection.close()
+
+    assert settled == 1
+    assert left == {e.id for e in history}  # the live row went first, though staged last
