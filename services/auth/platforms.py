@@ -11,6 +11,19 @@ from shared.messaging import topology
 PLATFORM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,40}$"
 TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
+# A platform's broker rights cover every name under ``<platform_id>.``: an id equal to the first part
+# of the bridge's own names (its exchanges ``qbo-bridge.*``, the services' queues ``<service>.*``,
+# RabbitMQ's ``amq.*``) would hand that platform the bridge's internal traffic.
+RESERVED_PLATFORM_IDS = frozenset(
+    {topology.EXCHANGE.split(".")[0], "auth", "mapper", "exporter", "webhooks", "console", "sandbox", "amq"}
+)
+
+
+def reserved_platform_id(platform_id: str) -> bool:
+    """Whether ``platform_id`` names a prefix of the bridge's own broker objects (refused)."""
+    return platform_id in RESERVED_PLATFORM_IDS
+
+
 # What flows back to a platform on egress: outcomes and what happened in QuickBooks.
 EGRESS_TYPES = ("sync.succeeded", "sync.failed", "sync.rejected", "qbo.payment.received")
 EGRESS_ROUTING_KEYS = (*EGRESS_TYPES, "qbo.*.changed")

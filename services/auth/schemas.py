@@ -97,6 +97,13 @@ class PlatformIn(BaseModel):
         default_factory=list, max_length=10_000
     )
 
+    @field_validator("platform_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if platforms.reserved_platform_id(value):
+            raise ValueError(f"{value!r} is reserved: the bridge's own queues and exchanges begin with it")
+        return value
+
 
 class PlatformAmqp(BaseModel):
     url: str = Field(description="The broker with the platform's own user and password (shown once).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -132,3 +133,19 @@ async def test_a_platform_key_acts_for_each_of_its_tenants_and_no_other(
     assert started.status_code == 201
     assert {k: r.status_code for k, r in refused.items()} == dict.fromkeys(refused, 404)
     assert admin_only.status_code == 403
+
+
+async def test_a_platform_named_like_the_bridges_own_queues_is_refused_and_gets_no_broker_user(
+    auth: Auth,
+) -> None:
+    answers = {
+        pid: await auth.http.post("/v1/platforms", json={"platform_id": pid}, headers=ADMIN)
+        for pid in ("mapper", "exporter", "qbo-bridge")
+    }
+
+    assert {pid: a.status_code for pid, a in answers.items()} == dict.fromkeys(answers, 422)
+    assert "reserved" in answers["mapper"].text
+    async with httpx.AsyncClient(base_url=MANAGEMENT_URL, auth=MANAGEMENT_AUTH, timeout=10) as http:
+        for pid in answers:
+            user = await http.get(f"/api/users/{quote(auth.settings.amqp_namespace + pid, safe='')}")
+            assert user.status_code == 404, pid

@@ -39,3 +39,25 @@ def test_outcomes_go_to_the_publishing_platform_else_the_owner() -> None:
     assert platforms.egress_platform(announced=None, owner="a") == "a"
     assert platforms.egress_platform(announced=None, owner=None) is None
     assert platforms.egress_routing_key("a", "t1", "sync.succeeded") == "a.t1.sync.succeeded"
+
+
+def test_no_platform_id_may_name_a_prefix_of_the_bridges_own_queues_or_exchanges() -> None:
+    """A platform's grant covers ``<platform_id>.*``: a platform called "mapper" could read and write
+    ``mapper.platform-events`` (the bridge's trusted internal traffic) and "qbo-bridge" its exchanges."""
+    from services.auth.handlers import router as auth_router
+    from services.exporter.handlers import router as exporter_router
+    from services.mapper.handlers import router as mapper_router
+    from services.webhooks.handlers import router as webhooks_router
+    from shared.messaging import topology
+
+    own = {
+        s.queue
+        for r in (auth_router, mapper_router, exporter_router, webhooks_router)
+        for s in r.subscriptions
+    }
+    own |= {topology.EXCHANGE, topology.INGRESS, topology.EGRESS, topology.UNROUTED, "amq.direct"}
+    for name in own:
+        first = name.split(".")[0]
+        assert platforms.reserved_platform_id(first), name
+        assert not re.compile(platforms.broker_grant("acme").configure).match(name)
+    assert not platforms.reserved_platform_id("acme-billing")
