@@ -53,18 +53,21 @@ async def process(
         target = service.admit(
             envelope.type, data, tenant_id=tenant, connection=connection, settings=settings
         )
+        small_lists = known.small_lists if known else None
         if service.must_wait(imported=waited or (known is not None and known.imported)):
-            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait_seconds)
-            await repository.record_outcome(
-                session,
-                envelope=envelope,
-                connection_id=connection_id,
-                platform_id=platform_id,
-                outcome="waiting",
-                rejection=service.WAITING_FOR_IMPORT,
-                hold_until=until,
-            )
-            return "waiting"
+            small_lists = None  # read before the import ended, if it just has
+            if not await _imported_meanwhile(session, target.realm_id):
+                until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait_seconds)
+                await repository.record_outcome(
+                    session,
+                    envelope=envelope,
+                    connection_id=connection_id,
+                    platform_id=platform_id,
+                    outcome="waiting",
+                    rejection=service.WAITING_FOR_IMPORT,
+                    hold_until=until,
+                )
+                return "waiting"
         await repository.record_used_values(
             session, connection_id=target.connection_id, values=service.used_values(data)
         )
@@ -72,7 +75,7 @@ async def process(
             session,
             realm_id=target.realm_id,
             names=service.names_in(data, settings),
-            small_lists=known.small_lists if known else None,
+            small_lists=small_lists,
         )
         if service.summarized(envelope.type, settings):
             commands = await journal_posting.post(
@@ -118,6 +121,13 @@ async def process(
         session, envelope=envelope, connection_id=connection_id, platform_id=platform_id, outcome="mapped"
     )
     return "mapped"
+
+
+async def _imported_meanwhile(session: AsyncSession, realm_id: str) -> bool:
+    """Whether the company's import ended after this event's context was read (checked under the
+    lock its end takes, so an event is never held after the release of the held ones)."""
+    await repository.lock_import_state(session, realm_id=realm_id)
+    return await repository.reference_imported(session, realm_id=realm_id)
 
 
 async def reject(

@@ -99,7 +99,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
     """Wait (bounded) until ``check`` holds."""
     async with asyncio.timeout(timeout):
         while not await check():

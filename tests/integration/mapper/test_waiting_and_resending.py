@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 from opentelemetry.trace import SpanKind
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from services.mapper import ingest, repository
 from shared.contracts import decode_data
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import ExportRequested
+from shared.db import create_engine
 from tests.helpers.broker import bind_probe, envelopes
 from tests.helpers.spans import hex_ids, recorded_spans
 from tests.integration.mapper.conftest import Mapper, mapper_with, unique, until
@@ -143,3 +147,53 @@ async def test_a_rejected_event_sent_again_with_the_same_id_after_the_fix_is_pro
 
 async def _has(mapper: Mapper, connection_id: str, outcome: str, event_id: str) -> bool:
     return any(e["event_id"] == event_id for e in await _events(mapper, connection_id, outcome))
+
+
+async def test_an_event_read_while_the_import_was_ending_is_mapped_at_once_not_held(
+    mapper: Mapper, database_url: str
+) -> None:
+    """The event read "not imported" while the end of the import was being committed, and was held
+    after that import had released the waiting ones: it waited two minutes for the overdue release
+    (a fresh-clone run: 'no outcome for invoice.approved within 20 s')."""
+    realm = unique("realm")
+    tenant, connection_id = await mapper.connect_tenant(company=COMPANY, realm_id=realm, imported=False)
+    body = c.settings(fallback_item="Design").model_dump(mode="json")
+    assert (await mapper.http.put(f"/v1/connections/{connection_id}/settings", json=body)).status_code == 200
+    for entity, rows in (("Account", ACCOUNTS), ("Item", ITEMS), ("TaxRate", TAX), ("TaxCode", CODES)):
+        await mapper.mirror(realm, entity, rows)
+    probe = await bind_probe(mapper.channel, mapper.namespace, ["qbo.export.requested", "sync.rejected"])
+    event = Envelope.new(
+        "invoice.approved", c.invoice(lines=[c.sales_line(item_code=None)]), tenant_id=tenant
+    )
+    engine = create_engine(database_url, application_name="qbb-tests", pool_size=2)
+    try:
+        async with AsyncSession(engine) as ending, ending.begin():
+            # What the end of the import does, committed only once the mapper has read the event.
+            await repository.mark_imported(
+                ending, realm_id=realm, connection_id=connection_id, status="done", counts={}
+            )
+            await ingest.release_held(ending, await repository.take_held(ending, realm_id=realm))
+            await mapper.publish(event)
+            await until(
+                lambda: _read_meanwhile(engine, mapper, connection_id, event.id),
+            )
+        received = await envelopes(probe, count=2, timeout=30)
+    finally:
+        await engine.dispose()
+
+    assert [e.type for e in received] == ["qbo.export.requested", "qbo.export.requested"]
+    assert await _has(mapper, connection_id, "mapped", event.id)
+
+
+async def _read_meanwhile(engine: AsyncEngine, mapper: Mapper, connection_id: str, event_id: str) -> bool:
+    """The mapper has read the event: it waits for the import's lock, or (without it) held the event."""
+    async with engine.connect() as conn:
+        waiting_for_lock = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                    " WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+                )
+            )
+        ).scalar_one()
+    return bool(waiting_for_lock) or await _has(mapper, connection_id, "waiting", event_id)
