@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.helpers.receiver import serving_app
 from tests.helpers.sandbox import free_port
 
 CONSUMER = ProtoSpan.SPAN_KIND_CONSUMER
@@ -129,18 +129,5 @@ async def collecting() -> AsyncIterator[Collector]:
         answer = ExportTraceServiceResponse().SerializeToString()
         return Response(answer, media_type="application/x-protobuf")
 
-    app = Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=30
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.02)
+    async with serving_app(Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])]), port):
         yield collector
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.runtime import KEEP_ALIVE_SECONDS
 from tests.helpers.sandbox import free_port
 
 
@@ -57,18 +58,29 @@ async def receiving() -> AsyncIterator[Receiver]:
             return Response("not now", status_code=500)
         return Response(status_code=204)
 
-    app = Starlette(routes=[Route("/{name}", hook, methods=["POST"])])
+    async with serving_app(Starlette(routes=[Route("/{name}", hook, methods=["POST"])]), port):
+        yield receiver
+
+
+@contextlib.asynccontextmanager
+async def serving_app(app: Starlette, port: int) -> AsyncIterator[None]:
+    """``app`` served on 127.0.0.1:``port`` in this event loop while the block runs."""
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=30
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):
             while not server.started:
                 await asyncio.sleep(0.02)
-        yield receiver
+        yield
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
