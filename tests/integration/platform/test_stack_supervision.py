@@ -4,11 +4,14 @@ one that dies while the stack is still starting."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -101,6 +104,42 @@ def _stop(stack: subprocess.Popen[bytes]) -> int:
         return stack.wait(10)
 
 
+@dataclass
+class RunningStack:
+    stack: subprocess.Popen[bytes]
+    ports: Ports
+    output: Path
+    code: int | None = None  # the stack's exit code, once the block has ended
+
+    def readyz(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports.services[service]}/readyz"
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    database_url: str, amqp_url: str, namespace: str, tmp_path: Path
+) -> AsyncIterator[RunningStack]:
+    """``make run`` on free ports for the block; then stopped, its namespace and broker user deleted."""
+    ports = Ports(_free_base_port())
+    env = {
+        **os.environ,
+        "QBB_DATABASE_URL": database_url,
+        "QBB_AMQP_URL": amqp_url,
+        "QBB_AMQP_NAMESPACE": namespace,
+        "QBB_LOG_LEVEL": "WARNING",
+    }
+    output = tmp_path / "stack.out"
+    run = RunningStack(_start_stack(ports, env, output), ports, output)
+    try:
+        yield run
+    finally:
+        run.code = await asyncio.to_thread(_stop, run.stack)
+        await delete_namespace(
+            amqp_url, namespace, [auth_router, mapper_router, exporter_router, webhooks_router]
+        )
+        await delete_broker_users(f"{namespace}{DEV_PLATFORM}")  # the user `make run` registered
+
+
 def _child(stack: psutil.Process, module: str) -> psutil.Process:
     children = stack.children()
     found = [p for p in children if module in " ".join(p.cmdline())]
@@ -111,18 +150,8 @@ def _child(stack: psutil.Process, module: str) -> psutil.Process:
 async def test_a_service_killed_with_sigkill_is_restarted_and_answers_readyz_again(
     database_url: str, amqp_url: str, namespace: str, tmp_path: Path
 ) -> None:
-    ports = Ports(_free_base_port())
-    env = {
-        **os.environ,
-        "QBB_DATABASE_URL": database_url,
-        "QBB_AMQP_URL": amqp_url,
-        "QBB_AMQP_NAMESPACE": namespace,
-        "QBB_LOG_LEVEL": "WARNING",
-    }
-    output = tmp_path / "stack.out"
-    stack = _start_stack(ports, env, output)
-    mapper = f"http://127.0.0.1:{ports.services['mapper']}/readyz"
-    try:
+    async with running_stack(database_url, amqp_url, namespace, tmp_path) as run:
+        stack, output, mapper = run.stack, run.output, run.readyz("mapper")
         async with httpx.AsyncClient() as client:
             assert await _started(output, timeout=240), output.read_text()[-3000:]
             assert await _ready(client, mapper, timeout=10)
@@ -131,13 +160,7 @@ async def test_a_service_killed_with_sigkill_is_restarted_and_answers_readyz_aga
             await asyncio.to_thread(killed.wait, 10)
             back = await _ready(client, mapper, timeout=150)
             replacement = _child(psutil.Process(stack.pid), "services.mapper")
-    finally:
-        code = await asyncio.to_thread(_stop, stack)
-        await delete_namespace(
-            amqp_url, namespace, [auth_router, mapper_router, exporter_router, webhooks_router]
-        )
-        await delete_broker_users(f"{namespace}{DEV_PLATFORM}")  # the user `make run` registered
-    said = output.read_text()
+    code, said = run.code, output.read_text()
     assert back, said[-3000:]
     assert replacement.pid != killed.pid
     assert "mapper exited with -9; restarting in 1 s" in said
@@ -161,18 +184,8 @@ async def test_a_service_killed_while_the_stack_is_still_starting_is_restarted_a
 ) -> None:
     # Killed as soon as it exists, long before it answers /readyz: the stack used to stop there
     # ("mapper exited with -9") — nothing supervised its children until every one had started.
-    ports = Ports(_free_base_port())
-    env = {
-        **os.environ,
-        "QBB_DATABASE_URL": database_url,
-        "QBB_AMQP_URL": amqp_url,
-        "QBB_AMQP_NAMESPACE": namespace,
-        "QBB_LOG_LEVEL": "WARNING",
-    }
-    output = tmp_path / "stack.out"
-    stack = _start_stack(ports, env, output)
-    mapper = f"http://127.0.0.1:{ports.services['mapper']}/readyz"
-    try:
+    async with running_stack(database_url, amqp_url, namespace, tmp_path) as run:
+        stack, output, mapper = run.stack, run.output, run.readyz("mapper")
         killed = await _spawned(stack, "services.mapper", timeout=120)
         killed.send_signal(signal.SIGKILL)  # not waited for: the stack reaps it (a zombie until then)
         async with httpx.AsyncClient() as client:
@@ -180,13 +193,7 @@ async def test_a_service_killed_while_the_stack_is_still_starting_is_restarted_a
             answers = up and await _ready(client, mapper, timeout=30)
         running = stack.poll() is None
         replacement = _child(psutil.Process(stack.pid), "services.mapper") if running else None
-    finally:
-        code = await asyncio.to_thread(_stop, stack)
-        await delete_namespace(
-            amqp_url, namespace, [auth_router, mapper_router, exporter_router, webhooks_router]
-        )
-        await delete_broker_users(f"{namespace}{DEV_PLATFORM}")
-    said = output.read_text()
+    code, said = run.code, output.read_text()
     assert up, said[-3000:]
     assert answers, said[-3000:]
     assert replacement is not None, said[-3000:]
