@@ -231,7 +231,10 @@ SPECS: dict[str, Spec] = {
                 "Line.JournalEntryLineDetail.DepartmentRef": "Department",
                 "Line.JournalEntryLineDetail.TaxCodeRef": "TaxCode",
             },
-            enums={"Line.JournalEntryLineDetail.PostingType": frozenset({"Debit", "Credit"})},
+            enums={
+                "Line.JournalEntryLineDetail.PostingType": frozenset({"Debit", "Credit"}),
+                "GlobalTaxCalculation": frozenset({"TaxExcluded", "TaxInclusive"}),
+            },
             deletable=True,
         ),
         *MORE_SPECS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sandbox import faults, money
+from sandbox import faults, money, tax
 from sandbox.clock import today
 from sandbox.rules import common, txns
 from sandbox.specs import Spec
@@ -96,12 +96,16 @@ def _account_by_subtype(company: Company, subtype: str) -> str | None:
 
 
 def prepare_journal(company: Company, spec: Spec, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Outside the US a tax-coded line's TaxAmount posts to the tax agency's account on the line's own
+    side, so the entry balances with it (debits + their tax = credits + their tax) and a line of
+    its own to that account would count the tax twice."""
     obj.pop("TotalAmt", None)
     if not obj.get("TxnDate"):
         obj["TxnDate"] = (old or {}).get("TxnDate") or today(company.tz).isoformat()
     common.validate_common(company, spec, obj)
     common.check_period(company, obj["TxnDate"])
-    debit, credit = money.ZERO, money.ZERO
+    sides = {"Debit": money.ZERO, "Credit": money.ZERO}
+    taxed: list[tuple[Decimal, dict[str, Any]]] = []
     for index, line in enumerate(obj.get("Line") or (), start=1):
         detail = line.get("JournalEntryLineDetail")
         if not isinstance(detail, dict):
@@ -111,23 +115,31 @@ def prepare_journal(company: Company, spec: Spec, obj: dict[str, Any], old: dict
                 raise faults.required(f"Line.JournalEntryLineDetail.{name}")
         amount = line["Amount"] = money.q2(money.parse(line.get("Amount"), "Line.Amount") or money.ZERO)
         _check_je_party(company, detail)
-        _check_je_tax(company, detail)
-        if detail["PostingType"] == "Debit":
-            debit += amount
-        else:
-            credit += amount
+        side = "Debit" if detail["PostingType"] == "Debit" else "Credit"
+        sides[side] += amount
+        if _check_je_tax(company, obj, detail):
+            sides[side] += detail["TaxAmount"]
+            taxed.append((amount, detail))
         line["Id"], line["LineNum"] = str(index), index
+    if company.country != "US":
+        # Tax lines the client sent are kept; what they add beyond the lines' tax unbalances the entry.
+        sides["Credit"] += tax.journal_tax(company, obj, old, taxed)
+    debit, credit = sides["Debit"], sides["Credit"]
     if debit != credit or debit == 0:
         raise faults.business(JE_UNBALANCED_TEXT.format(debit=debit, credit=credit))
     obj["TotalAmt"] = money.ZERO
     obj.setdefault("CurrencyRef", {"value": company.home_currency})
 
 
-def _check_je_tax(company: Company, detail: dict[str, Any]) -> None:
-    """Outside the US a line with a tax code must say what the tax applies on and how much it is."""
+def _check_je_tax(company: Company, obj: dict[str, Any], detail: dict[str, Any]) -> bool:
+    """Outside the US a line with a tax code must say what the tax applies on and how much it is (and,
+    in an AU tax-inclusive entry, its tax-inclusive amount); True when the line carries tax."""
     if company.country == "US" or common.is_blank(detail.get("TaxCodeRef")):
-        return
-    for name in ("TaxApplicableOn", "TaxAmount"):
+        return False
+    needed = ["TaxApplicableOn", "TaxAmount"]
+    if company.country == "AU" and obj.get("GlobalTaxCalculation") == "TaxInclusive":
+        needed.append("TaxInclusiveAmt")
+    for name in needed:
         if common.is_blank(detail.get(name)):
             raise faults.required(f"Line.JournalEntryLineDetail.{name}")
     if detail["TaxApplicableOn"] not in ("Sales", "Purchase"):
@@ -137,6 +149,7 @@ def _check_je_tax(company: Company, detail: dict[str, Any]) -> None:
     detail["TaxAmount"] = money.q2(
         money.parse(detail["TaxAmount"], "Line.JournalEntryLineDetail.TaxAmount") or money.ZERO
     )
+    return True
 
 
 def _check_je_party(company: Company, detail: dict[str, Any]) -> None:

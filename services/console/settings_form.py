@@ -78,7 +78,7 @@ SECTIONS: tuple[Section, ...] = (
                 ("deposit", "Deposit to"),
                 ("discount", "Discount"),
                 ("refund_from", "Refunds paid from"),
-                ("sales_tax", "Sales tax payable (summarized journal)"),
+                ("sales_tax", "Sales tax payable (summarized journal, US)"),
             )
         ),
     ),

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from services.mapper.mapping.base import SUPPORTED_COUNTRIES
+from services.mapper.mapping.base import SUPPORTED_COUNTRIES, us_tax
 from services.mapper.mapping.lookups import ACCOUNT_TYPES, currency_not_added, group_code
 from services.mapper.reference import Reference
 from services.mapper.sync_settings import SyncSettings
@@ -286,7 +286,9 @@ def _needed(i: Inputs) -> set[str]:
     if i.settings.category("payments").to_qbo:
         needed.add("refund_from")
     if i.settings.summarized and i.settings.category("invoices").to_qbo:
-        needed |= {"income", "accounts_receivable", "sales_tax"}
+        needed |= {"income", "accounts_receivable"}
+        if us_tax(i.company):  # outside the US QBO posts a journal line's tax to the agency by itself
+            needed.add("sales_tax")
     return needed
 
 

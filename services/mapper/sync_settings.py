@@ -74,8 +74,9 @@ class DefaultAccounts(_Strict):
     )
     sales_tax: QboName | None = Field(
         default=None,
-        description="Summarized journal: the liability account the day's sales tax is credited to "
-        "(e.g. 'Sales Tax Payable', 'VAT Control', 'GST/HST Payable')",
+        description="Summarized journal, US companies: the liability account the day's sales tax is "
+        "credited to (e.g. 'Sales Tax Payable'); outside the US QBO posts each income line's tax "
+        "to the tax agency's account itself, so this is not used there",
     )
 
 

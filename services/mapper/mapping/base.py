@@ -52,6 +52,11 @@ class Rejection(Exception):
         self.problems = problems or []
 
 
+def us_tax(company: CompanyProfile) -> bool:
+    """Whether the company keeps US sales tax (TAX/NON lines) rather than a tax code per line."""
+    return company.country.upper() == "US" or company.tax_mode == "us_sales_tax"
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """The connection an event is for."""
@@ -62,7 +67,7 @@ class Target:
 
     @property
     def us(self) -> bool:
-        return self.company.country.upper() == "US" or self.company.tax_mode == "us_sales_tax"
+        return us_tax(self.company)
 
 
 @dataclass

@@ -2,8 +2,32 @@
 
 Each document becomes its *share* of the day (receivables, income per account and tax code, tax per
 tax code), computed as QBO would compute the document; the day's entry is the sum of the shares of
-the documents that count for it. Debits equal credits by construction: the receivable of a
-document is its income plus its tax.
+the documents that count for it. The receivable of a document is its income plus its tax.
+
+JournalEntry tax outside the US (GB, CA, AU). What the sources say:
+
+- A non-US journal line with ``TaxCodeRef`` must carry ``TaxApplicableOn`` and ``TaxAmount``; each
+  TaxCodeRef can result in one or more tax lines (``TxnTaxDetail.TaxLine``); tax lines a client sends
+  are not overridden, and values that leave total debits unequal to total credits are an error;
+  ``GlobalTaxCalculation`` (TaxExcluded / TaxInclusive) is required for non-US companies (minor
+  version 53); in AU a TaxInclusive entry's taxed lines need ``TaxInclusiveAmt``. Intuit's JournalEntry
+  reference, https://developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities/journalentry
+  (read through the scrape Petrus-Han/finance_plugins ref/quickbooks_dev_docs/api-reference/journalentry.md).
+- QBO posts a tax-coded line's tax to the tax agency's liability account by itself, on the line's
+  own side: in the QBO Canada journal form, a $1,000 credit with GST "adds a $50 credit to GST"; a
+  debit or credit made straight to a sales tax account reaches the general ledger but not the sales
+  tax reports or return (http://www.dilauro.ca/yes-you-can/). In the data of VAT companies the lines
+  of a journal entry with VAT do not balance by themselves: the difference is exactly the entry's tax
+  lines, which belong to the VAT payable account (https://github.com/fivetran/dbt_quickbooks/issues/56,
+  https://github.com/fivetran/dbt_quickbooks/issues/153).
+
+So outside the US the entry balances as QBO posts it: the receivable (net + tax, debited) equals the
+income lines' net amounts plus their ``TaxAmount`` (credited), with ``GlobalTaxCalculation``
+TaxExcluded (amounts are net whatever the documents were) and no line of its own to a tax account
+(that would count the tax twice and keep it off the VAT/GST return). No ``TxnTaxDetail`` is sent: QBO
+derives the tax lines per rate from the lines' codes and amounts, and lines sent would be kept as
+sent. In the US a journal line carries no tax: the day's tax is a credit per tax code to
+``accounts.sales_tax``.
 """
 
 from __future__ import annotations
@@ -56,7 +80,8 @@ def _income_account(ctx: MapContext, path: str, code: str | None) -> str | None:
 
 
 def _master_checks(ctx: MapContext, *, taxed: bool) -> dict[str, Any]:
-    """The refs every entry needs: master customer, receivables account, tax account when taxed."""
+    """The refs every entry needs: master customer, receivables account, tax account when a US entry
+    is taxed."""
     master = ctx.settings.posting.master_customer
     found = ctx.reference.find("Customer", master) if master else None
     if found is None:
@@ -67,7 +92,7 @@ def _master_checks(ctx: MapContext, *, taxed: bool) -> dict[str, Any]:
         )
     refs: dict[str, Any] = {"customer": found.ref() if found else None}
     refs["ar"] = lookups.account(ctx, "$.settings.accounts", "accounts_receivable", required=True)
-    if taxed:
+    if taxed and ctx.target.us:  # outside the US QBO posts a line's tax to the agency's account itself
         refs["tax"] = lookups.account(ctx, "$.settings.accounts", "sales_tax", required=True)
     return refs
 
@@ -198,29 +223,39 @@ def entry_payload(
         ar_line["JournalEntryLineDetail"]["Entity"] = {"Type": "Customer", "EntityRef": refs["customer"]}
         lines.append(ar_line)
     for (account, code), net in sorted(income.items()):
-        if not net:
-            continue
-        line = _line(net, {"value": account}, debit=False, description=f"Income: {what}")
-        if not ctx.target.us and code:
-            line["JournalEntryLineDetail"] |= {
-                "TaxCodeRef": {"value": code},
-                "TaxApplicableOn": "Sales",
-                "TaxAmount": abs(line_tax.get((account, code), ZERO)),
-            }
-        lines.append(line)
-    for code, t in sorted(tax.items()):
+        t = line_tax.get((account, code), ZERO) if not ctx.target.us and code else ZERO
+        if net or t:
+            lines.append(_income_line(account, code, net, t, description=f"Income: {what}"))
+    for code, t in sorted(tax.items()) if ctx.target.us else ():
         found = ctx.reference.get("TaxCode", code)
         name = found.name if found else code
         lines.append(_line(t, refs["tax"], debit=False, description=f"Tax {name}: {what}"))
     if not lines:
         return None
     number = f"QBB-{day:%Y%m%d}" + (f"-{generation}" if generation else "")
+    header: dict[str, Any] = {} if ctx.target.us else {"GlobalTaxCalculation": "TaxExcluded"}
     return {
         "DocNumber": number,
         "TxnDate": day,
         "PrivateNote": f"qbo-bridge summarized journal: {what}",
         "Line": lines,
-    }
+    } | header
+
+
+def _income_line(account: str, code: str, net: Decimal, tax: Decimal, *, description: str) -> dict[str, Any]:
+    """A credit of ``net`` income (a debit when negative); outside the US with its code and the tax QBO
+    posts beside it. Both are signed as credits: the side follows the net (the tax when the net is
+    nil), and a tax of the other sign (cents of per-document rounding) is a negative TaxAmount."""
+    line = _line(net or tax, {"value": account}, debit=False, description=description)
+    line["Amount"] = abs(net)
+    if code:
+        side = Decimal(1) if (net or tax) > 0 else Decimal(-1)
+        line["JournalEntryLineDetail"] |= {
+            "TaxCodeRef": {"value": code},
+            "TaxApplicableOn": "Sales",
+            "TaxAmount": side * tax,
+        }
+    return line
 
 
 def day_commands(

@@ -20,13 +20,6 @@ from tests.unit.mapper import journal_day as j
 
 pytestmark = pytest.mark.integration
 
-TAX_ACCOUNT = {
-    "US": "Sales Tax Payable",
-    "GB": "VAT Control",
-    "CA": "GST/HST Payable",
-    "AU": "GST Liabilities Payable",
-}
-
 
 @pytest.fixture
 async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
@@ -35,10 +28,13 @@ async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _settings(country: str) -> SyncSettings:
+    # Only a US entry has a line of its own for the tax; elsewhere QBO posts each line's tax itself.
+    tax = {"sales_tax": "Sales Tax Payable"} if country == "US" else {}
     return c.settings(
         posting={"mode": "summarized_journal", "master_customer": j.MASTER},
         accounts=c.settings().accounts.model_dump()
-        | {"accounts_receivable": "Accounts Receivable (A/R)", "sales_tax": TAX_ACCOUNT[country]},
+        | {"accounts_receivable": "Accounts Receivable (A/R)"}
+        | tax,
     )
 
 
@@ -80,10 +76,18 @@ async def _day(
 
 
 def _sides(entry: dict[str, Any]) -> dict[str, Decimal]:
+    """Each side as QBO posts it: a line's TaxAmount goes to the tax agency's account on its side."""
     out = {"Debit": Decimal(0), "Credit": Decimal(0)}
     for line in entry["Line"]:
-        out[line["JournalEntryLineDetail"]["PostingType"]] += Decimal(str(line["Amount"]))
+        detail = line["JournalEntryLineDetail"]
+        out[detail["PostingType"]] += Decimal(str(line["Amount"])) + Decimal(str(detail.get("TaxAmount", 0)))
     return out
+
+
+def _line_tax(entry: dict[str, Any]) -> Decimal:
+    return sum(
+        (Decimal(str(ln["JournalEntryLineDetail"].get("TaxAmount", 0))) for ln in entry["Line"]), Decimal(0)
+    )
 
 
 @pytest.mark.parametrize("country", ["US", "GB", "CA", "AU"])
@@ -105,3 +109,25 @@ async def test_the_days_journal_entry_is_accepted_and_updated_when_a_document_is
     assert not [
         i for i in await entities(sandbox, realm, "Invoice") if i.get("DocNumber", "").startswith("INV-100")
     ]
+
+
+@pytest.mark.parametrize("country", ["GB", "CA", "AU"])
+async def test_outside_the_us_the_days_tax_is_posted_once_by_qbo_from_the_income_lines(
+    sandbox: httpx.AsyncClient, country: str
+) -> None:
+    realm, token = await sandbox_company(sandbox, country=country, custom_txn_numbers=True)
+    writer = SandboxWriter(sandbox, realm, token)
+    await writer._post("Customer", {"DisplayName": j.MASTER})
+
+    entry = await _day(writer, realm, country, j.documents(country))
+
+    tax_accounts = {
+        a["Id"]
+        for a in await entities(sandbox, realm, "Account")
+        if a.get("AccountSubType") == "GlobalTaxPayable"
+    }
+    assert not [
+        ln for ln in entry["Line"] if ln["JournalEntryLineDetail"]["AccountRef"]["value"] in tax_accounts
+    ]
+    assert Decimal(str(entry["TxnTaxDetail"]["TotalTax"])) == _line_tax(entry) > 0
+    assert _sides(entry)["Debit"] == _sides(entry)["Credit"]

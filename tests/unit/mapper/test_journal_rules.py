@@ -57,9 +57,11 @@ def _day(country: str, shares: list[tuple[str, dict[str, Any]]], generation: int
 
 
 def _side(payload: dict[str, Any], posting: str) -> Decimal:
+    """A side's total as QBO posts it: outside the US a line's TaxAmount goes to the tax account on
+    the line's own side."""
     return sum(
         (
-            Decimal(str(ln["Amount"]))
+            Decimal(str(ln["Amount"])) + Decimal(str(ln["JournalEntryLineDetail"].get("TaxAmount", 0)))
             for ln in payload["Line"]
             if ln["JournalEntryLineDetail"]["PostingType"] == posting
         ),
@@ -110,14 +112,34 @@ def test_the_days_entry_balances_and_its_receivable_is_the_documents_totals(coun
     assert command.match.value == "QBB-20261102"
 
 
-def test_income_is_one_line_per_income_account_and_tax_one_per_code() -> None:
-    (command,) = _day("GB", _shares("GB", j.documents("GB")))
+def test_us_income_is_one_line_per_income_account_and_tax_one_line_per_code() -> None:
+    (command,) = _day("US", _shares("US", j.documents("US")))
     lines = [ln["JournalEntryLineDetail"] for ln in command.payload["Line"]]
 
     income = [d["AccountRef"]["value"] for d in lines if d["AccountRef"]["value"] in ("34", "39")]
     tax = [d for d in lines if d["AccountRef"]["value"] == "38"]
     assert sorted(income) == ["34", "39"]
     assert len(tax) == 1
+
+
+@pytest.mark.parametrize("country", ["GB", "CA", "AU"])
+def test_outside_the_us_the_tax_rides_on_the_income_lines_and_is_counted_once(country: str) -> None:
+    docs = j.documents(country)
+    (command,) = _day(country, _shares(country, docs))
+    payload = command.payload
+    lines = [ln["JournalEntryLineDetail"] for ln in payload["Line"]]
+
+    ar = next(
+        Decimal(str(ln["Amount"])) for ln in payload["Line"] if ln["JournalEntryLineDetail"].get("Entity")
+    )
+    income = [d for d in lines if d["AccountRef"]["value"] in ("34", "39")]
+    net = sum((Decimal(str(ln["Amount"])) for ln in payload["Line"][1:]), Decimal(0))
+    tax = sum((Decimal(str(d["TaxAmount"])) for d in income), Decimal(0))
+    assert [d for d in lines if d["AccountRef"]["value"] == "38"] == []
+    assert len(income) == len(lines) - 1
+    assert all(d["TaxApplicableOn"] == "Sales" and d["TaxCodeRef"] for d in income)
+    assert ar == net + tax
+    assert payload["GlobalTaxCalculation"] == "TaxExcluded"
 
 
 def test_a_voided_document_no_longer_counts_for_its_day() -> None:
@@ -237,3 +259,29 @@ def test_a_refund_in_summarized_mode_goes_to_the_master_customer() -> None:
     )
     assert [c.entity for c in commands] == ["RefundReceipt"]  # no Customer ensured for ACME
     assert commands[0].payload["CustomerRef"]["value"] == "90"
+
+
+def test_a_cent_of_tax_left_by_rounding_keeps_its_line_and_the_entry_balanced() -> None:
+    # Two invoices of 0.02 (no tax each once rounded) and a credit note of 0.03 (0.01 of tax): the
+    # income nets to +0.01 while the tax nets to -0.01, and an income line with no net keeps its tax.
+    code = j.context("GB").reference.find("TaxCode", "20.0% S")
+    assert code is not None
+    cid = code.data["Id"]
+    shares = [
+        ("invoice:a", {"ar": "0.02", "income": [["34", cid, "0.02", "0.00"]], "tax": []}),
+        ("invoice:b", {"ar": "0.02", "income": [["34", cid, "0.02", "0.00"]], "tax": []}),
+        (
+            "credit_note:c",
+            {"ar": "-0.04", "income": [["34", cid, "-0.03", "-0.01"]], "tax": [[cid, "-0.01"]]},
+        ),
+        ("invoice:d", {"ar": "0.01", "income": [["39", cid, "0.00", "0.01"]], "tax": [[cid, "0.01"]]}),
+    ]
+
+    (command,) = _day("GB", shares)
+
+    lines = {ln["JournalEntryLineDetail"]["AccountRef"]["value"]: ln for ln in command.payload["Line"]}
+    tax = {a: Decimal(str(ln["JournalEntryLineDetail"]["TaxAmount"])) for a, ln in lines.items() if a != "32"}
+    assert tax == {"34": Decimal("-0.01"), "39": Decimal("0.01")}
+    assert Decimal(str(lines["39"]["Amount"])) == 0
+    assert lines["39"]["JournalEntryLineDetail"]["PostingType"] == "Credit"
+    assert _side(command.payload, "Debit") == _side(command.payload, "Credit")

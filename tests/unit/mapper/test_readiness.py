@@ -128,3 +128,18 @@ def test_inventory_default_accounts_of_the_wrong_type_block_with_the_fix() -> No
         "choose a Other Current Asset account",
         "choose a Cost of Goods Sold account",
     }
+
+
+def test_summarized_mode_needs_a_sales_tax_account_only_in_the_us() -> None:
+    def account_messages(country: str) -> list[str]:
+        settings = c.settings(
+            posting={"mode": "summarized_journal", "master_customer": "Daily Sales"},
+            accounts=c.settings().accounts.model_dump()
+            | {"accounts_receivable": "Accounts Receivable (A/R)"},
+        )
+        found = checks(company=c.company(country), settings=settings, reference=c.reference(country))
+        return [ch.message for ch in found["account"] if ch.status == "blocking"]
+
+    assert account_messages("US") == ["no default sales tax account is set"]
+    for country in ("GB", "CA", "AU"):
+        assert account_messages(country) == [], country

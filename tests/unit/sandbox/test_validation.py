@@ -288,7 +288,8 @@ def test_a_non_us_journal_line_with_a_tax_code_needs_what_the_tax_applies_on_and
         "AccountRef": {"value": income},
         "TaxCodeRef": {"value": code},
     }
-    lines = [debit, {"Amount": 120, "DetailType": "JournalEntryLineDetail", "JournalEntryLineDetail": credit}]
+    # The line is net: its tax posts by itself, so the receivable is the net plus the tax.
+    lines = [debit, {"Amount": 100, "DetailType": "JournalEntryLineDetail", "JournalEntryLineDetail": credit}]
     with pytest.raises(QboError) as err:
         create(company, "JournalEntry", {"Line": lines})
     assert err.value.code == "2020"
