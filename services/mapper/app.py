@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from services.mapper import bulk, handlers, ingest, models, routes
+from services.mapper import announcements, bulk, handlers, ingest, models, routes
 from services.mapper.settings import MapperSettings
 from shared import runtime
 from shared.http import Resources
@@ -31,6 +31,11 @@ async def release_overdue(res: Resources, settings: Any) -> None:
     await ingest.run_release_overdue(res.sessionmaker, settings)
 
 
+async def announce_settings(res: Resources, settings: Any) -> None:
+    """The background loop announcing settings no event announced (saved by an older version)."""
+    await announcements.run_catch_up(res.sessionmaker, settings)
+
+
 DEFINITION = runtime.ServiceDefinition(
     name="mapper",
     description=(
@@ -44,7 +49,7 @@ DEFINITION = runtime.ServiceDefinition(
     router=handlers.router,
     routes=_routes(),
     make_deps=_settings,
-    background=(release_overdue,),
+    background=(release_overdue, announce_settings),
     # The bulk route bounds its own body while reading it (QBB_BULK_MAX_BYTES, far over the 1 MiB of
     # every other route); under the service-wide limit alone it took no history file over 1 MiB.
     body_limits=lambda settings: {"/v1/events/bulk": settings.bulk_max_bytes},

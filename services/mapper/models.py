@@ -43,6 +43,9 @@ connection_settings = Table(
     Column("version", Integer, nullable=False),
     Column("settings", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The version last announced as ``connection.settings_changed``; NULL (or behind ``version``)
+    # for settings a version before the announcement saved: the mapper announces those itself.
+    Column("announced_version", Integer, nullable=True),
 )
 
 connection_settings_history = Table(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, and_, delete, func, or_, select, text
+from sqlalchemy import Text, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,7 +130,10 @@ async def save_settings(
     expected_version: int | None,
     changed_by: str | None,
 ) -> int:
-    """Store a new version (locking the row so two writers never share a number); returns it."""
+    """Store a new version (locking the row so two writers never share a number); returns it.
+
+    The version counts as announced: the caller stages its ``connection.settings_changed`` in
+    this transaction."""
     t = models.connection_settings
     current = (
         await session.execute(select(t.c.version).where(t.c.connection_id == connection_id).with_for_update())
@@ -139,11 +142,22 @@ async def save_settings(
         raise VersionConflict(current)
     version = current + 1
     body = settings.model_dump(mode="json")
-    stmt = insert(t).values(connection_id=connection_id, tenant_id=tenant_id, version=version, settings=body)
+    stmt = insert(t).values(
+        connection_id=connection_id,
+        tenant_id=tenant_id,
+        version=version,
+        settings=body,
+        announced_version=version,
+    )
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["connection_id"],
-            set_={"version": version, "settings": body, "updated_at": func.now()},
+            set_={
+                "version": version,
+                "settings": body,
+                "updated_at": func.now(),
+                "announced_version": version,
+            },
         )
     )
     await session.execute(
@@ -152,6 +166,39 @@ async def save_settings(
         )
     )
     return version
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSettings:
+    """One connection's current settings as stored (the document unparsed)."""
+
+    connection_id: str
+    tenant_id: str
+    version: int
+    body: Any
+
+
+async def take_unannounced_settings(session: AsyncSession, *, limit: int) -> list[StoredSettings]:
+    """Up to ``limit`` connections whose current settings no event announced, locked; rows another
+    replica (or a save) holds are skipped, so two replicas never announce the same row at once."""
+    t = models.connection_settings
+    behind = or_(t.c.announced_version.is_(None), t.c.announced_version < t.c.version)
+    rows = await session.execute(
+        select(t.c.connection_id, t.c.tenant_id, t.c.version, t.c.settings)
+        .where(behind)
+        .order_by(t.c.connection_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [StoredSettings(r.connection_id, r.tenant_id, r.version, r.settings) for r in rows]
+
+
+async def mark_settings_announced(session: AsyncSession, *, connection_ids: Iterable[str]) -> None:
+    """Their current version counts as announced (the caller locked the rows and staged the events)."""
+    t = models.connection_settings
+    await session.execute(
+        update(t).where(t.c.connection_id.in_(list(connection_ids))).values(announced_version=t.c.version)
+    )
 
 
 async def settings_history(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.mapper import models, readiness, repository, schemas, service
+from services.mapper import announcements, models, readiness, repository, schemas, service
 from services.mapper.reference import KINDS
 from services.mapper.service import Connection
 from services.mapper.sync_settings import SyncSettings
@@ -16,7 +16,6 @@ from shared.apikeys import Caller, caller_dependency
 from shared.contracts import PLATFORM_EVENTS, InvalidMessage, Problem, decode_data, decode_envelope
 from shared.contracts.envelope import Envelope
 from shared.http import SessionDep
-from shared.messaging.outbox import Outbox
 
 router = APIRouter(tags=["mapper"])
 CallerDep = Annotated[Caller, Depends(caller_dependency(models.api_keys))]
@@ -117,9 +116,10 @@ async def put_settings(
             status.HTTP_409_CONFLICT,
             f"settings changed meanwhile (now version {exc.current}); read them again",
         ) from None
-    announced = service.read_path_settings(connection_id, version, body)
-    await Outbox(session, models.outbox).add(
-        "connection.settings_changed", announced, tenant_id=connection.tenant_id
+    await announcements.announce(
+        session,
+        tenant_id=connection.tenant_id,
+        settings=service.read_path_settings(connection_id, version, body),
     )
     return schemas.SettingsOut(connection_id=connection_id, version=version, settings=body)
 

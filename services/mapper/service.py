@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from services.mapper.mapping import Issue, MapContext, Rejection, Target, journal, map_event
 from services.mapper.reference import Reference
 from services.mapper.sync_settings import Category, SyncSettings
@@ -85,6 +87,18 @@ def read_path_settings(connection_id: str, version: int, settings: SyncSettings)
         for name, c in settings.categories.items()
     }
     return ConnectionSettingsChanged(connection_id=connection_id, version=version, categories=categories)
+
+
+def stored_read_path_settings(
+    connection_id: str, version: int, body: Any
+) -> ConnectionSettingsChanged | None:
+    """``read_path_settings`` of a stored settings document, or None if it is no longer valid
+    settings (the mapper refuses such a document too, until it is saved again)."""
+    try:
+        settings = SyncSettings.model_validate(body)
+    except ValidationError:
+        return None
+    return read_path_settings(connection_id, version, settings)
 
 
 def event_date(data: Any) -> dt.date | None:

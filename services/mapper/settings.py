@@ -20,3 +20,6 @@ class MapperSettings(ServiceSettings):
     # The exporter's internal dry run (architecture §5b): a bulk dry run is judged by the write path.
     exporter_internal_url: str = "http://127.0.0.1:8093"
     dry_run_timeout_seconds: float = 300.0
+    # Settings no event announced (saved by an older version) are announced at start and this often.
+    settings_announce_poll_seconds: float = 300.0
+    settings_announce_chunk: int = 200
