@@ -91,13 +91,28 @@ def _platform_tables(api_keys: Table) -> tuple[Table, Table]:
     return tables[f"{schema}{PLATFORM_KEYS}"], tables[f"{schema}{PLATFORM_TENANTS}"]
 
 
+# A tenant's owner never changes once recorded (the first platform to add it keeps it: rows are only
+# inserted, never updated or deleted), so an owner found is kept in process and not read again per
+# event. An unknown tenant is asked about each time: its owner may be recorded any moment.
+_OWNERS: dict[tuple[str, str, str], str] = {}
+_OWNERS_MAX = 100_000
+
+
 async def platform_of_tenant(session: AsyncSession, api_keys: Table, tenant_id: str | None) -> str | None:
     """The platform that owns ``tenant_id`` in this service's mirror, or None."""
     if not tenant_id:
         return None
     _, tenants = _platform_tables(api_keys)
+    key = (str(getattr(session.bind, "url", "")), tenants.fullname, tenant_id)
+    if (known := _OWNERS.get(key)) is not None:
+        return known
     found = await session.execute(select(tenants.c.platform_id).where(tenants.c.tenant_id == tenant_id))
-    return found.scalar_one_or_none()
+    owner = found.scalar_one_or_none()
+    if owner is not None:
+        if len(_OWNERS) >= _OWNERS_MAX:
+            _OWNERS.clear()
+        _OWNERS[key] = owner
+    return owner
 
 
 async def apply_key_event(session: AsyncSession, table: Table, data: object) -> None:

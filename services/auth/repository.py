@@ -19,6 +19,7 @@ from services.auth.models import (
     platforms,
     tokens,
 )
+from shared.apikeys import platform_of_tenant
 
 # ---------------------------------------------------------------- connections
 
@@ -279,10 +280,7 @@ async def claim_tenant(session: AsyncSession, *, platform_id: str, tenant_id: st
 
 
 async def owner_of_tenant(session: AsyncSession, *, tenant_id: str) -> str | None:
-    found = await session.execute(
-        select(platform_tenants.c.platform_id).where(platform_tenants.c.tenant_id == tenant_id)
-    )
-    return found.scalar_one_or_none()
+    return await platform_of_tenant(session, api_keys, tenant_id)
 
 
 # ---------------------------------------------------------------- the operator's listings

@@ -82,6 +82,7 @@ platform_values = Table(
     Column("connection_id", String(64), primary_key=True),
     Column("kind", String(40), primary_key=True),
     Column("value", String(200), primary_key=True),
+    # When the value was first seen (its row is never updated: see repository.record_used_values).
     Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

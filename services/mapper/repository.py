@@ -332,15 +332,18 @@ async def list_reference(
 async def record_used_values(
     session: AsyncSession, *, connection_id: str, values: Iterable[tuple[str, str]]
 ) -> None:
-    rows = [{"connection_id": connection_id, "kind": k, "value": v[:200]} for k, v in set(values)]
+    """Remember the values an event uses (what readiness checks the platform's lists against).
+
+    A value seen before is left alone, not touched: updating its row locked it until the event's
+    transaction ended, so every event of a connection waited for the one before it to commit.
+    New values go in one order, so two events bringing the same new values never deadlock.
+    """
+    unique = sorted({(k, v[:200]) for k, v in values})
+    rows = [{"connection_id": connection_id, "kind": k, "value": v} for k, v in unique]
     if not rows:
         return
     stmt = insert(models.platform_values).values(rows)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["connection_id", "kind", "value"], set_={"last_seen_at": func.now()}
-        )
-    )
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["connection_id", "kind", "value"]))
 
 
 async def used_values(session: AsyncSession, *, connection_id: str, settings: SyncSettings) -> UsedValues:
