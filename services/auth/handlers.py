@@ -15,18 +15,15 @@ log = logging.getLogger(__name__)
 router = Router()
 
 
-@router.subscribe(queue="auth.egress", routing_keys=platforms.EGRESS_ROUTING_KEYS)
+@router.subscribe(
+    queue="auth.egress", routing_keys=platforms.EGRESS_ROUTING_KEYS, takes=platforms.goes_to_a_platform
+)
 async def on_platform_bound_event(_data: Contract, ctx: Context[Any]) -> None:
     """sync.* / qbo.payment.received / qbo.<entity>.changed → the tenant's platform: its egress
-    routing key and a delivery to each of its webhook endpoints that takes the type."""
+    routing key and a delivery to each of its webhook endpoints that takes the type. An event of no
+    tenant, or withheld by the tenant's settings, is passed over before this (no transaction)."""
     envelope = ctx.envelope
-    if envelope.tenantid is None:
-        return
-    if envelope.withheld is not None:  # the tenant's settings keep it from the platform
-        log.debug(
-            "withheld from the platform", extra={"event_type": envelope.type, "reason": envelope.withheld}
-        )
-        return
+    assert envelope.tenantid is not None
     owner = await repository.owner_of_tenant(ctx.session, tenant_id=envelope.tenantid)
     target = platforms.egress_platform(announced=envelope.platformid, owner=owner)
     if target is None:

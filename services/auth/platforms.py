@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from shared.contracts.envelope import Envelope
 from shared.messaging import topology
 
 PLATFORM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,40}$"
@@ -83,3 +84,9 @@ def egress_platform(*, announced: str | None, owner: str | None) -> str | None:
     """Which platform an outcome goes to: the one that published its cause (``platformid``, set by
     the bridge from the broker-checked routing key), else the tenant's owner; None: nobody's."""
     return announced or owner
+
+
+def goes_to_a_platform(envelope: Envelope) -> bool:
+    """Whether an event may reach a platform at all: it names a tenant and the tenant's settings do
+    not withhold it (``withheld``: the category is off or goes to QuickBooks only)."""
+    return envelope.tenantid is not None and envelope.withheld is None

@@ -153,6 +153,10 @@ class Consumer:
         except InvalidMessage as exc:
             await self._dead_letter(sub, message, reason=str(exc), kind=exc.kind)
             return
+        if sub.takes is not None and not sub.takes(envelope):
+            EVENTS_CONSUMED.labels(sub.queue, envelope.type, "passed_over").inc()
+            await message.ack()
+            return
         try:
             data = decode_data(envelope, self._limits)
         except InvalidMessage as exc:

@@ -38,6 +38,7 @@ class Context(Generic[DepsT]):
 Handler = Callable[[Any, Context[Any]], Awaitable[None]]
 GiveUpHook = Callable[[Envelope, str, Context[Any]], Awaitable[None]]
 InvalidHook = Callable[[Envelope, InvalidMessage, Context[Any]], Awaitable[None]]
+Takes = Callable[[Envelope], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,9 @@ class Subscription:
     # "history": a queue fed in bulk; the outbox relay publishes the rows staged for it (``queue:``
     # targets) after every other row, so a live event is never published behind a batch.
     lane: str = "live"
+    # Which envelopes the handler has anything to do with: the others are acknowledged as they
+    # arrive, without a transaction (e.g. events withheld from the platforms, in auth's egress).
+    takes: Takes | None = None
 
     @property
     def inbox_consumer(self) -> str:
@@ -92,6 +96,7 @@ class Router:
         inbox_name: str = "",
         prefetch: int | None = None,
         lane: str = "live",
+        takes: Takes | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine as the handler of ``queue``."""
         if any(s.queue == queue for s in self.subscriptions):
@@ -112,6 +117,7 @@ class Router:
                     inbox_name,
                     prefetch,
                     lane,
+                    takes,
                 )
             )
             return handler

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from standardwebhooks import Webhook
 
 from shared.contracts.envelope import Envelope
@@ -169,5 +170,12 @@ async def test_an_event_withheld_by_the_tenants_settings_reaches_no_endpoint(
         await publish(channel, auth.settings.amqp_namespace, held)
         await publish(channel, auth.settings.amqp_namespace, passed)  # one queue: in order after it
         got = await receiver.wait_for("/a", 1, timeout=20)
+    async with auth.engine.connect() as conn:
+        claimed = await conn.execute(
+            text("SELECT message_id FROM auth.inbox_messages WHERE message_id IN (:held, :passed)"),
+            {"held": held.dedup_key, "passed": passed.dedup_key},
+        )
 
     assert [Envelope.model_validate_json(g.body).id for g in got] == [passed.id]
+    # Passed over as it arrived: no transaction, no inbox row (it cost one per event before).
+    assert claimed.scalars().all() == [passed.dedup_key]

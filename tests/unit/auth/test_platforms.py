@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from services.auth import platforms
+from shared.contracts.envelope import Envelope
 
 
 def test_the_grant_confines_a_platform_to_its_prefix() -> None:
@@ -61,3 +62,11 @@ def test_no_platform_id_may_name_a_prefix_of_the_bridges_own_queues_or_exchanges
         assert platforms.reserved_platform_id(first), name
         assert not re.compile(platforms.broker_grant("acme").configure).match(name)
     assert not platforms.reserved_platform_id("acme-billing")
+
+
+def test_only_an_event_of_a_tenant_that_its_settings_do_not_withhold_goes_to_a_platform() -> None:
+    data = {"entity": "Customer", "qbo_id": "58", "operation": "Update"}
+    assert platforms.goes_to_a_platform(Envelope.new("qbo.customer.changed", data, tenant_id="t1"))
+    assert not platforms.goes_to_a_platform(Envelope.new("qbo.customer.changed", data))
+    withheld = Envelope.new("qbo.customer.changed", data, tenant_id="t1", withheld="customers are off")
+    assert not platforms.goes_to_a_platform(withheld)
