@@ -16,7 +16,6 @@ from sandbox.runtime import Runtime, dumps, new_tid
 from sandbox.state import Company, Grant
 
 # [U] How long an injected "timeout" hangs before the gateway gives up with 504.
-FAULT_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -125,7 +124,7 @@ async def _inject(rt: Runtime, request: ApiRequest, call: Call) -> ApiResponse |
     if delay:
         await asyncio.sleep(delay)
     if settings.timeout_rate and random.random() < settings.timeout_rate:
-        await asyncio.sleep(FAULT_TIMEOUT_SECONDS)
+        await asyncio.sleep(settings.timeout_seconds)
         call.fault_code = "504"
         return ApiResponse(504, b"Gateway Timeout", call.tid, b"text/plain")
     if settings.error_rate and random.random() < settings.error_rate:
@@ -144,7 +143,7 @@ async def _timeout_after_write(
     writes = call.operation not in (None, "query", "cdc", "read", "send")
     if not (rate and writes and request.method == "POST" and answer.status == 200 and random.random() < rate):
         return answer
-    await asyncio.sleep(FAULT_TIMEOUT_SECONDS)
+    await asyncio.sleep(settings.timeout_seconds)
     call.fault_code = "504"
     return ApiResponse(504, b"Gateway Timeout", call.tid, b"text/plain")
 

@@ -39,6 +39,8 @@ class FaultSettings:
     timeout_rate: float = 0.0
     # The write lands, then the caller's connection hangs and gets a 504: the "did it happen?" case.
     timeout_after_write_rate: float = 0.0
+    # How long a timed-out call hangs before its 504 (Intuit's gateway: about 30 s).
+    timeout_seconds: float = 30.0
     throttle_next: int = 0
     path_contains: str | None = None
 

@@ -15,7 +15,10 @@ async def test_a_write_times_out_after_it_landed_and_its_requestid_replays_the_r
 ) -> None:
     async with httpx.AsyncClient(base_url=unthrottled_url, timeout=60) as client:
         realm = await make_realm(client)
-        await client.put("/admin/faults", json={"realm_id": realm.realm_id, "timeout_after_write_rate": 1.0})
+        await client.put(
+            "/admin/faults",
+            json={"realm_id": realm.realm_id, "timeout_after_write_rate": 1.0, "timeout_seconds": 1.0},
+        )
         try:
             timed_out = await realm.post(
                 "/customer", {"DisplayName": "Late Answer Ltd"}, requestid="r-late-1"
