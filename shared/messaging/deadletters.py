@@ -11,6 +11,7 @@ closing the channel returns every one to the queue, also if this process dies ha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 PEEK_LIMIT = 100  # messages shown per queue; the count says how many there are
 BODY_PREVIEW = 2000  # characters of a message's body shown
 REPLAY_SEARCH = 1000  # a replay looks this far into its DLQ (the page shows the first PEEK_LIMIT)
+REPLAY_WAIT_SECONDS = 5.0  # how long a replay looks for a message before it says there is none
+REPLAY_RETRY_SECONDS = 0.2
 
 
 class DeadLetterOut(BaseModel):
@@ -157,12 +160,17 @@ async def replay(
     The outbox row commits before the ack: a crash in between leaves the message in the DLQ as
     well as queued again (the consumer's inbox absorbs the duplicate), never lost.
     """
-    channel = await connection.channel()
-    try:
-        _, taken = await _taken(channel, topology.dead_letter_queue_name(queue), limit=REPLAY_SEARCH)
-        found = next((m for m in taken if m.message_id == message_id), None)
-        if found is None:
+    dlq = topology.dead_letter_queue_name(queue)
+    deadline = asyncio.get_running_loop().time() + REPLAY_WAIT_SECONDS
+    while (held := await _find(connection, dlq, message_id)) is None:
+        # Messages another reader took (a listing of this page, say) are back in the queue only
+        # once the broker has processed the close of that reader's channel: a replay clicked right
+        # after a listing would find none of them.
+        if asyncio.get_running_loop().time() >= deadline:
             return False
+        await asyncio.sleep(REPLAY_RETRY_SECONDS)
+    channel, found = held
+    try:
         routing_key = original_routing_key(found.headers or {})
         try:
             envelope = decode_envelope(found.body, DEFAULT_LIMITS)
@@ -178,6 +186,25 @@ async def replay(
     finally:
         if not channel.is_closed:
             await channel.close()
+
+
+async def _find(
+    connection: AbstractRobustConnection, dlq: str, message_id: str
+) -> tuple[AbstractChannel, AbstractIncomingMessage] | None:
+    """``message_id`` taken from ``dlq`` on a channel of its own (the caller closes it), or None
+    (every message taken on the way is returned)."""
+    channel = await connection.channel()
+    try:
+        _, taken = await _taken(channel, dlq, limit=REPLAY_SEARCH)
+    except BaseException:
+        if not channel.is_closed:
+            await channel.close()
+        raise
+    found = next((m for m in taken if m.message_id == message_id), None)
+    if found is None:
+        await channel.close()
+        return None
+    return channel, found
 
 
 def routes(router: Router, outbox_table: Table, *, namespace: str) -> APIRouter:
