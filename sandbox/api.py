@@ -139,7 +139,9 @@ async def _timeout_after_write(
 ) -> ApiResponse:
     """A write that succeeded, answered (sometimes, when set) with a timeout instead of its result."""
     settings = rt.faults.for_request(call.realm_id, request.path)
-    rate = settings.timeout_after_write_rate if settings is not None else 0.0
+    if settings is None:
+        return answer
+    rate = settings.timeout_after_write_rate
     writes = call.operation not in (None, "query", "cdc", "read", "send")
     if not (rate and writes and request.method == "POST" and answer.status == 200 and random.random() < rate):
         return answer
