@@ -201,6 +201,7 @@ async def serve(
         namespace=settings.amqp_namespace,
         prefetch=settings.prefetch,
         limits=Limits(max_bytes=settings.max_message_bytes),
+        batch_size=settings.consume_batch_size,
     )
     relay = OutboxRelay(
         sessionmaker=res.sessionmaker,

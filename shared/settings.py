@@ -65,6 +65,12 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = "INFO"
     prefetch: int = Field(default=32, ge=1, le=1000)
+    consume_batch_size: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Messages of one queue handled in one transaction when they wait together (1: one each).",
+    )
     # Connections per process are at most pool + overflow; Postgres allows 100 by default, shared
     # by every replica of every service. The pool covers the usual concurrency (consumers and
     # background loops), so connections are reused rather than opened and closed per message.

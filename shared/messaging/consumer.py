@@ -1,5 +1,12 @@
 """The consumer runtime: decode → inbox → handler → outbox in one transaction → ack.
 
+Messages of one queue that are waiting together share that transaction (up to ``batch_size`` of
+them, in up to ``BATCH_RUNNERS`` transactions at once per queue): one BEGIN and one COMMIT for a
+burst instead of one per message. Each still has its own outcome: when any of a batch's handlers
+fails, or its commit does, the batch is rolled back and each of its messages is handled again in a
+transaction of its own, so a failure is sorted for the message that caused it alone. A redelivered
+message is always handled alone: it may be the one that killed a consumer.
+
 Failures are sorted where they happen: an undecodable or invalid message goes to the dead-letter
 queue at once; a ``PermanentError`` too; anything else is retried after a growing delay and goes
 to the dead-letter queue after the last attempt. Every dead-lettered message carries its reason.
@@ -12,8 +19,11 @@ handler runs again (kind ``crash_loop``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from aio_pika import Message
@@ -49,6 +59,8 @@ ROUTING_KEY_HEADER = topology.ROUTING_KEY_HEADER
 
 DELIVERY_COUNT_HEADER = "x-delivery-count"  # set by quorum queues on redelivery
 
+BATCH_RUNNERS = 4  # transactions of one queue's batches at once (a slow handler holds up only its own)
+
 
 class Consumer:
     """Runs every subscription of a router on one channel with a prefetch window."""
@@ -65,6 +77,7 @@ class Consumer:
         namespace: str = "",
         prefetch: int = 32,
         limits: Limits = DEFAULT_LIMITS,
+        batch_size: int = 16,
     ) -> None:
         self._connection, self._router, self._sessionmaker = connection, router, sessionmaker
         self._inbox, self._outbox, self._deps = inbox_table, outbox_table, deps
@@ -73,6 +86,10 @@ class Consumer:
         self._default_exchange: AbstractExchange | None = None
         self._tags: list[tuple[Any, str]] = []
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._batches = {
+            sub.queue: _Batches(self._run_alone, self._run_together, batch_size)
+            for sub in router.subscriptions
+        }
 
     async def declare(self) -> None:
         """Declare every queue of the router (idempotent); a service does this at start-up."""
@@ -196,16 +213,36 @@ class Consumer:
     async def _run_handler(
         self, sub: Subscription, message: AbstractIncomingMessage, envelope: Envelope, data: Any, attempt: int
     ) -> str:
+        """The handler's outcome ("handled" or "duplicate") once its transaction has committed."""
+        unit = _Unit(sub, message, envelope, data, attempt)
+        if message.redelivered:  # it may be what killed a consumer: alone, so it takes no other with it
+            return await self._run_alone(unit)
+        return await self._batches[sub.queue].submit(unit)
+
+    async def _run_alone(self, unit: _Unit) -> str:
         async with self._sessionmaker() as session, session.begin():
-            if not await inbox.claim(
-                session, self._inbox, consumer=sub.inbox_consumer, message_id=envelope.dedup_key
-            ):
-                return "duplicate"
-            outbox = Outbox(session, self._outbox, cause=envelope)
-            ctx = Context(
-                envelope, session, outbox, self._deps, attempt, _routing_key(message), message.user_id
-            )
-            await sub.handler(data, ctx)
+            return await self._apply(session, unit)
+
+    async def _run_together(self, units: list[_Unit]) -> list[str]:
+        async with self._sessionmaker() as session, session.begin():
+            return [await self._apply(session, unit) for unit in units]
+
+    async def _apply(self, session: AsyncSession, unit: _Unit) -> str:
+        """Claim the message in the inbox and run its handler, in the caller's transaction and in
+        the message's own context (its consume span and log fields)."""
+        return await asyncio.create_task(self._claim_and_handle(session, unit), context=unit.context)
+
+    async def _claim_and_handle(self, session: AsyncSession, unit: _Unit) -> str:
+        sub, envelope, message = unit.sub, unit.envelope, unit.message
+        if not await inbox.claim(
+            session, self._inbox, consumer=sub.inbox_consumer, message_id=envelope.dedup_key
+        ):
+            return "duplicate"
+        outbox = Outbox(session, self._outbox, cause=envelope)
+        ctx = Context(
+            envelope, session, outbox, self._deps, unit.attempt, _routing_key(message), message.user_id
+        )
+        await sub.handler(unit.data, ctx)
         return "handled"
 
     async def _retry_or_give_up(
@@ -306,6 +343,72 @@ class Consumer:
         EVENTS_DEAD_LETTERED.labels(sub.queue, kind).inc()
         EVENTS_CONSUMED.labels(sub.queue, _type_label(message.type), "dead_lettered").inc()
         await message.ack()
+
+
+@dataclass(slots=True)
+class _Unit:
+    """One decoded message waiting for its handler's transaction."""
+
+    sub: Subscription
+    message: AbstractIncomingMessage
+    envelope: Envelope
+    data: Any
+    attempt: int
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    outcome: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class _Batches:
+    """One queue's messages waiting for a transaction, run in batches by up to ``BATCH_RUNNERS`` tasks.
+
+    A runner yields once before it takes a batch, so the deliveries of one read from the broker
+    are waiting together; a lone message is a batch of one. A runner stops when nothing waits, and
+    the check and the stop have no await between them, so a message never waits without a runner.
+    """
+
+    def __init__(self, alone: Any, together: Any, size: int) -> None:
+        self._alone, self._together, self._size = alone, together, size
+        self._waiting: deque[_Unit] = deque()
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # the runners, referenced while they run
+
+    async def submit(self, unit: _Unit) -> str:
+        self._waiting.append(unit)
+        if self._running < BATCH_RUNNERS:
+            self._running += 1
+            runner = asyncio.create_task(self._run(), name="consumer-batch")
+            self._tasks.add(runner)
+            runner.add_done_callback(self._tasks.discard)
+        return await unit.outcome
+
+    async def _run(self) -> None:
+        units: list[_Unit] = []
+        try:
+            await asyncio.sleep(0)
+            while self._waiting:
+                units = [self._waiting.popleft() for _ in range(min(self._size, len(self._waiting)))]
+                await self._settle(units)
+        finally:
+            self._running -= 1
+            for unit in units:  # cancelled (the loop ending): these return to their queue unacked
+                if not unit.outcome.done():
+                    unit.outcome.cancel()
+
+    async def _settle(self, units: list[_Unit]) -> None:
+        if len(units) > 1:
+            try:
+                outcomes = await self._together(units)
+            except Exception:  # each message is tried alone and sorted on its own
+                log.info("a batch failed; its messages are handled one by one", exc_info=True)
+            else:
+                for unit, outcome in zip(units, outcomes, strict=True):
+                    unit.outcome.set_result(outcome)
+                return
+        for unit in units:
+            try:
+                unit.outcome.set_result(await self._alone(unit))
+            except Exception as exc:  # noqa: BLE001 - the message's own handling sorts it
+                unit.outcome.set_exception(exc)
 
 
 def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any]) -> Message:
