@@ -22,9 +22,9 @@ router = Router()
 async def on_export_requested(data: ExportRequested, ctx: Context[Any]) -> None:
     """qbo.export.requested → a recorded job: queued, or parked until its dependencies or connection."""
     deps = service.dependencies(data)
-    linked = await repository.linked(
-        ctx.session, connection_id=data.connection_id, keys=[(d["entity"], d["platform_id"]) for d in deps]
-    )
+    own = (data.entity, data.platform_id)
+    keys = [(d["entity"], d["platform_id"]) for d in deps] + ([own] if data.operation == "create" else [])
+    linked = await repository.linked(ctx.session, connection_id=data.connection_id, keys=keys)
     unmet = [d for d in deps if (d["entity"], d["platform_id"]) not in linked]
     status = await connection_status(ctx.session, models.connections, connection_id=data.connection_id)
     values = service.job_values(data, tenant_id=ctx.envelope.tenantid, depends_on=deps)
@@ -40,8 +40,12 @@ async def on_export_requested(data: ExportRequested, ctx: Context[Any]) -> None:
         )
     if not await repository.insert_job(ctx.session, values=values):
         return
-    if data.operation == "create":
-        # What arrived before this create (an update, a void) now has its object coming.
+    if data.operation == "create" and own not in linked:
+        # What arrived before this create (an update, a void) now has its object coming. Not for an
+        # object already in QBO (a customer upserted with each invoice): nothing can wait for its
+        # creation, since writes park for a create only while none is recorded and end "not in QBO"
+        # only while it has no link; and its lock, held to commit, made each such event of a realm
+        # wait for the one before it (pg_stat_statements: 37 ms of lock wait per call in the benchmark).
         order_time = data.event_time or dt.datetime.now(dt.UTC)
         await repository.creation_arrived(
             ctx.session,
