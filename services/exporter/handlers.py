@@ -53,7 +53,6 @@ async def on_export_requested(data: ExportRequested, ctx: Context[Any]) -> None:
             key=(data.entity, data.platform_id),
             order_time=order_time,
         )
-    await repository.notify(ctx.session)
     log.info("export recorded", extra={"job_id": values["id"], "status": values["status"]})
 
 

@@ -113,9 +113,12 @@ async def notify(session: AsyncSession) -> None:
 
 
 async def insert_job(session: AsyncSession, *, values: Mapping[str, Any]) -> bool:
-    """Record a job unless one with the same requestid exists for the connection; True if new."""
+    """Record a job unless one with the same requestid exists for the connection; True if new.
+
+    A new job wakes every dispatcher once this transaction commits (the NOTIFY rides in the insert's
+    RETURNING: one statement, not two)."""
     stmt = insert(jobs).values(**values).on_conflict_do_nothing(index_elements=["connection_id", "requestid"])
-    result = await session.execute(stmt.returning(jobs.c.id))
+    result = await session.execute(stmt.returning(jobs.c.id, func.pg_notify(NOTIFY_CHANNEL, "")))
     return result.first() is not None
 
 
