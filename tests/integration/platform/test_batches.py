@@ -22,7 +22,8 @@ async def _transactions(engine: AsyncEngine) -> tuple[int, int, int]:
         row = (
             await conn.execute(
                 text(
-                    "SELECT count(*), count(DISTINCT event_id), count(DISTINCT xmin::text) FROM testkit.applied"
+                    "SELECT count(*), count(DISTINCT event_id), count(DISTINCT xmin::text)"
+                    " FROM testkit.applied"
                 )
             )
         ).one()
