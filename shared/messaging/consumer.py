@@ -402,13 +402,18 @@ class _Batches:
                 log.info("a batch failed; its messages are handled one by one", exc_info=True)
             else:
                 for unit, outcome in zip(units, outcomes, strict=True):
-                    unit.outcome.set_result(outcome)
+                    if not unit.outcome.done():  # its waiter was cancelled: the broker redelivers it
+                        unit.outcome.set_result(outcome)
                 return
         for unit in units:
             try:
-                unit.outcome.set_result(await self._alone(unit))
+                outcome = await self._alone(unit)
             except Exception as exc:  # noqa: BLE001 - the message's own handling sorts it
-                unit.outcome.set_exception(exc)
+                if not unit.outcome.done():
+                    unit.outcome.set_exception(exc)
+            else:
+                if not unit.outcome.done():
+                    unit.outcome.set_result(outcome)
 
 
 def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any]) -> Message:
