@@ -237,7 +237,8 @@ async def serve(
         for server in servers:
             server.should_exit = True
         relay.stop()
-        await asyncio.wait_for(asyncio.gather(*http_tasks, relay_task, return_exceptions=True), timeout=5)
+        async with asyncio.timeout(5):
+            await asyncio.gather(*http_tasks, relay_task, return_exceptions=True)
     finally:
         await connection.close()
         await engine.dispose()
@@ -270,11 +271,16 @@ async def _until_listening(server: uvicorn.Server, http_task: asyncio.Task[None]
 async def _cancel(tasks: list[asyncio.Task[None]], *, grace: float = 3.0) -> None:
     """Cancel background work and wait for it, but never for ever: a task that swallows its
     cancellation (a broker call mid-reconnect, say) must not keep the process from exiting."""
-    for task in tasks:
-        task.cancel()
     if not tasks:
         return
-    _, stuck = await asyncio.wait(tasks, timeout=grace)
+    deadline = asyncio.get_running_loop().time() + grace
+    stuck = set(tasks)
+    # Cancelled again while it runs: a cancel can be lost (a wake-up in the same turn, a library
+    # that catches it), and a loop that outlives its service works on with closed clients.
+    while stuck and (left := deadline - asyncio.get_running_loop().time()) > 0:
+        for task in stuck:
+            task.cancel()
+        _, stuck = await asyncio.wait(stuck, timeout=min(left, 0.1))
     if stuck:
         log.warning("background tasks did not stop in time", extra={"tasks": [t.get_name() for t in stuck]})
 

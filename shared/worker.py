@@ -84,8 +84,11 @@ class Worker:
                         backoff_delay(failures, initial=self._backoff[0], ceiling=self._backoff[1])
                     )
                 elif not more:
+                    # Not ``asyncio.wait_for``: on Python 3.11 it drops a cancel that lands in the
+                    # same turn as the wake-up, and the loop would outlive its service.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll)
+                        async with asyncio.timeout(self._poll):
+                            await self._wake.wait()
         finally:
             if listener is not None:
                 await listener.close()
