@@ -5,7 +5,8 @@ granted it and before its answer came back. So a call is counted against every w
 moment its budget is granted until its window's span after it *finished*: wherever in between it
 arrived, QBO can count it no longer than that. Budget is granted in *leases* of a few calls
 (``Held``): while a lease is open all its calls count everywhere (they may be in flight); once it
-is closed, the calls it really made count until ``closed + span``.
+is closed, the calls it really made count until ``closed + span``, where ``closed`` is when the last
+of them came back (a lease that ran out unspent closes later than that).
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ A process takes a realm's call budget in *leases*: one transaction grants a few 
 (a row in ``qbo_limits.realm_leases``, written under a per-realm advisory lock after counting the
 realm's other leases), the process spends them without asking again, and gives back what it did
 not use when the lease closes. ``shared.qbo.budget`` holds the arithmetic: a call counts from its
-grant until a window's span after its lease closed, so wherever it reached QBO in between, QBO can
-never count more than the limit — no 429 of our own making. An idle realm's first call takes one
-short transaction and never waits. After a 429 the realm alone pauses (``realm_throttles``), for
-QBO's ``Retry-After`` if it sent one, else a backoff from one second up to Intuit's minute.
+grant until a window's span after the last call of its lease ended, so wherever it reached QBO in
+between, QBO can never count more than the limit — no 429 of our own making. An idle realm's
+first call takes one short transaction and never waits. After a 429 the realm alone pauses
+(``realm_throttles``), for QBO's ``Retry-After`` if it sent one, else a backoff from one second up
+to Intuit's minute.
 
 Written here rather than taken from a rate-limit library because the limits must hold across
 processes and services, with QBO's sliding windows; Postgres is the one thing they share.
@@ -61,6 +62,7 @@ realm_leases = Table(
     Column("batch", Boolean, nullable=False, server_default="false"),
     Column("calls", Integer, nullable=False),
     Column("granted_at", DateTime(timezone=True), nullable=False),
+    # Set when the lease closes: the time its last call came back (its calls count from then on).
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Index("ix_realm_leases_realm_id_granted_at", "realm_id", "granted_at"),
 )
@@ -84,6 +86,7 @@ class _Lease:
     in_flight: int = 0
     used: int = 0
     closing: bool = False
+    last_ended: float | None = None  # time.monotonic() when its last call came back
 
     def usable(self) -> bool:
         return self.left > 0 and time.monotonic() < self.usable_until
@@ -140,6 +143,7 @@ class RealmLimiter:
             yield
         finally:
             lease.in_flight -= 1
+            lease.last_ended = time.monotonic()
             self._close_if_spent(lease, self._realms[(realm_id, batch)])
 
     async def throttled(self, realm_id: str, *, seconds: float, retry_after: float | None = None) -> None:
@@ -272,10 +276,17 @@ class RealmLimiter:
             if lease.used == 0:
                 await session.execute(delete(realm_leases).where(leases.id == lease.id))
             else:
+                # Its calls count until a window after the last of them came back, not after the
+                # lease closed (up to ``lease_seconds`` later, if it ran out unspent): in the
+                # database's clock, so replicas' clocks need not agree.
+                ended_ago = time.monotonic() - (lease.last_ended or time.monotonic())
                 await session.execute(
                     update(realm_leases)
                     .where(leases.id == lease.id)
-                    .values(calls=lease.used, closed_at=func.clock_timestamp())
+                    .values(
+                        calls=lease.used,
+                        closed_at=func.clock_timestamp() - dt.timedelta(seconds=max(ended_ago, 0.0)),
+                    )
                 )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.db import create_sessionmaker, migrate
 from shared.qbo.client import QboClient
 from shared.qbo.errors import ConnectionUnusable, QboPermanent, QboThrottled
-from shared.qbo.limits import MIGRATIONS_DIR, SCHEMA, RealmLimiter, realm_throttles
+from shared.qbo.limits import MIGRATIONS_DIR, SCHEMA, RealmLimiter, realm_leases, realm_throttles
 from shared.qbo.tokens import AuthServiceTokens
 from tests.helpers.sandbox import connect, create_app, create_company
 from tests.integration.exporter.kit import INTERNAL_TOKEN, REDIRECT, Conn, FakeAuth, Grant, requests_log, uid
@@ -68,6 +68,34 @@ async def test_two_replicas_sharing_a_realm_never_let_qbo_count_more_than_its_li
     for started, _ in spans:
         could = [s for s in spans if s[0] < started + second and s[1] > started]
         assert len(could) <= per_second, (started, could)
+
+
+async def test_a_lease_that_runs_out_unspent_counts_its_calls_from_when_they_ended(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # One invoice at a time: a lease of a few calls serves one, then runs out unspent and closes.
+    # Its call counted until a window after the lease *closed*, so each call held the realm's
+    # per-second budget up to lease_seconds longer than QBO could count it, and the next calls
+    # waited in the limiter (100-250 ms, the tail of the one-invoice-at-a-time benchmark).
+    limiter = RealmLimiter(sessions, per_second=4, least=4, lease_seconds=2.0)
+    realm = uid("realm")
+    async with asyncio.timeout(30):
+        async with limiter.slot(realm):
+            pass  # the call, answered at once
+        while True:  # the lease closes once its time is up (2 s): wait for its row to say so
+            async with sessions() as session:
+                row = (
+                    await session.execute(
+                        select(realm_leases.c.granted_at, realm_leases.c.closed_at).where(
+                            realm_leases.c.realm_id == realm
+                        )
+                    )
+                ).one()
+            if row.closed_at is not None:
+                break
+            await asyncio.sleep(0.1)
+    # Counted from when the call ended (just after the grant), not from the close two seconds on.
+    assert (row.closed_at - row.granted_at).total_seconds() < 1.0
 
 
 async def test_an_idle_realms_first_call_does_not_wait_behind_a_busy_realm(
