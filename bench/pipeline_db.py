@@ -52,6 +52,18 @@ async def counters(database_url: str) -> dict[str, float]:
     return out
 
 
+async def analyze(database_url: str) -> None:
+    """Fresh planner statistics for every table, as autovacuum keeps them on a long-running
+    deployment. Without this, a table the earlier scenarios grew from nothing within minutes
+    (``webhooks.changes``) still looks empty to the planner, which then scans it whole rather than
+    use its partial index, and rows read grow with what earlier scenarios left, not with the design."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def quiet_counters(database_url: str, *, quiet_xacts: float = 3.0) -> dict[str, float]:
     """The counters once Postgres has published what the backends did: read every second until a
     second adds at most ``quiet_xacts`` transactions (an idle stack's own background), bounded

@@ -41,7 +41,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _shape(s: dict[str, Any]) -> str:
     sandbox = f"{s['sandbox_latency_ms']:.0f} ms, limits {s['limits']}, x{s['time_scale']:g}"
-    return f"{s['realms']}x{s['invoices_per_realm']}{' one at a time' if s['sequential'] else ''}; {sandbox}"
+    one = ""
+    if s["sequential"]:
+        every = s.get("interval_seconds") or 0
+        one = (
+            f" one at a time (at most one per {every * 1000:.0f} ms, after a warm-up)"
+            if every
+            else " one at a time"
+        )
+    return f"{s['realms']}x{s['invoices_per_realm']}{one}; {sandbox}"
 
 
 def _throughput(r: Result) -> list[str]:
