@@ -26,11 +26,14 @@ _DEPS_MET = """NOT EXISTS (
           AND l.entity = d->>'entity' AND l.platform_id = d->>'platform_id'))"""
 
 # Writes to one object happen one at a time, in the order of the platform's event time (then arrival).
-_FIRST_FOR_OBJECT = """NOT EXISTS (
+# A scalar subquery, not ``NOT EXISTS``: Postgres turns a ``NOT EXISTS`` of the WHERE clause into an
+# anti-join, after which a realm's jobs are no longer read in the index's order and the claim reads
+# and sorts its whole backlog to keep :per_realm; a subquery stays a filter on the ordered scan.
+_FIRST_FOR_OBJECT = """NOT (SELECT EXISTS (
     SELECT 1 FROM exporter.jobs e
     WHERE e.connection_id = j.connection_id AND e.entity = j.entity AND e.platform_id = j.platform_id
       AND (coalesce(e.event_time, e.created_at), e.seq) < (coalesce(j.event_time, j.created_at), j.seq)
-      AND e.status IN ('queued', 'running', 'parked'))"""
+      AND e.status IN ('queued', 'running', 'parked')))"""
 
 # A write the mapper put after others of its source event (void the credit memo after deleting the
 # payment applying it) starts once those have been recorded and have ended, whatever the arrival order.
@@ -41,6 +44,12 @@ _AFTER_DONE = """NOT EXISTS (
         WHERE e.connection_id = j.connection_id AND e.source_event_id = j.source_event_id
           AND e.entity = a->>'entity' AND e.platform_id = a->>'platform_id'
           AND e.status IN ('succeeded', 'failed', 'skipped')))"""
+
+# The job's connection is active (or not known here yet). A boolean subquery, as the two above:
+# compared with a value, Postgres guesses it true for 0.5 % of the rows, and then reads a realm's
+# whole backlog at once rather than in order until it has its batch.
+_CONNECTION_ACTIVE = """(SELECT coalesce(bool_and(c.status = 'active'), true)
+    FROM exporter.connections c WHERE c.connection_id = j.connection_id)"""
 
 # A realm's claimable rows (queued, or running with a lapsed lease), as ix_jobs_claimable_realm has them.
 _CLAIMABLE = "status IN ('queued', 'running')"
@@ -77,10 +86,9 @@ ready AS (
     SELECT p.id FROM heads h
     CROSS JOIN LATERAL (
         SELECT j.id FROM exporter.jobs j
-        LEFT JOIN exporter.connections c ON c.connection_id = j.connection_id
         WHERE j.realm_id = h.realm_id AND j.{_CLAIMABLE}
           AND {_DUE}
-          AND coalesce(c.status, 'active') = 'active'
+          AND {_CONNECTION_ACTIVE}
           AND {_FIRST_FOR_OBJECT}
           AND {_AFTER_DONE}
           AND {_DEPS_MET}
@@ -96,9 +104,18 @@ UPDATE exporter.jobs j SET
     claimed_by = :worker,
     started_at = coalesce(j.started_at, now()),
     updated_at = now()
-FROM ready WHERE j.id = ready.id
+WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
 RETURNING j.*
 """)  # noqa: S608
+
+# For the claim's transaction: no bitmap scans (see ``claim``); a plan made for this round's values,
+# not the generic one a prepared statement gets after five runs (which reads the backlog again);
+# and no JIT, which the planner's high estimate for a backlog read in order would otherwise pay
+# each round (about a second to compile).
+_IN_INDEX_ORDER = text(
+    "SELECT set_config('enable_bitmapscan', 'off', true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)"
+)
 
 _UNPARK_READY = f"""
 UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, last_error = NULL, wait_until = NULL,
@@ -183,6 +200,11 @@ async def claim(
 ) -> list[RowMapping]:
     """Take up to ``per_realm`` ready jobs of each of up to ``realms`` realms not in ``busy_realms``
     (skipping what other dispatchers hold), realms oldest first, each realm's in order."""
+    # Each realm's jobs are read in the claimable index's order until ``per_realm`` are ready. The
+    # planner, guessing that few queued jobs pass the readiness checks, otherwise reads a realm's
+    # whole backlog by a bitmap scan, checks and sorts it all, and keeps 30 (146 ms a round beside
+    # 5,000 queued jobs; 2.5 ms in index order). For this transaction only.
+    await session.execute(_IN_INDEX_ORDER)
     rows = await session.execute(
         _CLAIM,
         {
