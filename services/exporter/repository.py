@@ -108,12 +108,14 @@ WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
 RETURNING j.*
 """)  # noqa: S608
 
-# For the claim's transaction: no bitmap scans (see ``claim``); a plan made for this round's values,
-# not the generic one a prepared statement gets after five runs (which reads the backlog again);
-# and no JIT, which the planner's high estimate for a backlog read in order would otherwise pay
-# each round (about a second to compile).
+# For the claim's transaction: reads by index only — no bitmap scans (see ``claim``), and no
+# sequential scans of the small tables its checks probe per job (``exporter.links`` was read whole
+# for each job's dependencies, so the rows read per round grew with the links every earlier write
+# left); a plan made for this round's values, not the generic one a prepared statement gets after
+# five runs (which reads the backlog again); and no JIT, which the planner's high estimate for a
+# backlog read in order would otherwise pay each round (about a second to compile).
 _IN_INDEX_ORDER = text(
-    "SELECT set_config('enable_bitmapscan', 'off', true),"
+    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),"
     " set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)"
 )
 
