@@ -284,8 +284,7 @@ class RealmLimiter:
                     update(realm_leases)
                     .where(leases.id == lease.id)
                     .values(
-                        calls=lease.used,
-                        closed_at=func.clock_timestamp() - dt.timedelta(seconds=max(ended_ago, 0.0)),
+                        calls=lease.used, closed_at=func.clock_timestamp() - dt.timedelta(seconds=ended_ago)
                     )
                 )
 
