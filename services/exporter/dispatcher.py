@@ -2,8 +2,10 @@
 
 Jobs are claimed with ``FOR UPDATE SKIP LOCKED``, so replicas share the work without taking the
 same job twice; a realm being written by this process is not claimed again until its task ends,
-so a slow or throttled realm never holds up the others. A job whose holder died is taken again
-when its lease runs out, marked *in doubt*, and resolved by lookup before any new write.
+so a slow or throttled realm never holds up the others, unless it has a backlog: while each of its
+rounds in flight took a full batch, it takes up to ``realm_rounds`` at once. A job whose holder
+died is taken again when its lease runs out, marked *in doubt*, and resolved by lookup before any
+new write.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections import defaultdict
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.exporter import repository
+from services.exporter import repository, service
 from services.exporter.export import Exporter
 from services.exporter.service import Job
 from services.exporter.settings import ExporterSettings
@@ -41,9 +43,10 @@ class Dispatcher:
     """Claims ready jobs and hands each realm's share to an ``Exporter`` task.
 
     Each step claims up to ``batch_size`` jobs of each of up to ``claim_limit / batch_size`` realms
-    not being written here, and goes again at once while it finds work: a NOTIFY (a job recorded, a
-    realm's task ended) wakes it, never a poll interval. The poll only runs the sweep (waits that
-    expired, dependents a crossed link/park left waiting) and covers lost notifications.
+    not busy here (``service.busy_realms``), and goes again at once while it finds work: a NOTIFY
+    (a job recorded, a realm's task ended) wakes it, never a poll interval. The poll only runs the
+    sweep (waits that expired, dependents a crossed link/park left waiting) and covers lost
+    notifications.
     """
 
     def __init__(
@@ -60,7 +63,7 @@ class Dispatcher:
             settings,
             worker,
         )
-        self._busy: set[str] = set()
+        self._rounds: dict[str, list[int]] = {}  # realm → the size of each of its rounds in flight
         self._held: set[str] = set()
         # Until when (monotonic) this process may still send each held job: a lease is only as good
         # as its last renewal, so a process that stalled (SIGSTOP, a long GC, a lost database) stops.
@@ -111,10 +114,12 @@ class Dispatcher:
                 realms=max(1, math.ceil(self._settings.claim_limit / per_realm)),
                 per_realm=per_realm,
                 lease_seconds=self._settings.lease_seconds,
-                busy_realms=sorted(self._busy),
+                busy_realms=service.busy_realms(
+                    self._rounds, batch_size=per_realm, rounds=self._settings.realm_rounds
+                ),
             )
         for realm_id, jobs in _by_realm(rows).items():
-            self._busy.add(realm_id)
+            self._rounds.setdefault(realm_id, []).append(len(jobs))
             self._held |= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok[job.id] = claimed_at + self._settings.lease_seconds * _SAFE_SHARE
@@ -141,7 +146,10 @@ class Dispatcher:
             # The jobs stay running; their leases run out and they are retried as in doubt.
             log.exception("writing a realm's jobs failed", extra={"realm_id": realm_id})
         finally:
-            self._busy.discard(realm_id)
+            sizes = self._rounds.get(realm_id, [])
+            sizes.remove(len(jobs))
+            if not sizes:
+                self._rounds.pop(realm_id, None)
             self._held -= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok.pop(job.id, None)

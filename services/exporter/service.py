@@ -661,6 +661,21 @@ def split_batches(writes: Sequence[Write], size: int) -> tuple[list[list[Write]]
     return list(chunks(grouped, size)), alone
 
 
+def busy_realms(in_flight: Mapping[str, Sequence[int]], *, batch_size: int, rounds: int) -> list[str]:
+    """Realms a dispatcher must not claim from now, given the sizes of its rounds in flight per realm.
+
+    A realm takes another round while each of its rounds in flight took a full batch (it has a
+    backlog), up to ``rounds`` at once; one round of a realm whose last claim found less than a batch
+    is all it needs. The claim keeps concurrent rounds apart: a job waits while an earlier write to
+    its object or a dependency is still open, so no two rounds write one object.
+    """
+    return sorted(
+        realm
+        for realm, sizes in in_flight.items()
+        if sizes and (len(sizes) >= rounds or min(sizes) < batch_size)
+    )
+
+
 def describe(exc: BaseException) -> Problem:
     """The problem an exception stands for (an unexpected one is named by type only: its text can
     carry SQL or internals, which go to the log, not to platforms)."""

@@ -24,6 +24,12 @@ class ExporterSettings(QboSettings):
         "batch_size realms (at least one), oldest first",
     )
     realm_parallel: int = Field(default=4, ge=1, description="Single writes in flight per realm and process")
+    realm_rounds: int = Field(
+        default=3,
+        ge=1,
+        description="Rounds (a batch each) of one realm in flight at once in a process, while each took a "
+        "full batch: a realm with a backlog keeps several batches going, within Intuit's limits",
+    )
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A running job not renewed this long is in doubt"
     )

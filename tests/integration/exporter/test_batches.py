@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 from aio_pika.abc import AbstractChannel
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -52,3 +54,40 @@ async def test_waiting_writes_go_in_one_batch_where_bad_items_fail_and_good_ones
     writes = [r["operation"] for r in calls if r["path"].startswith("/v3/") and r["operation"] != "query"]
     assert writes == ["batch"]
     assert sorted(e.data["code"] for e in failures) == ["2050", "2050"]
+
+
+async def test_a_realm_with_a_backlog_keeps_several_batches_in_flight_each_object_written_once(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    # One round at a time, a realm with a backlog sends a batch, waits for QBO, records, and only
+    # then claims the next: three batches behind a slow QBO take three answers' time end to end.
+    settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url, realm_rounds=3)
+    latency_seconds = 2.0
+    async with serving_exporter(settings):
+        conn = await connect_realm(sandbox, auth, channel, namespace, engine)
+        await announce_revoked(channel, namespace, conn, engine)
+        names = [uid("Backlog Customer") for _ in range(90)]
+        for name in names:
+            await publish(channel, namespace, customer(conn, name))
+        await wait_for_jobs(engine, conn.connection_id, count=90, done=lambda j: j["status"] == "parked")
+        slow = {"realm_id": conn.realm_id, "latency_ms": latency_seconds * 1000, "path_contains": "/batch"}
+        (await sandbox.put("/admin/faults", json=slow)).raise_for_status()
+        try:
+            await announce(channel, namespace, conn, engine)
+            jobs = await wait_for_jobs(engine, conn.connection_id, count=90, timeout=60)
+        finally:
+            (await sandbox.delete("/admin/faults", params={"realm_id": conn.realm_id})).raise_for_status()
+    assert {j["status"] for j in jobs} == {"succeeded"}
+    created = [c["DisplayName"] for c in await entities(sandbox, conn.realm_id, "Customer")]
+    assert sorted(n for n in created if n in set(names)) == sorted(names)  # each once
+    calls = [r for r in await requests_log(sandbox, conn.realm_id) if r["operation"] == "batch"]
+    assert [len(r["items"]) for r in calls] == [30, 30, 30]
+    # Answered (logged) within one answer's time of each other: the three were in flight together.
+    times = sorted(dt.datetime.fromisoformat(r["time"]) for r in calls)
+    assert (times[-1] - times[0]).total_seconds() < latency_seconds

@@ -245,3 +245,24 @@ def test_a_history_export_is_marked_for_the_history_lane() -> None:
 
 def test_a_failing_loop_backs_off_doubling_up_to_a_ceiling() -> None:
     assert [backoff_delay(n, initial=0.5, ceiling=3.0) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_a_realm_takes_another_round_only_while_each_of_its_rounds_took_a_full_batch() -> None:
+    in_flight = {
+        "idle-then-full": [30],  # one full round: its backlog may go on in a second
+        "two-full": [30, 30],
+        "three-full": [30, 30, 30],  # at the bound
+        "partial": [7],  # its last claim found less than a batch: one round is all it needs
+        "full-and-partial": [30, 4],
+        "ended": [],
+    }
+    busy = service.busy_realms(in_flight, batch_size=30, rounds=3)
+    assert busy == ["full-and-partial", "partial", "three-full"]
+    # One round per realm: any realm being written is busy, as before there were rounds.
+    assert service.busy_realms(in_flight, batch_size=30, rounds=1) == [
+        "full-and-partial",
+        "idle-then-full",
+        "partial",
+        "three-full",
+        "two-full",
+    ]
