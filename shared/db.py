@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import ColumnElement, MetaData, event, literal, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -21,6 +21,17 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def inline(value: str) -> ColumnElement[str]:
+    """``value`` written into the statement sent, not bound as a parameter: for the condition of
+    a partial index (``status == inline("pending")``).
+
+    asyncpg prepares every statement, and after five runs Postgres may plan it once for any
+    parameter values. That generic plan cannot prove a partial index's condition from a parameter,
+    so it scans the whole table, every row the table ever kept, on each run.
+    """
+    return literal(value, literal_execute=True)
 
 
 def schema_metadata(schema: str) -> MetaData:

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.models import webhook_attempts, webhook_deliveries, webhook_endpoints
+from shared.db import inline
 
 endpoints, deliveries, attempts = webhook_endpoints, webhook_deliveries, webhook_attempts
 
@@ -88,7 +89,7 @@ async def claim_due(session: AsyncSession, *, now: dt.datetime, lease: dt.timede
             endpoints.c.secret_ciphertext,
         )
         .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
-        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+        .where(deliveries.c.status == inline("pending"), deliveries.c.next_attempt_at <= now)
         .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
         .with_for_update(of=deliveries, skip_locked=True)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.exporter.models import jobs, links
 from services.exporter.service import Job, LinkKey
+from shared.db import inline
 
 NOTIFY_CHANNEL = "exporter_jobs"
 OPEN = ("queued", "running", "parked")
@@ -289,8 +290,8 @@ async def note_blocked(session: AsyncSession, *, connection_id: str, key: LinkKe
         update(jobs)
         .where(
             jobs.c.connection_id == connection_id,
-            jobs.c.status == "parked",
-            jobs.c.park_reason == "dependency",
+            jobs.c.status == inline("parked"),
+            jobs.c.park_reason == inline("dependency"),
             jobs.c.depends_on.contains([{"entity": key[0], "platform_id": key[1]}]),
         )
         .values(last_error=note, updated_at=func.now())
@@ -304,7 +305,7 @@ async def park_connection(
     ``wait_seconds`` for it to come back)."""
     result = await session.execute(
         update(jobs)
-        .where(jobs.c.connection_id == connection_id, jobs.c.status == "queued")
+        .where(jobs.c.connection_id == connection_id, jobs.c.status == inline("queued"))
         .values(
             status="parked",
             park_reason="connection",
@@ -322,8 +323,8 @@ async def resume_connection(session: AsyncSession, *, connection_id: str) -> int
         update(jobs)
         .where(
             jobs.c.connection_id == connection_id,
-            jobs.c.status == "parked",
-            jobs.c.park_reason == "connection",
+            jobs.c.status == inline("parked"),
+            jobs.c.park_reason == inline("connection"),
         )
         .values(
             status="queued",

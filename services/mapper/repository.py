@@ -18,6 +18,7 @@ from services.mapper.service import Connection
 from services.mapper.sync_settings import SyncSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.internal import CompanyProfile
+from shared.db import inline
 from shared.messaging import inbox
 from shared.messaging.outbox import QUEUE_TARGET, wake_relay
 
@@ -484,7 +485,7 @@ async def take_held(
 ) -> list[Envelope]:
     """Waiting events to map now (locked, oldest first): a company's, or those past their bound."""
     t, c = models.platform_events, models.connections
-    query = select(t.c.envelope).where(t.c.outcome == "waiting")
+    query = select(t.c.envelope).where(t.c.outcome == inline("waiting"))
     if realm_id is not None:
         query = query.join(c, c.c.connection_id == t.c.connection_id).where(c.c.realm_id == realm_id)
     if overdue:

@@ -15,6 +15,7 @@ from services.webhooks import models
 from services.webhooks.payloads import Change
 from services.webhooks.service import Version
 from shared.contracts.internal import ConnectionSettingsChanged, ReadPathCategory
+from shared.db import inline
 
 # Any row of any select (SQLAlchemy 2.1 types a row by its columns).
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -43,7 +44,7 @@ async def claim_deliveries(session: AsyncSession, *, limit: int) -> Sequence[Any
     d = models.deliveries
     stmt = (
         select(d.c.id, d.c.body)
-        .where(d.c.status == "received")
+        .where(d.c.status == inline("received"))
         .order_by(d.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -89,7 +90,7 @@ async def claim_due_changes(session: AsyncSession, *, limit: int) -> Sequence[An
     c = models.changes
     stmt = (
         select(c)
-        .where(c.c.status == "pending", c.c.next_attempt_at <= func.now())
+        .where(c.c.status == inline("pending"), c.c.next_attempt_at <= func.now())
         .order_by(c.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
