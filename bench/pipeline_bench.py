@@ -454,8 +454,13 @@ async def seed(
 
 
 async def first_job(running: RunningStack, http: httpx.AsyncClient, tenant: Tenant) -> str:
-    """One invoice of ``tenant`` exported through the pipeline; its job's id."""
-    sc = Scenario("seed", 1, 1, sequential=True, timeout_seconds=60, baseline_seconds=0)
+    """One invoice of ``tenant`` exported through the pipeline; its job's id.
+
+    A new realm's first invoice waits until the mapper has its company's lists; right after the
+    100-realm scenarios the mapper may still be importing other realms' lists, and confirms this
+    one's only on a retry of its end (1, 5 then 30 s later): 60 s was once too short (12-03 11:57).
+    """
+    sc = Scenario("seed", 1, 1, sequential=True, timeout_seconds=180, baseline_seconds=0)
     platform = await register_platform(
         http, running.ends, platform_id=f"bench-seed-{uuid.uuid4().hex[:6]}", tenants=[tenant.tenant_id]
     )
@@ -470,7 +475,8 @@ async def first_job(running: RunningStack, http: httpx.AsyncClient, tenant: Tena
         await bus.close()
     job = await db.job_of(running.database_url, realm_id=tenant.realm_id)
     if job is None:
-        raise RuntimeError("the backlog realm's first invoice was not exported; cannot seed")
+        waited = f"{sc.timeout_seconds:.0f} s"
+        raise RuntimeError(f"the backlog realm's first invoice was not exported in {waited}; cannot seed")
     return str(job["id"])
 
 
