@@ -46,7 +46,7 @@ sandbox: install ## the QuickBooks Online emulator alone, on :8090
 demo: install ## the whole journey, narrated (leaves the stack running until Ctrl-C)
 	@$(PY) -m scripts.demo
 
-bench: install ## the full benchmark (≈ 20 min); results under bench/results/full.*
+bench: install ## the full benchmark (≈ 14 min); results under bench/results/full.*
 	@$(PY) -m bench.pipeline_bench
 
 bench-quick: install ## small versions of every benchmark scenario (≤ 3 min); results under bench/results/quick.*
