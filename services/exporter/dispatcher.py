@@ -64,6 +64,7 @@ class Dispatcher:
             worker,
         )
         self._rounds: dict[str, list[int]] = {}  # realm → the size of each of its rounds in flight
+        self._drained: set[str] = set()  # realms with rounds in flight whose last claim found none ready
         self._held: set[str] = set()
         # Until when (monotonic) this process may still send each held job: a lease is only as good
         # as its last renewal, so a process that stalled (SIGSTOP, a long GC, a lost database) stops.
@@ -107,6 +108,9 @@ class Dispatcher:
         claimed_at = time.monotonic()
         # A round takes at most claim_limit jobs: a smaller limit leaves a realm's backlog to replicas.
         per_realm = min(self._settings.batch_size, self._settings.claim_limit)
+        busy = service.busy_realms(
+            self._rounds, batch_size=per_realm, rounds=self._settings.realm_rounds, drained=self._drained
+        )
         async with self._sessionmaker() as session, session.begin():
             rows = await repository.claim(
                 session,
@@ -114,11 +118,14 @@ class Dispatcher:
                 realms=max(1, math.ceil(self._settings.claim_limit / per_realm)),
                 per_realm=per_realm,
                 lease_seconds=self._settings.lease_seconds,
-                busy_realms=service.busy_realms(
-                    self._rounds, batch_size=per_realm, rounds=self._settings.realm_rounds
-                ),
+                busy_realms=busy,
+                # Its own jobs are never taken again while a round of it holds them, even where
+                # their database lease ran out (a stall): that round has stopped sending them.
+                held=sorted(self._held),
             )
-        for realm_id, jobs in _by_realm(rows).items():
+        claimed = _by_realm(rows)
+        self._drained |= {r for r in self._rounds if r not in busy and r not in claimed}
+        for realm_id, jobs in claimed.items():
             self._rounds.setdefault(realm_id, []).append(len(jobs))
             self._held |= {job.id for job in jobs}
             for job in jobs:
@@ -150,6 +157,7 @@ class Dispatcher:
             sizes.remove(len(jobs))
             if not sizes:
                 self._rounds.pop(realm_id, None)
+            self._drained.discard(realm_id)  # a round ended: what waited for it may be ready
             self._held -= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok.pop(job.id, None)

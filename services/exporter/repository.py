@@ -89,6 +89,7 @@ ready AS (
         SELECT j.id FROM exporter.jobs j
         WHERE j.realm_id = h.realm_id AND j.{_CLAIMABLE}
           AND {_DUE}
+          AND NOT (j.id = ANY(CAST(:held AS text[])))
           AND {_CONNECTION_ACTIVE}
           AND {_FIRST_FOR_OBJECT}
           AND {_AFTER_DONE}
@@ -200,9 +201,11 @@ async def claim(
     per_realm: int,
     lease_seconds: float,
     busy_realms: Sequence[str],
+    held: Sequence[str] = (),
 ) -> list[RowMapping]:
     """Take up to ``per_realm`` ready jobs of each of up to ``realms`` realms not in ``busy_realms``
-    (skipping what other dispatchers hold), realms oldest first, each realm's in order."""
+    (skipping what other dispatchers hold, and the caller's own ``held`` jobs even where their lease
+    ran out), realms oldest first, each realm's in order."""
     # Each realm's jobs are read in the claimable index's order until ``per_realm`` are ready: the
     # planner, guessing that few queued jobs pass the readiness checks, would otherwise read a
     # realm's whole backlog by a bitmap scan, check and sort it all, and keep 30 (146 ms a round
@@ -216,6 +219,7 @@ async def claim(
             "per_realm": per_realm,
             "lease": lease_seconds,
             "busy": list(busy_realms),
+            "held": list(held),
         },
     )
     return sorted(rows.mappings().all(), key=lambda r: (r["history"], r["seq"]))

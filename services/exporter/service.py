@@ -7,7 +7,7 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -661,18 +661,26 @@ def split_batches(writes: Sequence[Write], size: int) -> tuple[list[list[Write]]
     return list(chunks(grouped, size)), alone
 
 
-def busy_realms(in_flight: Mapping[str, Sequence[int]], *, batch_size: int, rounds: int) -> list[str]:
+def busy_realms(
+    in_flight: Mapping[str, Sequence[int]],
+    *,
+    batch_size: int,
+    rounds: int,
+    drained: Collection[str] = (),
+) -> list[str]:
     """Realms a dispatcher must not claim from now, given the sizes of its rounds in flight per realm.
 
     A realm takes another round while each of its rounds in flight took a full batch (it has a
     backlog), up to ``rounds`` at once; one round of a realm whose last claim found less than a batch
-    is all it needs. The claim keeps concurrent rounds apart: a job waits while an earlier write to
-    its object or a dependency is still open, so no two rounds write one object.
+    is all it needs. A realm in ``drained`` had nothing ready beside its rounds in flight (what is
+    left waits for them): asking again before one of them ends would only keep a claim's place from
+    another realm. The claim keeps concurrent rounds apart: a job waits while an earlier write to its
+    object or a dependency is still open, so no two rounds write one object.
     """
     return sorted(
         realm
         for realm, sizes in in_flight.items()
-        if sizes and (len(sizes) >= rounds or min(sizes) < batch_size)
+        if sizes and (len(sizes) >= rounds or min(sizes) < batch_size or realm in drained)
     )
 
 

@@ -154,7 +154,7 @@ async def jobs_rows_read(session: AsyncSession) -> int:
 
 async def explain_claim(session: AsyncSession, *, busy: list[str]) -> dict[str, Any]:
     sql = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(repository._CLAIM.text)
-    params = {"worker": "w-test", "realms": 20, "per_realm": 30, "lease": 30, "busy": busy}
+    params = {"worker": "w-test", "realms": 20, "per_realm": 30, "lease": 30, "busy": busy, "held": []}
     (raw,) = (await session.execute(text(sql), params)).one()
     found: dict[str, Any] = (json.loads(raw) if isinstance(raw, str) else raw)[0]
     return found
@@ -291,3 +291,32 @@ async def _job_ids(engine: AsyncEngine, realm: str) -> list[str]:
     async with engine.connect() as conn:
         found = await conn.execute(text("SELECT id FROM exporter.jobs WHERE realm_id = :r"), {"r": realm})
         return [str(i) for i in found.scalars().all()]
+
+
+async def test_a_dispatcher_never_takes_again_the_jobs_a_round_of_its_own_still_holds(
+    session: AsyncSession,
+) -> None:
+    # A round that stalled past its lease (the database away for 30 s) stops sending, but its jobs are
+    # due again in the database. Once a realm with rounds in flight could be claimed again, the same
+    # process took them back as a new round, which reset their local leases: the stalled round would
+    # have sent them too, and its end would have dropped the new round's bookkeeping.
+    realm = uid("realm")
+    await add_jobs(session, realm, count=3, status="running")
+    await session.execute(
+        text("""UPDATE exporter.jobs SET claimed_by = 'w-test', lease_until = now() - interval '1 second'
+                WHERE realm_id = :r"""),
+        {"r": realm},
+    )
+    found = await session.execute(text("SELECT id FROM exporter.jobs WHERE realm_id = :r"), {"r": realm})
+    ids = sorted(found.scalars())
+
+    again = await repository.claim(
+        session, worker="w-test", realms=20, per_realm=30, lease_seconds=30, busy_realms=[], held=ids[:2]
+    )
+    assert [r["id"] for r in again if r["realm_id"] == realm] == [ids[2]]
+    # Not held here any more (its round ended, or another process claims): taken again, in doubt.
+    rest = await repository.claim(
+        session, worker="w-other", realms=20, per_realm=30, lease_seconds=30, busy_realms=[], held=[]
+    )
+    taken = {r["id"]: r["in_doubt"] for r in rest if r["realm_id"] == realm}
+    assert taken == {ids[0]: True, ids[1]: True}

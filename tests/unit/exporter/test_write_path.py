@@ -266,3 +266,10 @@ def test_a_realm_takes_another_round_only_while_each_of_its_rounds_took_a_full_b
         "three-full",
         "two-full",
     ]
+
+
+def test_a_realm_whose_last_claim_found_nothing_ready_beside_its_rounds_waits_for_one_to_end() -> None:
+    in_flight = {"blocked": [30], "moving": [30]}
+    # "blocked": its queued jobs wait for what its round is writing (invoices for a customer in it).
+    busy = service.busy_realms(in_flight, batch_size=30, rounds=3, drained={"blocked", "idle"})
+    assert busy == ["blocked"]  # a drained realm with no round in flight is not busy: it has none
