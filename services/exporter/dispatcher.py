@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -65,6 +65,7 @@ class Dispatcher:
         )
         self._rounds: dict[str, list[int]] = {}  # realm → the size of each of its rounds in flight
         self._drained: set[str] = set()  # realms with rounds in flight whose last claim found none ready
+        self._history: Counter[str] = Counter()  # realm → its rounds in flight with backfill writes
         self._held: set[str] = set()
         # Until when (monotonic) this process may still send each held job: a lease is only as good
         # as its last renewal, so a process that stalled (SIGSTOP, a long GC, a lost database) stops.
@@ -109,7 +110,11 @@ class Dispatcher:
         # A round takes at most claim_limit jobs: a smaller limit leaves a realm's backlog to replicas.
         per_realm = min(self._settings.batch_size, self._settings.claim_limit)
         busy = service.busy_realms(
-            self._rounds, batch_size=per_realm, rounds=self._settings.realm_rounds, drained=self._drained
+            self._rounds,
+            batch_size=per_realm,
+            rounds=self._settings.realm_rounds,
+            drained=self._drained,
+            history=+self._history,
         )
         async with self._sessionmaker() as session, session.begin():
             rows = await repository.claim(
@@ -124,13 +129,17 @@ class Dispatcher:
                 held=sorted(self._held),
             )
         claimed = _by_realm(rows)
+        backfill = {row["realm_id"] for row in rows if row["history"]}
         self._drained |= {r for r in self._rounds if r not in busy and r not in claimed}
         for realm_id, jobs in claimed.items():
             self._rounds.setdefault(realm_id, []).append(len(jobs))
+            self._history[realm_id] += realm_id in backfill
             self._held |= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok[job.id] = claimed_at + self._settings.lease_seconds * _SAFE_SHARE
-            task = asyncio.create_task(self._work(realm_id, jobs), name=f"exporter-realm-{realm_id}")
+            task = asyncio.create_task(
+                self._work(realm_id, jobs, history=realm_id in backfill), name=f"exporter-realm-{realm_id}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return bool(rows)
@@ -146,7 +155,7 @@ class Dispatcher:
             )
         await self._exporter.expire(rows)
 
-    async def _work(self, realm_id: str, jobs: list[Job]) -> None:
+    async def _work(self, realm_id: str, jobs: list[Job], *, history: bool) -> None:
         try:
             await self._exporter.export(jobs, holds=self.holds)
         except Exception:
@@ -158,6 +167,7 @@ class Dispatcher:
             if not sizes:
                 self._rounds.pop(realm_id, None)
             self._drained.discard(realm_id)  # a round ended: what waited for it may be ready
+            self._history[realm_id] -= history
             self._held -= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok.pop(job.id, None)

@@ -667,20 +667,23 @@ def busy_realms(
     batch_size: int,
     rounds: int,
     drained: Collection[str] = (),
+    history: Collection[str] = (),
 ) -> list[str]:
     """Realms a dispatcher must not claim from now, given the sizes of its rounds in flight per realm.
 
-    A realm takes another round while each of its rounds in flight took a full batch (it has a
-    backlog), up to ``rounds`` at once; one round of a realm whose last claim found less than a batch
-    is all it needs. A realm in ``drained`` had nothing ready beside its rounds in flight (what is
-    left waits for them): asking again before one of them ends would only keep a claim's place from
-    another realm. The claim keeps concurrent rounds apart: a job waits while an earlier write to its
-    object or a dependency is still open, so no two rounds write one object.
+    A realm takes another round while each of its rounds in flight took a full batch of live writes
+    (it has a backlog), up to ``rounds`` at once; one round of a realm whose last claim found less
+    than a batch is all it needs. A realm in ``history`` has a round of backfill writes in flight: one
+    at a time, so a live write sent meanwhile waits behind one round of history at most. A realm in
+    ``drained`` had nothing ready beside its rounds in flight (what is left waits for them): asking
+    again before one of them ends would only keep a claim's place from another realm. The claim
+    keeps concurrent rounds apart: a job waits while an earlier write to its object or a dependency
+    is still open, so no two rounds write one object.
     """
     return sorted(
         realm
         for realm, sizes in in_flight.items()
-        if sizes and (len(sizes) >= rounds or min(sizes) < batch_size or realm in drained)
+        if sizes and (len(sizes) >= rounds or min(sizes) < batch_size or realm in drained or realm in history)
     )
 
 

@@ -28,7 +28,8 @@ class ExporterSettings(QboSettings):
         default=3,
         ge=1,
         description="Rounds (a batch each) of one realm in flight at once in a process, while each took a "
-        "full batch: a realm with a backlog keeps several batches going, within Intuit's limits",
+        "full batch of live writes: a realm with a backlog keeps several batches going, within Intuit's "
+        "limits (a round of backfill writes goes alone)",
     )
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A running job not renewed this long is in doubt"

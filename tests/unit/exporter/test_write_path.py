@@ -273,3 +273,10 @@ def test_a_realm_whose_last_claim_found_nothing_ready_beside_its_rounds_waits_fo
     # "blocked": its queued jobs wait for what its round is writing (invoices for a customer in it).
     busy = service.busy_realms(in_flight, batch_size=30, rounds=3, drained={"blocked", "idle"})
     assert busy == ["blocked"]  # a drained realm with no round in flight is not busy: it has none
+
+
+def test_a_realm_writing_a_round_of_backfill_takes_no_other_round_until_it_ends() -> None:
+    # A live write sent during a backfill must wait behind one round of history at most (issue 13).
+    in_flight = {"backfilling": [30], "live-backlog": [30]}
+    busy = service.busy_realms(in_flight, batch_size=30, rounds=3, history={"backfilling"})
+    assert busy == ["backfilling"]
