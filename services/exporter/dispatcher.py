@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -63,9 +63,8 @@ class Dispatcher:
             settings,
             worker,
         )
-        self._rounds: dict[str, list[int]] = {}  # realm → the size of each of its rounds in flight
+        self._rounds: dict[str, list[service.Round]] = {}  # realm → its rounds in flight
         self._drained: set[str] = set()  # realms with rounds in flight whose last claim found none ready
-        self._history: Counter[str] = Counter()  # realm → its rounds in flight with backfill writes
         self._held: set[str] = set()
         # Until when (monotonic) this process may still send each held job: a lease is only as good
         # as its last renewal, so a process that stalled (SIGSTOP, a long GC, a lost database) stops.
@@ -114,7 +113,6 @@ class Dispatcher:
             batch_size=per_realm,
             rounds=self._settings.realm_rounds,
             drained=self._drained,
-            history=+self._history,
         )
         async with self._sessionmaker() as session, session.begin():
             rows = await repository.claim(
@@ -132,14 +130,12 @@ class Dispatcher:
         backfill = {row["realm_id"] for row in rows if row["history"]}
         self._drained |= {r for r in self._rounds if r not in busy and r not in claimed}
         for realm_id, jobs in claimed.items():
-            self._rounds.setdefault(realm_id, []).append(len(jobs))
-            self._history[realm_id] += realm_id in backfill
+            going = service.Round(len(jobs), history=realm_id in backfill)
+            self._rounds.setdefault(realm_id, []).append(going)
             self._held |= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok[job.id] = claimed_at + self._settings.lease_seconds * _SAFE_SHARE
-            task = asyncio.create_task(
-                self._work(realm_id, jobs, history=realm_id in backfill), name=f"exporter-realm-{realm_id}"
-            )
+            task = asyncio.create_task(self._work(realm_id, jobs, going), name=f"exporter-realm-{realm_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return bool(rows)
@@ -155,19 +151,18 @@ class Dispatcher:
             )
         await self._exporter.expire(rows)
 
-    async def _work(self, realm_id: str, jobs: list[Job], *, history: bool) -> None:
+    async def _work(self, realm_id: str, jobs: list[Job], going: service.Round) -> None:
         try:
             await self._exporter.export(jobs, holds=self.holds)
         except Exception:
             # The jobs stay running; their leases run out and they are retried as in doubt.
             log.exception("writing a realm's jobs failed", extra={"realm_id": realm_id})
         finally:
-            sizes = self._rounds.get(realm_id, [])
-            sizes.remove(len(jobs))
-            if not sizes:
+            rounds = self._rounds.get(realm_id, [])
+            rounds.remove(going)
+            if not rounds:
                 self._rounds.pop(realm_id, None)
             self._drained.discard(realm_id)  # a round ended: what waited for it may be ready
-            self._history[realm_id] -= history
             self._held -= {job.id for job in jobs}
             for job in jobs:
                 self._lease_ok.pop(job.id, None)

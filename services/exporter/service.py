@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.contracts.internal import ExportRequested
 from shared.errors import BridgeError, ParkedError, PermanentError, RetryableError
@@ -661,29 +661,36 @@ def split_batches(writes: Sequence[Write], size: int) -> tuple[list[list[Write]]
     return list(chunks(grouped, size)), alone
 
 
+class Round(NamedTuple):
+    """One claimed batch of a realm being written: how many jobs, and whether backfill writes."""
+
+    size: int
+    history: bool = False
+
+
 def busy_realms(
-    in_flight: Mapping[str, Sequence[int]],
+    in_flight: Mapping[str, Sequence[Round]],
     *,
     batch_size: int,
     rounds: int,
     drained: Collection[str] = (),
-    history: Collection[str] = (),
 ) -> list[str]:
-    """Realms a dispatcher must not claim from now, given the sizes of its rounds in flight per realm.
+    """Realms a dispatcher must not claim from now, given its rounds in flight per realm.
 
     A realm takes another round while each of its rounds in flight took a full batch of live writes
     (it has a backlog), up to ``rounds`` at once; one round of a realm whose last claim found less
-    than a batch is all it needs. A realm in ``history`` has a round of backfill writes in flight: one
-    at a time, so a live write sent meanwhile waits behind one round of history at most. A realm in
-    ``drained`` had nothing ready beside its rounds in flight (what is left waits for them): asking
-    again before one of them ends would only keep a claim's place from another realm. The claim
-    keeps concurrent rounds apart: a job waits while an earlier write to its object or a dependency
-    is still open, so no two rounds write one object.
+    than a batch is all it needs. A round of backfill writes goes alone, so a live write sent
+    meanwhile waits behind one round of history at most. A realm in ``drained`` had nothing ready
+    beside its rounds in flight (what is left waits for them): asking again before one of them ends
+    would only keep a claim's place from another realm. The claim keeps concurrent rounds apart: a
+    job waits while an earlier write to its object or a dependency is still open, so no two rounds
+    write one object.
     """
     return sorted(
         realm
-        for realm, sizes in in_flight.items()
-        if sizes and (len(sizes) >= rounds or min(sizes) < batch_size or realm in drained or realm in history)
+        for realm, going in in_flight.items()
+        if going
+        and (len(going) >= rounds or realm in drained or any(r.size < batch_size or r.history for r in going))
     )
 
 

@@ -23,19 +23,11 @@ from services.auth import egress_repository
 from services.exporter import repository as exporter_repository
 from services.mapper import repository as mapper_repository
 from services.webhooks import repository as webhooks_repository
-from shared.db import create_engine
 
 HISTORY = 5_000  # finished rows: a long-running deployment has far more
 # Claims take everything due, so rows other tests of this worker left behind cannot hide a test's own;
 # reading only what is due is then under the count returned plus a little, and a scan is 5,000 more.
 CLAIM_ALL = 10_000
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url, application_name="qbb-tests", pool_size=1)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

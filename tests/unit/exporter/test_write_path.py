@@ -248,12 +248,13 @@ def test_a_failing_loop_backs_off_doubling_up_to_a_ceiling() -> None:
 
 
 def test_a_realm_takes_another_round_only_while_each_of_its_rounds_took_a_full_batch() -> None:
+    full, partial = service.Round(30), service.Round(7)
     in_flight = {
-        "idle-then-full": [30],  # one full round: its backlog may go on in a second
-        "two-full": [30, 30],
-        "three-full": [30, 30, 30],  # at the bound
-        "partial": [7],  # its last claim found less than a batch: one round is all it needs
-        "full-and-partial": [30, 4],
+        "idle-then-full": [full],  # one full round: its backlog may go on in a second
+        "two-full": [full, full],
+        "three-full": [full, full, full],  # at the bound
+        "partial": [partial],  # its last claim found less than a batch: one round is all it needs
+        "full-and-partial": [full, service.Round(4)],
         "ended": [],
     }
     busy = service.busy_realms(in_flight, batch_size=30, rounds=3)
@@ -269,7 +270,7 @@ def test_a_realm_takes_another_round_only_while_each_of_its_rounds_took_a_full_b
 
 
 def test_a_realm_whose_last_claim_found_nothing_ready_beside_its_rounds_waits_for_one_to_end() -> None:
-    in_flight = {"blocked": [30], "moving": [30]}
+    in_flight = {"blocked": [service.Round(30)], "moving": [service.Round(30)]}
     # "blocked": its queued jobs wait for what its round is writing (invoices for a customer in it).
     busy = service.busy_realms(in_flight, batch_size=30, rounds=3, drained={"blocked", "idle"})
     assert busy == ["blocked"]  # a drained realm with no round in flight is not busy: it has none
@@ -277,6 +278,6 @@ def test_a_realm_whose_last_claim_found_nothing_ready_beside_its_rounds_waits_fo
 
 def test_a_realm_writing_a_round_of_backfill_takes_no_other_round_until_it_ends() -> None:
     # A live write sent during a backfill must wait behind one round of history at most (issue 13).
-    in_flight = {"backfilling": [30], "live-backlog": [30]}
-    busy = service.busy_realms(in_flight, batch_size=30, rounds=3, history={"backfilling"})
+    in_flight = {"backfilling": [service.Round(30, history=True)], "live-backlog": [service.Round(30)]}
+    busy = service.busy_realms(in_flight, batch_size=30, rounds=3)
     assert busy == ["backfilling"]
