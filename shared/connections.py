@@ -7,6 +7,7 @@ their realm and whether they may be used; each keeps this table in its own schem
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
@@ -79,3 +80,16 @@ async def connection_status(session: AsyncSession, table: Table, *, connection_i
     """The last known status of a connection, or None if this service never heard of it."""
     result = await session.execute(select(table.c.status).where(table.c.connection_id == connection_id))
     return result.scalar_one_or_none()
+
+
+async def connection_statuses(
+    session: AsyncSession, table: Table, *, connection_ids: Iterable[str]
+) -> dict[str, str]:
+    """``connection_status`` of several connections in one query (those this service knows)."""
+    wanted = sorted(set(connection_ids))
+    if not wanted:
+        return {}
+    result = await session.execute(
+        select(table.c.connection_id, table.c.status).where(table.c.connection_id.in_(wanted))
+    )
+    return {row.connection_id: row.status for row in result}

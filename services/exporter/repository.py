@@ -133,14 +133,19 @@ async def notify(session: AsyncSession) -> None:
     await session.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
 
 
-async def insert_job(session: AsyncSession, *, values: Mapping[str, Any]) -> bool:
-    """Record a job unless one with the same requestid exists for the connection; True if new.
+async def insert_jobs(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Record jobs (in order: their ``seq`` follows it) but those with a requestid the connection
+    already has; the ids of the new ones.
 
-    A new job wakes every dispatcher once this transaction commits (the NOTIFY rides in the insert's
+    New jobs wake every dispatcher once this transaction commits (the NOTIFY rides in the insert's
     RETURNING: one statement, not two)."""
-    stmt = insert(jobs).values(**values).on_conflict_do_nothing(index_elements=["connection_id", "requestid"])
+    if not rows:
+        return set()
+    stmt = (
+        insert(jobs).values(list(rows)).on_conflict_do_nothing(index_elements=["connection_id", "requestid"])
+    )
     result = await session.execute(stmt.returning(jobs.c.id, func.pg_notify(NOTIFY_CHANNEL, "")))
-    return result.first() is not None
+    return {row[0] for row in result}
 
 
 async def linked(
@@ -156,6 +161,19 @@ async def linked(
         )
     )
     return {(r["entity"], r["platform_id"]): r for r in rows.mappings()}
+
+
+async def linked_across(
+    session: AsyncSession, *, keys: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], RowMapping]:
+    """The links that exist of ``keys`` (connection id, entity, platform id), of any connections."""
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(links).where(tuple_(links.c.connection_id, links.c.entity, links.c.platform_id).in_(wanted))
+    )
+    return {(r["connection_id"], r["entity"], r["platform_id"]): r for r in rows.mappings()}
 
 
 async def upsert_link(
@@ -404,8 +422,12 @@ async def list_jobs(
 def _lock_object(connection_id: str, key: LinkKey) -> Any:
     """Serialises "park for the object's creation" with "its creation arrived" (no lost wake-up)."""
     return text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(
-        k=f"exporter\x1f{connection_id}\x1f{key[0]}\x1f{key[1]}"
+        k=_object_lock_key(connection_id, key)
     )
+
+
+def _object_lock_key(connection_id: str, key: LinkKey) -> str:
+    return f"exporter\x1f{connection_id}\x1f{key[0]}\x1f{key[1]}"
 
 
 async def park(
@@ -449,22 +471,41 @@ async def park(
     return parked
 
 
-async def creation_arrived(
-    session: AsyncSession, *, connection_id: str, key: LinkKey, order_time: Any
-) -> int:
-    """A create of ``key`` was recorded: what waited for it goes back to the queue, and later writes
-    that ended because the object was not in QBO (a void that arrived first) are taken up again."""
-    await session.execute(_lock_object(connection_id, key))
+async def creations_arrived(session: AsyncSession, *, created: Sequence[tuple[str, LinkKey, Any]]) -> int:
+    """Creates of objects (connection id, key, order time) were recorded: what waited for them goes
+    back to the queue, and later writes that ended because their object was not in QBO (a void that
+    arrived first) are taken up again. One statement for all; the objects' locks in one order."""
+    if not created:
+        return 0
+    latest: dict[tuple[str, LinkKey], Any] = {}
+    for connection_id, key, order_time in created:
+        latest[(connection_id, key)] = min(order_time, latest.get((connection_id, key), order_time))
+    # Volatile functions of the select list run after the sort: the locks are taken in hash order.
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(h) FROM"
+            " (SELECT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k) AS o ORDER BY h"
+        ),
+        {"keys": [_object_lock_key(c, key) for c, key in latest]},
+    )
+    params: dict[str, Any] = {}
+    rows = []
+    for n, ((connection_id, (entity, platform_id)), order_time) in enumerate(latest.items()):
+        params |= {f"c{n}": connection_id, f"e{n}": entity, f"p{n}": platform_id, f"t{n}": order_time}
+        rows.append(
+            f"(CAST(:c{n} AS text), CAST(:e{n} AS text), CAST(:p{n} AS text), CAST(:t{n} AS timestamptz))"
+        )
     result = await session.execute(
-        text("""
+        text(f"""
         UPDATE exporter.jobs j SET status = 'queued', park_reason = NULL, finished_at = NULL,
                attempts = 0, next_attempt_at = now(), updated_at = now()
-        WHERE j.connection_id = :c AND j.entity = :e AND j.platform_id = :p
+        FROM (VALUES {", ".join(rows)}) AS a(connection_id, entity, platform_id, order_time)
+        WHERE j.connection_id = a.connection_id AND j.entity = a.entity AND j.platform_id = a.platform_id
           AND ((j.status = 'parked' AND j.park_reason = 'create')
                OR (j.status IN ('skipped', 'failed') AND j.error_code IN ('not_in_qbo', 'wait_expired')
-                   AND coalesce(j.event_time, j.created_at) >= CAST(:t AS timestamptz)))
-        """),
-        {"c": connection_id, "e": key[0], "p": key[1], "t": order_time},
+                   AND coalesce(j.event_time, j.created_at) >= a.order_time))
+        """),  # noqa: S608 - only placeholders are interpolated
+        params,
     )
     return int(getattr(result, "rowcount", 0) or 0)
 

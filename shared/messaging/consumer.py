@@ -1,8 +1,9 @@
 """The consumer runtime: decode → inbox → handler → outbox in one transaction → ack.
 
 Messages of one queue that are waiting together share that transaction (up to ``batch_size`` of
-them, in up to ``BATCH_RUNNERS`` transactions at once per queue): one BEGIN and one COMMIT for a
-burst instead of one per message. Each still has its own outcome: when any of a batch's handlers
+them, in up to ``BATCH_RUNNERS`` transactions at once per queue): one BEGIN, one inbox claim and one
+COMMIT for a burst instead of one each per message; a queue with a batch handler hands the whole
+burst to it at once. Each still has its own outcome: when any of a batch's handlers
 fails, or its commit does, the batch is rolled back and each of its messages is handled again in a
 transaction of its own, so a failure is sorted for the message that caused it alone. A redelivered
 message is always handled alone: it may be the one that killed a consumer.
@@ -220,30 +221,52 @@ class Consumer:
         return await self._batches[sub.queue].submit(unit)
 
     async def _run_alone(self, unit: _Unit) -> str:
-        async with self._sessionmaker() as session, session.begin():
-            return await self._apply(session, unit)
+        return (await self._run_together([unit]))[0]
 
     async def _run_together(self, units: list[_Unit]) -> list[str]:
+        """Claim the messages in the inbox (one statement) and handle the new ones, in one
+        transaction; each message's outcome ("handled" or "duplicate") in order."""
+        sub = units[0].sub
         async with self._sessionmaker() as session, session.begin():
-            return [await self._apply(session, unit) for unit in units]
+            keys = [unit.envelope.dedup_key for unit in units]
+            claimed = await inbox.claim_many(
+                session, self._inbox, consumer=sub.inbox_consumer, message_ids=keys
+            )
+            fresh, seen = [], set[str]()
+            for unit, key in zip(units, keys, strict=True):
+                if key in claimed and key not in seen:  # a message delivered twice in one batch: once
+                    fresh.append(unit)
+                seen.add(key)
+            if sub.batch_handler is not None:
+                contexts = [self._context(session, u, u.context.run(tracing.current_context)) for u in fresh]
+                await sub.batch_handler([(u.data, ctx) for u, ctx in zip(fresh, contexts, strict=True)])
+            else:
+                for unit in fresh:
+                    await self._apply(session, unit)
+            handled = {id(u) for u in fresh}
+            return ["handled" if id(u) in handled else "duplicate" for u in units]
 
-    async def _apply(self, session: AsyncSession, unit: _Unit) -> str:
-        """Claim the message in the inbox and run its handler, in the caller's transaction and in
-        the message's own context (its consume span and log fields)."""
-        return await asyncio.create_task(self._claim_and_handle(session, unit), context=unit.context)
-
-    async def _claim_and_handle(self, session: AsyncSession, unit: _Unit) -> str:
-        sub, envelope, message = unit.sub, unit.envelope, unit.message
-        if not await inbox.claim(
-            session, self._inbox, consumer=sub.inbox_consumer, message_id=envelope.dedup_key
-        ):
-            return "duplicate"
-        outbox = Outbox(session, self._outbox, cause=envelope)
-        ctx = Context(
-            envelope, session, outbox, self._deps, unit.attempt, _routing_key(message), message.user_id
+    def _context(self, session: AsyncSession, unit: _Unit, trace: dict[str, str]) -> Context[Any]:
+        envelope, message = unit.envelope, unit.message
+        return Context(
+            envelope,
+            session,
+            Outbox(session, self._outbox, cause=envelope),
+            self._deps,
+            unit.attempt,
+            _routing_key(message),
+            message.user_id,
+            trace,
         )
-        await sub.handler(unit.data, ctx)
-        return "handled"
+
+    async def _apply(self, session: AsyncSession, unit: _Unit) -> None:
+        """Run a claimed message's handler in the caller's transaction and in the message's own
+        context (its consume span and log fields)."""
+        await asyncio.create_task(self._handle_one(session, unit), context=unit.context)
+
+    async def _handle_one(self, session: AsyncSession, unit: _Unit) -> None:
+        assert unit.sub.handler is not None
+        await unit.sub.handler(unit.data, self._context(session, unit, tracing.current_context()))
 
     async def _retry_or_give_up(
         self,
@@ -376,7 +399,9 @@ class _Batches:
         self._waiting.append(unit)
         if self._running < BATCH_RUNNERS:
             self._running += 1
-            runner = asyncio.create_task(self._run(), name="consumer-batch")
+            # In a context of its own, not the first message's: a batch handler's logs and spans
+            # belong to no single message of the batch.
+            runner = asyncio.create_task(self._run(), name="consumer-batch", context=contextvars.Context())
             self._tasks.add(runner)
             runner.add_done_callback(self._tasks.discard)
         return await unit.outcome

@@ -33,6 +33,24 @@ async def claim(session: AsyncSession, table: Table, *, consumer: str, message_i
     return result.first() is not None
 
 
+async def claim_many(
+    session: AsyncSession, table: Table, *, consumer: str, message_ids: list[str]
+) -> set[str]:
+    """``claim`` for several messages in one statement: the ids claimed now (the others are
+    duplicates). Ids are inserted in sorted order, so two transactions claiming overlapping sets
+    take their keys' locks in one order and never deadlock on each other."""
+    wanted = sorted(set(message_ids))
+    if not wanted:
+        return set()
+    result = await session.execute(
+        insert(table)
+        .values([{"consumer": consumer, "message_id": m} for m in wanted])
+        .on_conflict_do_nothing()
+        .returning(table.c.message_id)
+    )
+    return set(result.scalars())
+
+
 async def release(session: AsyncSession, table: Table, *, consumer: str, message_id: str) -> None:
     """Forget ``message_id`` in the caller's transaction, so the same event is processed afresh.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -33,9 +33,16 @@ class Context(Generic[DepsT]):
     attempt: int
     routing_key: str = ""
     user_id: str | None = None
+    # The message's own trace context (its consume span), for work a batch handler records now and
+    # does later: a batch handler runs once for many messages, outside each one's span.
+    trace: Mapping[str, str] = field(default_factory=dict)
 
 
 Handler = Callable[[Any, Context[Any]], Awaitable[None]]
+# A handler of several messages of one queue at once, in their shared transaction (in delivery
+# order, duplicates left out): for a queue whose handling is a few statements that can each serve
+# the whole batch. A failure fails the batch; each message is then handled again alone.
+BatchHandler = Callable[[list[tuple[Any, Context[Any]]]], Awaitable[None]]
 GiveUpHook = Callable[[Envelope, str, Context[Any]], Awaitable[None]]
 InvalidHook = Callable[[Envelope, InvalidMessage, Context[Any]], Awaitable[None]]
 Takes = Callable[[Envelope], bool]
@@ -54,7 +61,7 @@ class Subscription:
 
     queue: str
     routing_keys: tuple[str, ...]
-    handler: Handler
+    handler: Handler | None
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     on_give_up: GiveUpHook | None = None
     on_invalid: InvalidHook | None = None
@@ -71,6 +78,7 @@ class Subscription:
     # Which envelopes the handler has anything to do with: the others are acknowledged as they
     # arrive, without a transaction (e.g. events withheld from the platforms, in auth's egress).
     takes: Takes | None = None
+    batch_handler: BatchHandler | None = None
 
     @property
     def inbox_consumer(self) -> str:
@@ -119,6 +127,21 @@ class Router:
                     lane,
                     takes,
                 )
+            )
+            return handler
+
+        return register
+
+    def subscribe_batches(
+        self, *, queue: str, routing_keys: Sequence[str], retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """Register the decorated coroutine as the batch handler of ``queue`` (see ``BatchHandler``)."""
+        if any(s.queue == queue for s in self.subscriptions):
+            raise ValueError(f"queue {queue!r} already has a handler")
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            self.subscriptions.append(
+                Subscription(queue, tuple(routing_keys), None, tuple(retry_delays), batch_handler=handler)
             )
             return handler
 
