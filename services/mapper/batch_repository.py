@@ -50,13 +50,6 @@ async def create_batch(
     )
 
 
-async def in_batch(session: AsyncSession, *, tenant_id: str, event_id: str) -> bool:
-    """Whether the event came in a bulk batch (its writes are history, not live)."""
-    t = models.batch_events
-    query = select(t.c.event_id).where(t.c.tenant_id == tenant_id, t.c.event_id == event_id).limit(1)
-    return (await session.execute(query)).first() is not None
-
-
 async def record_export_outcome(
     session: AsyncSession, *, tenant_id: str, event_id: str, object_type: str, outcome: str
 ) -> int:

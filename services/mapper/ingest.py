@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.mapper import batch_repository, journal_posting, models, repository, service
+from services.mapper import journal_posting, models, repository, service
 from services.mapper.mapping import Rejection
 from services.mapper.settings import MapperSettings
 from services.mapper.sync_settings import SyncSettings
@@ -44,7 +44,9 @@ async def process(
     the company's lists hold by then, never held a second time.
     """
     tenant = envelope.tenantid
-    known = await repository.event_context(session, tenant_id=tenant) if tenant else None
+    known = (
+        await repository.event_context(session, tenant_id=tenant, event_id=envelope.id) if tenant else None
+    )
     connection = known.connection if known else None
     connection_id = connection.connection_id if connection else None
     platform_id = service.platform_id(envelope.type, data)
@@ -112,7 +114,7 @@ async def process(
         await reject(session, outbox, envelope, data, rejection, connection_id=connection_id)
         return "rejected"
     # A bulk line's writes go in the realm's history lane: the exporter takes them after its live ones.
-    history = await batch_repository.in_batch(session, tenant_id=tenant or "", event_id=envelope.id)
+    history = known is not None and known.in_batch
     for command in service.in_lane(commands, history=history):
         await outbox.add(
             "qbo.export.requested", command, realm_id=target.realm_id, subject=command.platform_id

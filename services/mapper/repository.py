@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Text, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.mapper import models
 from services.mapper.readiness import UsedValues
@@ -90,13 +90,21 @@ class EventContext:
     settings: SyncSettings
     imported: bool
     small_lists: str  # a fingerprint of the company's mirrored small lists (see ``load_reference``)
+    in_batch: bool  # the event came in a bulk batch: its writes are history, not live
 
 
-async def event_context(session: AsyncSession, *, tenant_id: str) -> EventContext | None:
+async def event_context(session: AsyncSession, *, tenant_id: str, event_id: str) -> EventContext | None:
     """The tenant's connection (the most recently changed one), its settings, whether its company's
-    lists were imported and the fingerprint of its small lists — one query instead of four."""
-    c, st, ri = models.connections, models.connection_settings, models.reference_imports
+    lists were imported, the fingerprint of its small lists and whether the event came in a bulk
+    batch — one query instead of five."""
+    c, st, ri, be = (
+        models.connections,
+        models.connection_settings,
+        models.reference_imports,
+        models.batch_events,
+    )
     imported = select(ri.c.realm_id).where(ri.c.realm_id == c.c.realm_id).exists()
+    batched = select(be.c.event_id).where(be.c.tenant_id == tenant_id, be.c.event_id == event_id).exists()
     query = (
         select(
             c,
@@ -105,6 +113,7 @@ async def event_context(session: AsyncSession, *, tenant_id: str) -> EventContex
             st.c.updated_at.label("settings_at"),
             imported.label("imported"),
             _small_lists_fingerprint(c.c.realm_id).label("small_lists"),
+            batched.label("in_batch"),
         )
         .outerjoin(st, st.c.connection_id == c.c.connection_id)
         .where(c.c.tenant_id == tenant_id)
@@ -119,7 +128,9 @@ async def event_context(session: AsyncSession, *, tenant_id: str) -> EventContex
         if row.settings_version is None
         else _parsed_settings(row.connection_id, row.settings_version, row.settings_at, row.settings_body)
     )
-    return EventContext(_connection(row), settings, bool(row.imported), str(row.small_lists))
+    return EventContext(
+        _connection(row), settings, bool(row.imported), str(row.small_lists), bool(row.in_batch)
+    )
 
 
 async def save_settings(
@@ -330,6 +341,13 @@ async def list_reference(
     return [dict(r._mapping) for r in rows]
 
 
+# The values this process has seen recorded, by database (tests run several in one process): rows of
+# ``platform_values`` are never deleted, so a value once seen committed is there for good, and the
+# events after it that use it need no statement. Emptied when it holds more than this many.
+_RECORDED: dict[str, set[tuple[str, str, str]]] = {}
+RECORDED_CAP = 100_000
+
+
 async def record_used_values(
     session: AsyncSession, *, connection_id: str, values: Iterable[tuple[str, str]]
 ) -> None:
@@ -339,12 +357,24 @@ async def record_used_values(
     transaction ended, so every event of a connection waited for the one before it to commit.
     New values go in one order, so two events bringing the same new values never deadlock.
     """
-    unique = sorted({(k, v[:200]) for k, v in values})
-    rows = [{"connection_id": connection_id, "kind": k, "value": v} for k, v in unique]
-    if not rows:
+    known = _RECORDED.setdefault(_database(session), set())
+    unique = sorted({(k, v[:200]) for k, v in values if (connection_id, k, v[:200]) not in known})
+    if not unique:
         return
-    stmt = insert(models.platform_values).values(rows)
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["connection_id", "kind", "value"]))
+    t = models.platform_values
+    rows = [{"connection_id": connection_id, "kind": k, "value": v} for k, v in unique]
+    stmt = insert(t).values(rows).on_conflict_do_nothing(index_elements=["connection_id", "kind", "value"])
+    inserted = {(r.kind, r.value) for r in await session.execute(stmt.returning(t.c.kind, t.c.value))}
+    if len(known) > RECORDED_CAP:
+        known.clear()
+    # One this statement did not insert was there, committed: an insert of it by a transaction still
+    # open would have made the statement wait for that one's end.
+    known.update((connection_id, k, v) for k, v in unique if (k, v) not in inserted)
+
+
+def _database(session: AsyncSession) -> str:
+    bind = session.bind
+    return "" if bind is None else str(bind.engine.url if isinstance(bind, AsyncConnection) else bind.url)
 
 
 async def used_values(session: AsyncSession, *, connection_id: str, settings: SyncSettings) -> UsedValues:

@@ -47,7 +47,7 @@ from shared.crashpoints import crash_point
 from shared.errors import PermanentError
 from shared.logging import log_context
 from shared.messaging import inbox, topology
-from shared.messaging.outbox import Outbox
+from shared.messaging.outbox import Outbox, StagedRow, write_staged
 from shared.messaging.router import Context, Router, Subscription
 from shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_RETRIED, HANDLER_SECONDS
 
@@ -237,21 +237,26 @@ class Consumer:
                 if key in claimed and key not in seen:  # a message delivered twice in one batch: once
                     fresh.append(unit)
                 seen.add(key)
+            staged: list[StagedRow] = []  # the batch's outbox rows, written in one statement
             if sub.batch_handler is not None:
-                contexts = [self._context(session, u, u.context.run(tracing.current_context)) for u in fresh]
+                traces = [u.context.run(tracing.current_context) for u in fresh]
+                contexts = [self._context(session, u, t, staged) for u, t in zip(fresh, traces, strict=True)]
                 await sub.batch_handler([(u.data, ctx) for u, ctx in zip(fresh, contexts, strict=True)])
             else:
                 for unit in fresh:
-                    await self._apply(session, unit)
+                    await self._apply(session, unit, staged)
+            await write_staged(session, self._outbox, staged)
             handled = {id(u) for u in fresh}
             return ["handled" if id(u) in handled else "duplicate" for u in units]
 
-    def _context(self, session: AsyncSession, unit: _Unit, trace: dict[str, str]) -> Context[Any]:
+    def _context(
+        self, session: AsyncSession, unit: _Unit, trace: dict[str, str], staged: list[StagedRow]
+    ) -> Context[Any]:
         envelope, message = unit.envelope, unit.message
         return Context(
             envelope,
             session,
-            Outbox(session, self._outbox, cause=envelope),
+            Outbox(session, self._outbox, cause=envelope, staged=staged),
             self._deps,
             unit.attempt,
             _routing_key(message),
@@ -259,14 +264,14 @@ class Consumer:
             trace,
         )
 
-    async def _apply(self, session: AsyncSession, unit: _Unit) -> None:
+    async def _apply(self, session: AsyncSession, unit: _Unit, staged: list[StagedRow]) -> None:
         """Run a claimed message's handler in the caller's transaction and in the message's own
         context (its consume span and log fields)."""
-        await asyncio.create_task(self._handle_one(session, unit), context=unit.context)
+        await asyncio.create_task(self._handle_one(session, unit, staged), context=unit.context)
 
-    async def _handle_one(self, session: AsyncSession, unit: _Unit) -> None:
+    async def _handle_one(self, session: AsyncSession, unit: _Unit, staged: list[StagedRow]) -> None:
         assert unit.sub.handler is not None
-        await unit.sub.handler(unit.data, self._context(session, unit, tracing.current_context()))
+        await unit.sub.handler(unit.data, self._context(session, unit, tracing.current_context(), staged))
 
     async def _retry_or_give_up(
         self,

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aio_pika import DeliveryMode, Message, RobustChannel
@@ -105,10 +106,22 @@ def to_amqp(envelope: Envelope, *, headers: dict[str, Any] | None = None) -> Mes
 
 
 class Outbox:
-    """Stages events in the caller's transaction; never flushes, commits or publishes."""
+    """Stages events in the caller's transaction; never commits or publishes.
 
-    def __init__(self, session: AsyncSession, table: Table, *, cause: Envelope | None = None) -> None:
-        self._session, self._table, self._cause = session, table, cause
+    With ``staged`` (a list the caller owns), rows are kept there instead of inserted one by one:
+    the caller writes them all with ``write_staged`` before it commits (the consumer does, for the
+    messages of a batch: one statement, not one per event).
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        table: Table,
+        *,
+        cause: Envelope | None = None,
+        staged: list[StagedRow] | None = None,
+    ) -> None:
+        self._session, self._table, self._cause, self._staged = session, table, cause, staged
 
     async def add(
         self,
@@ -137,41 +150,64 @@ class Outbox:
             withheld=withheld,
         )
         envelope = tracing.stamp(envelope)  # carries the current span as the event's trace context
-        await self._session.execute(
-            self._table.insert()
-            .values(
-                message_id=envelope.id,
-                routing_key=envelope.type,
-                envelope=envelope.model_dump(mode="json", exclude_none=True),
-            )
-            .returning(wake_relay(self._table))
-        )
+        row = {
+            "message_id": envelope.id,
+            "routing_key": envelope.type,
+            "exchange": None,
+            "envelope": envelope.model_dump(mode="json", exclude_none=True),
+        }
+        await self._stage(StagedRow(row, unless_present=False))
         return envelope
 
     async def forward(self, envelope: Envelope, *, exchange: str, routing_key: str) -> None:
         """Stage ``envelope`` as it is (same id) for ``exchange`` under ``routing_key``."""
         key = f"{exchange}:{routing_key}:{envelope.id}"
-        stmt = insert(self._table).values(
-            message_id=key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest(),
-            routing_key=routing_key,
-            exchange=exchange,
-            envelope=envelope.model_dump(mode="json", exclude_none=True),
-        )
-        await self._session.execute(stmt.on_conflict_do_nothing().returning(wake_relay(self._table)))
+        row = {
+            "message_id": key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest(),
+            "routing_key": routing_key,
+            "exchange": exchange,
+            "envelope": envelope.model_dump(mode="json", exclude_none=True),
+        }
+        await self._stage(StagedRow(row, unless_present=True))
 
     async def to_queue(self, envelope: Envelope, *, queue: str, routing_key: str) -> None:
         """Stage ``envelope`` for ``queue`` alone (the default exchange), as first published under
         ``routing_key`` (kept in its header: consumers check it, e.g. a platform's prefix)."""
-        await self._session.execute(
-            self._table.insert()
-            .values(
-                message_id=f"to-queue:{uuid.uuid4()}",  # each replay is a new publication
-                routing_key=routing_key,
-                exchange=f"{QUEUE_TARGET}{queue}",
-                envelope=envelope.model_dump(mode="json", exclude_none=True),
-            )
-            .returning(wake_relay(self._table))
-        )
+        row = {
+            "message_id": f"to-queue:{uuid.uuid4()}",  # each replay is a new publication
+            "routing_key": routing_key,
+            "exchange": f"{QUEUE_TARGET}{queue}",
+            "envelope": envelope.model_dump(mode="json", exclude_none=True),
+        }
+        await self._stage(StagedRow(row, unless_present=False))
+
+    async def _stage(self, row: StagedRow) -> None:
+        if self._staged is not None:
+            self._staged.append(row)
+        else:
+            await write_staged(self._session, self._table, [row])
+
+
+@dataclass(frozen=True, slots=True)
+class StagedRow:
+    """An outbox row not written yet; ``unless_present``: dropped if its message id is there (a
+    forward of an event already forwarded)."""
+
+    values: dict[str, Any]
+    unless_present: bool
+
+
+async def write_staged(session: AsyncSession, table: Table, rows: Sequence[StagedRow]) -> None:
+    """Insert staged outbox rows, in their order, in at most two statements (new events; forwards,
+    which skip an id already there); each wakes ``table``'s relay once the transaction commits."""
+    for unless_present in (False, True):
+        values = [r.values for r in rows if r.unless_present is unless_present]
+        if not values:
+            continue
+        stmt = insert(table).values(values)
+        if unless_present:
+            stmt = stmt.on_conflict_do_nothing()
+        await session.execute(stmt.returning(wake_relay(table)))
 
 
 # Failures of the broker or the network rather than of one message.

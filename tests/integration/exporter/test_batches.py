@@ -8,14 +8,18 @@ import httpx
 from aio_pika.abc import AbstractChannel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.contracts.envelope import Envelope
 from tests.helpers.broker import bind_probe, envelopes, publish
+from tests.helpers.statements import counting_statements
 from tests.integration.exporter.kit import (
+    Conn,
     FakeAuth,
     announce,
     announce_revoked,
     connect_realm,
     customer,
     entities,
+    export,
     requests_log,
     serving_exporter,
     settings_for,
@@ -91,3 +95,61 @@ async def test_a_realm_with_a_backlog_keeps_several_batches_in_flight_each_objec
     # Answered (logged) within one answer's time of each other: the three were in flight together.
     times = sorted(dt.datetime.fromisoformat(r["time"]) for r in calls)
     assert (times[-1] - times[0]).total_seconds() < latency_seconds
+
+
+async def test_a_burst_of_requests_is_recorded_a_batch_at_a_time_in_delivery_order(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url)
+    async with serving_exporter(settings):
+        conn = await connect_realm(sandbox, auth, channel, namespace, engine, custom_txn_numbers=True)
+        item = (await entities(sandbox, conn.realm_id, "Item"))[0]
+    # Each invoice is published right after its customer, so it is recorded waiting for it.
+    burst = []
+    for _ in range(15):
+        platform_id, number = uid("cus"), uid("INV")[:20]
+        burst += [customer(conn, platform_id=platform_id), invoice_of(conn, platform_id, item["Id"], number)]
+    for envelope in burst:  # the exporter is stopped: the burst waits in its queue
+        await publish(channel, namespace, envelope)
+    recorded = "INSERT INTO exporter.jobs"
+    with counting_statements((recorded,)) as statements:
+        async with serving_exporter(settings):
+            jobs = await wait_for_jobs(engine, conn.connection_id, count=len(burst))
+
+    assert [j["source_event_id"] for j in jobs] == [e.data["source_event_id"] for e in burst]  # by seq
+    assert {j["status"] for j in jobs} == {"succeeded"}
+    qbo_ids = {j["platform_id"]: j["qbo_id"] for j in jobs if j["entity"] == "Customer"}
+    invoices = {i["DocNumber"]: i for i in await entities(sandbox, conn.realm_id, "Invoice")}
+    for request in burst[1::2]:
+        stored = invoices[request.data["payload"]["DocNumber"]]
+        assert stored["CustomerRef"]["value"] == qbo_ids[request.data["depends_on"][0]["platform_id"]]
+    # A batch of requests is one insert of jobs, not one a request.
+    assert 0 < statements[recorded] < len(burst) / 2, dict(statements)
+
+
+def invoice_of(conn: Conn, customer_id: str, item_id: str, number: str) -> Envelope:
+    """An invoice of one line for the customer the exporter knows as ``customer_id``."""
+    return export(
+        conn,
+        entity="Invoice",
+        platform_id=uid("inv"),
+        match=("DocNumber", number),
+        payload={
+            "DocNumber": number,
+            "CustomerRef": {"$link": {"entity": "Customer", "platform_id": customer_id}},
+            "Line": [
+                {
+                    "Amount": 10.0,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item_id}, "Qty": 1, "UnitPrice": 10.0},
+                }
+            ],
+        },
+        depends_on=[{"entity": "Customer", "platform_id": customer_id}],
+    )

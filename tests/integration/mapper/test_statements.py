@@ -1,0 +1,61 @@
+"""What mapping costs the database: a burst of events shares its statements, it does not pay them each."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.mapper.app import DEFINITION
+from tests.helpers.broker import bind_probe, broker_channel, delete_namespace, envelopes
+from tests.helpers.statements import counting_statements
+from tests.integration.mapper.conftest import ADMIN, Mapper, serving_mapper, until
+from tests.integration.mapper.test_bulk import invoice_event
+from tests.integration.mapper.test_service import prepared
+
+pytestmark = pytest.mark.integration
+BURST = 40  # every statement the mapper sends while it takes them is counted, its start included
+WRITES = 3  # export requests an invoice of these companies becomes (item, customer, invoice)
+
+
+@contextlib.asynccontextmanager
+async def running(database_url: str, amqp_url: str, namespace: str, mapper: Mapper) -> AsyncIterator[None]:
+    """The mapper serving ``namespace`` until the block ends (its queues stay)."""
+    async with serving_mapper(database_url, amqp_url, namespace) as url:
+        mapper.http = httpx.AsyncClient(base_url=url, headers=ADMIN, timeout=10)
+        async with mapper.http:
+            await until(lambda: _answers(mapper.http))
+            yield
+
+
+async def _answers(http: httpx.AsyncClient) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return (await http.get("/healthz")).status_code == 200
+    return False
+
+
+async def test_a_waiting_burst_of_invoices_costs_the_mapper_a_few_statements_each(
+    database_url: str, amqp_url: str, namespace: str
+) -> None:
+    try:
+        async with broker_channel(amqp_url) as (_, channel):
+            mapper = Mapper(httpx.AsyncClient(), channel, namespace)
+            async with running(database_url, amqp_url, namespace, mapper):
+                tenant, _, _ = await prepared(mapper)
+            probe = await bind_probe(channel, namespace, ["qbo.export.requested"])
+            burst = [invoice_event(tenant) for _ in range(BURST)]
+            for event in burst:  # the mapper is stopped: the burst waits in its queue
+                await mapper.publish(event)
+            with counting_statements(("",)) as statements:
+                async with running(database_url, amqp_url, namespace, mapper):
+                    received = await envelopes(probe, count=WRITES * BURST, timeout=60)
+    finally:
+        await delete_namespace(amqp_url, namespace, [DEFINITION.router])
+
+    assert sorted({e.data["source_event_id"] for e in received}) == sorted(e.id for e in burst)
+    # Measured: 9.4 a event when each had its own inbox claim, outbox inserts, batch lookup and record
+    # of the values it uses; 3.8 with those shared by the batch or skipped once known.
+    per_event = statements[""] / BURST
+    assert per_event < 5, f"{per_event:.1f} statements per event"
