@@ -34,7 +34,7 @@ from services.exporter.settings import ExporterSettings
 from shared import tracing
 from shared.contracts.bridge import SyncFailed, SyncSucceeded
 from shared.crashpoints import crash_point
-from shared.messaging.outbox import Outbox
+from shared.messaging.outbox import Outbox, StagedRow, write_staged
 from shared.qbo.client import QboClient
 
 log = logging.getLogger(__name__)
@@ -312,8 +312,13 @@ class Exporter:
         if not outcomes:
             return
         async with self._sessionmaker() as session, session.begin():
-            outbox = Outbox(session, models.outbox)
-            recorded = [o for o in outcomes if await self._record(session, outbox, o)]
+            staged: list[StagedRow] = []  # the round's events, written in one statement
+            outbox = Outbox(session, models.outbox, staged=staged)
+            succeeded = [o for o in outcomes if isinstance(o, service.Succeeded)]
+            recorded: list[Outcome] = [*await self._record_succeeded(session, outbox, succeeded)]
+            others = [o for o in outcomes if not isinstance(o, service.Succeeded)]
+            recorded += [o for o in others if await self._record(session, outbox, o)]
+            await write_staged(session, models.outbox, staged)
             linked: dict[str, list[LinkKey]] = defaultdict(list)
             for o in recorded:
                 if isinstance(o, service.Succeeded):
@@ -337,9 +342,33 @@ class Exporter:
             log.error("unexpected export error", exc_info=errored.error, extra={"job_id": errored.job.id})
         return outcome
 
+    async def _record_succeeded(
+        self, session: AsyncSession, outbox: Outbox, done: Sequence[service.Succeeded]
+    ) -> list[service.Succeeded]:
+        """The jobs QBO now has: finished and linked, one statement each for all of them, and
+        announced; those another worker took over are left out (nothing is recorded of them)."""
+        events = {o.job.id: success_event(o.job, o.obj, operation=o.operation) for o in done}
+        ours = await repository.finish_succeeded(
+            session,
+            worker=self._worker,
+            done={job_id: (e.qbo_id, e.qbo_doc_number) for job_id, e in events.items()},
+        )
+        kept = [o for o in done if o.job.id in ours]
+        await repository.upsert_links(session, rows=[_link_row(o, events[o.job.id]) for o in kept])
+        for o in kept:
+            if o.report:
+                with tracing.continuing(o.job.traceparent, o.job.tracestate):  # the platform's trace goes on
+                    event = events[o.job.id]
+                    await outbox.add(
+                        "sync.succeeded", event, tenant_id=o.job.tenant_id, realm_id=o.job.realm_id
+                    )
+        return kept
+
     async def _record(self, session: AsyncSession, outbox: Outbox, o: Outcome) -> bool:
-        """One outcome's rows; False if another worker took the job over (nothing is recorded)."""
+        """One outcome's rows (but a success's); False if another worker took the job over (nothing
+        is recorded)."""
         job = o.job
+        assert not isinstance(o, service.Succeeded)
         if isinstance(o, service.Waits):
             wait = self._settings.wait_limit_seconds
             return await repository.park(
@@ -350,22 +379,7 @@ class Exporter:
         ):
             return False
         with tracing.continuing(job.traceparent, job.tracestate):  # the platform's trace goes on
-            if isinstance(o, service.Succeeded):
-                event = success_event(job, o.obj, operation=o.operation)
-                await repository.upsert_link(
-                    session,
-                    connection_id=job.connection_id,
-                    key=job.key,
-                    object_type=job.object_type,
-                    qbo_id=str(event.qbo_id),
-                    sync_token=event.qbo_sync_token,
-                    doc_number=event.qbo_doc_number,
-                    event_time=job.order_time,
-                    fingerprint=o.fingerprint,
-                )
-                if o.report:
-                    await outbox.add("sync.succeeded", event, tenant_id=job.tenant_id, realm_id=job.realm_id)
-            elif isinstance(o, service.Skipped) and o.report:
+            if isinstance(o, service.Skipped) and o.report:
                 await outbox.add(
                     "sync.succeeded", skipped_event(o), tenant_id=job.tenant_id, realm_id=job.realm_id
                 )
@@ -381,19 +395,25 @@ class Exporter:
         return True
 
 
+def _link_row(o: service.Succeeded, event: SyncSucceeded) -> dict[str, Any]:
+    job = o.job
+    return {
+        "connection_id": job.connection_id,
+        "entity": job.key[0],
+        "platform_id": job.key[1],
+        "object_type": job.object_type,
+        "qbo_id": str(event.qbo_id),
+        "sync_token": event.qbo_sync_token,
+        "doc_number": event.qbo_doc_number,
+        "event_time": job.order_time,
+        "fingerprint": o.fingerprint,
+    }
+
+
 def _values(job: Job, o: Outcome, settings: ExporterSettings) -> dict[str, Any]:
-    """The job row's new state for an outcome (waits are set by ``repository.park``)."""
+    """The job row's new state for an outcome but a success (``repository.finish_succeeded``) or a
+    wait (``repository.park``)."""
     done = {"finished_at": func.now(), "lease_until": None}
-    if isinstance(o, service.Succeeded):
-        event = success_event(job, o.obj, operation=o.operation)
-        blank = dict.fromkeys(service.Problem.COLUMNS)
-        return {
-            **done,
-            **blank,
-            "status": "succeeded",
-            "qbo_id": event.qbo_id,
-            "qbo_doc_number": event.qbo_doc_number,
-        }
     if isinstance(o, service.Skipped):
         # A later create of the object takes a skipped void/delete up again (see the handler).
         code = None if o.qbo_id else "not_in_qbo"

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.exporter.models import jobs, links
-from services.exporter.service import Job, LinkKey
+from services.exporter.service import Job, LinkKey, Problem
 from shared.db import inline
 
 NOTIFY_CHANNEL = "exporter_jobs"
@@ -176,35 +176,18 @@ async def linked_across(
     return {(r["connection_id"], r["entity"], r["platform_id"]): r for r in rows.mappings()}
 
 
-async def upsert_link(
-    session: AsyncSession,
-    *,
-    connection_id: str,
-    key: LinkKey,
-    object_type: str,
-    qbo_id: str,
-    sync_token: str | None,
-    doc_number: str | None,
-    event_time: dt.datetime | None = None,
-    fingerprint: str | None = None,
-) -> None:
-    values = {
-        "connection_id": connection_id,
-        "entity": key[0],
-        "platform_id": key[1],
-        "object_type": object_type,
-        "qbo_id": qbo_id,
-        "sync_token": sync_token,
-        "doc_number": doc_number,
-        "event_time": event_time,
-        "fingerprint": fingerprint,
-        "updated_at": func.now(),
-    }
-    stmt = insert(links).values(**values)
+async def upsert_links(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record where objects are in QBO (one statement): each row has ``connection_id``, ``entity``,
+    ``platform_id``, ``object_type``, ``qbo_id``, ``sync_token``, ``doc_number``, ``event_time`` and
+    ``fingerprint``. An object named twice keeps its last row. The event time only moves forward,
+    and a write without a body of its own (a void, a delete) keeps the last body's fingerprint."""
+    last = {(r["connection_id"], r["entity"], r["platform_id"]): r for r in rows}
+    if not last:
+        return
+    stmt = insert(links).values([{**r, "updated_at": func.now()} for r in last.values()])
     keep = ("qbo_id", "sync_token", "doc_number", "object_type", "updated_at")
     changes: dict[str, Any] = {k: stmt.excluded[k] for k in keep}
     changes["event_time"] = func.greatest(links.c.event_time, stmt.excluded.event_time)
-    # A write without a body of its own (a void, a delete) keeps the last body's fingerprint.
     changes["fingerprint"] = func.coalesce(stmt.excluded.fingerprint, links.c.fingerprint)
     await session.execute(
         stmt.on_conflict_do_update(index_elements=["connection_id", "entity", "platform_id"], set_=changes)
@@ -274,6 +257,32 @@ async def finish(session: AsyncSession, *, job_id: str, worker: str, values: Map
         .returning(jobs.c.id)
     )
     return result.first() is not None
+
+
+async def finish_succeeded(
+    session: AsyncSession, *, worker: str, done: Mapping[str, tuple[str | None, str | None]]
+) -> set[str]:
+    """Running jobs this worker holds succeeded (job id → QBO id and doc number), in one statement;
+    the ids it still held (the others were taken over by another worker: nothing is recorded)."""
+    if not done:
+        return set()
+    params: dict[str, Any] = {"worker": worker}
+    rows = []
+    for n, (job_id, (qbo_id, doc_number)) in enumerate(done.items()):
+        params |= {f"j{n}": job_id, f"q{n}": qbo_id, f"d{n}": doc_number}
+        rows.append(f"(CAST(:j{n} AS text), CAST(:q{n} AS text), CAST(:d{n} AS text))")
+    blank = ", ".join(f"{column} = NULL" for column in Problem.COLUMNS)
+    result = await session.execute(
+        text(f"""
+        UPDATE exporter.jobs j SET status = 'succeeded', finished_at = now(), lease_until = NULL, {blank},
+               qbo_id = v.qbo_id, qbo_doc_number = v.doc_number, updated_at = now()
+        FROM (VALUES {", ".join(rows)}) AS v(id, qbo_id, doc_number)
+        WHERE j.id = v.id AND j.claimed_by = :worker AND j.status = 'running'
+        RETURNING j.id
+        """),  # noqa: S608 - only placeholders and column names are interpolated
+        params,
+    )
+    return {str(row[0]) for row in result}
 
 
 async def unpark_ready(

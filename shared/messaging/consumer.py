@@ -88,7 +88,10 @@ class Consumer:
         self._tags: list[tuple[Any, str]] = []
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._batches = {
-            sub.queue: _Batches(self._run_alone, self._run_together, batch_size)
+            # A batch handler's batches go one at a time, so what it records follows delivery order.
+            sub.queue: _Batches(
+                self._run_alone, self._run_together, batch_size, 1 if sub.batch_handler else BATCH_RUNNERS
+            )
             for sub in router.subscriptions
         }
 
@@ -387,22 +390,22 @@ class _Unit:
 
 
 class _Batches:
-    """One queue's messages waiting for a transaction, run in batches by up to ``BATCH_RUNNERS`` tasks.
+    """One queue's messages waiting for a transaction, run in batches by up to ``runners`` tasks.
 
     A runner yields once before it takes a batch, so the deliveries of one read from the broker
     are waiting together; a lone message is a batch of one. A runner stops when nothing waits, and
     the check and the stop have no await between them, so a message never waits without a runner.
     """
 
-    def __init__(self, alone: Any, together: Any, size: int) -> None:
-        self._alone, self._together, self._size = alone, together, size
+    def __init__(self, alone: Any, together: Any, size: int, runners: int) -> None:
+        self._alone, self._together, self._size, self._runners = alone, together, size, runners
         self._waiting: deque[_Unit] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()  # the runners, referenced while they run
 
     async def submit(self, unit: _Unit) -> str:
         self._waiting.append(unit)
-        if self._running < BATCH_RUNNERS:
+        if self._running < self._runners:
             self._running += 1
             # In a context of its own, not the first message's: a batch handler's logs and spans
             # belong to no single message of the batch.

@@ -97,7 +97,7 @@ async def test_a_realm_with_a_backlog_keeps_several_batches_in_flight_each_objec
     assert (times[-1] - times[0]).total_seconds() < latency_seconds
 
 
-async def test_a_burst_of_requests_is_recorded_a_batch_at_a_time_in_delivery_order(
+async def test_a_burst_of_requests_is_recorded_and_written_a_batch_at_a_time_in_delivery_order(
     database_url: str,
     amqp_url: str,
     namespace: str,
@@ -117,8 +117,8 @@ async def test_a_burst_of_requests_is_recorded_a_batch_at_a_time_in_delivery_ord
         burst += [customer(conn, platform_id=platform_id), invoice_of(conn, platform_id, item["Id"], number)]
     for envelope in burst:  # the exporter is stopped: the burst waits in its queue
         await publish(channel, namespace, envelope)
-    recorded = "INSERT INTO exporter.jobs"
-    with counting_statements((recorded,)) as statements:
+    recorded, linked = "INSERT INTO exporter.jobs", "INSERT INTO exporter.links"
+    with counting_statements((recorded, linked)) as statements:
         async with serving_exporter(settings):
             jobs = await wait_for_jobs(engine, conn.connection_id, count=len(burst))
 
@@ -129,8 +129,9 @@ async def test_a_burst_of_requests_is_recorded_a_batch_at_a_time_in_delivery_ord
     for request in burst[1::2]:
         stored = invoices[request.data["payload"]["DocNumber"]]
         assert stored["CustomerRef"]["value"] == qbo_ids[request.data["depends_on"][0]["platform_id"]]
-    # A batch of requests is one insert of jobs, not one a request.
+    # A batch of requests is one insert of jobs, and a round's writes one insert of links, not one each.
     assert 0 < statements[recorded] < len(burst) / 2, dict(statements)
+    assert 0 < statements[linked] < len(burst) / 2, dict(statements)
 
 
 def invoice_of(conn: Conn, customer_id: str, item_id: str, number: str) -> Envelope:

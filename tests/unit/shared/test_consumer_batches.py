@@ -29,7 +29,7 @@ async def test_a_waiter_cancelled_while_its_batch_runs_leaves_the_rest_of_the_ba
     async def alone(unit: _Unit) -> str:
         return f"alone {unit.data}"
 
-    batches = _Batches(alone, together, 16)
+    batches = _Batches(alone, together, 16, 4)
     first, second = _unit("first"), _unit("second")
     waiting = [asyncio.create_task(batches.submit(u)) for u in (first, second)]
     async with asyncio.timeout(5):
@@ -41,3 +41,34 @@ async def test_a_waiter_cancelled_while_its_batch_runs_leaves_the_rest_of_the_ba
     async with asyncio.timeout(5):
         assert await waiting[1] == "done second"
     assert first.outcome.cancelled()
+
+
+async def test_with_one_runner_a_queues_batches_run_one_at_a_time_in_delivery_order() -> None:
+    # A batch handler records what it is given in order (the exporter's jobs take their seq from
+    # it): two batches of a queue in flight at once could commit in either order.
+    release = asyncio.Event()
+    batches_seen: list[list[str]] = []
+    running = 0
+
+    async def together(units: list[_Unit]) -> list[str]:
+        nonlocal running
+        running += 1
+        assert running == 1, "two batches of the queue at once"
+        batches_seen.append([str(u.data) for u in units])
+        await release.wait()
+        running -= 1
+        return ["handled"] * len(units)
+
+    async def alone(unit: _Unit) -> str:
+        return (await together([unit]))[0]
+
+    batches = _Batches(alone, together, 16, 1)
+    first = asyncio.create_task(batches.submit(_unit("m0")))
+    await asyncio.sleep(0.01)  # the first batch (m0 alone) is in flight
+    rest = [asyncio.create_task(batches.submit(_unit(f"m{n}"))) for n in range(1, 6)]
+    await asyncio.sleep(0.01)
+    release.set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(first, *rest)
+    assert [m for batch in batches_seen for m in batch] == [f"m{n}" for n in range(6)]
+    assert batches_seen[0] == ["m0"]
