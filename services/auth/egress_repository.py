@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
@@ -56,11 +57,18 @@ async def delete_endpoint(session: AsyncSession, *, endpoint_id: str) -> None:
     )
 
 
-async def live_endpoints(session: AsyncSession, *, platform_id: str) -> list[Any]:
-    query = select(endpoints.c.id, endpoints.c.event_types).where(
-        endpoints.c.platform_id == platform_id, endpoints.c.deleted_at.is_(None)
+async def live_endpoints(session: AsyncSession, *, platform_ids: Iterable[str]) -> dict[str, list[Any]]:
+    """The webhook endpoints of each of ``platform_ids`` that are not deleted, in one query."""
+    wanted = sorted(set(platform_ids))
+    if not wanted:
+        return {}
+    query = select(endpoints.c.platform_id, endpoints.c.id, endpoints.c.event_types).where(
+        endpoints.c.platform_id.in_(wanted), endpoints.c.deleted_at.is_(None)
     )
-    return list((await session.execute(query)).all())
+    found: dict[str, list[Any]] = {}
+    for row in await session.execute(query):
+        found.setdefault(row.platform_id, []).append(row)
+    return found
 
 
 async def stage_delivery(session: AsyncSession, *, endpoint_id: str, envelope: dict[str, Any]) -> None:

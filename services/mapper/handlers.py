@@ -65,7 +65,7 @@ def _as_published(ctx: Context[Any], envelope: Envelope) -> tuple[Envelope, Outb
     if platform is None:
         return envelope, ctx.outbox
     stamped = envelope.model_copy(update={"platformid": platform})
-    return stamped, Outbox(ctx.session, models.outbox, cause=stamped)
+    return stamped, ctx.outbox.caused_by(stamped)
 
 
 async def _admit(ctx: Context[MapperSettings]) -> tuple[Envelope, Outbox] | None:
@@ -75,7 +75,7 @@ async def _admit(ctx: Context[MapperSettings]) -> tuple[Envelope, Outbox] | None
         return ctx.envelope, ctx.outbox
     # Its outcomes go to the platform that published it, and only to it: stamped here, never from the body.
     envelope = ctx.envelope.model_copy(update={"platformid": platform})
-    outbox = Outbox(ctx.session, models.outbox, cause=envelope)
+    outbox = ctx.outbox.caused_by(envelope)
     owner = await platform_of_tenant(ctx.session, models.api_keys, envelope.tenantid)
     refused = platforms.refusal(platform=platform, owner=owner, tenant_id=envelope.tenantid)
     if refused is None:

@@ -35,34 +35,32 @@ async def on_connection_event(data: Contract, ctx: Context[WebhooksDeps]) -> Non
     log.info("connection active: CDC due, import requested", extra={"released_changes": released})
 
 
-@router.subscribe(queue="webhooks.sync-results", routing_keys=["sync.succeeded"])
-async def on_sync_succeeded(data: SyncSucceeded, ctx: Context[WebhooksDeps]) -> None:
-    """sync.succeeded → remember what we wrote (echo suppression) and which platform document it is."""
-    entity = service.entity_of_object_type(data.object_type)
-    connection_id = data.connection_id
-    if connection_id is None and ctx.envelope.tenantid:
-        connection_id = await repository.active_connection_of_tenant(
-            ctx.session, tenant_id=ctx.envelope.tenantid
-        )
-    if entity is None or connection_id is None or data.qbo_id is None:
-        log.warning("sync.succeeded without a known entity or connection", extra={"object": data.object_type})
+@router.subscribe_batches(queue="webhooks.sync-results", routing_keys=["sync.succeeded"])
+async def on_sync_succeeded(results: list[tuple[SyncSucceeded, Context[WebhooksDeps]]]) -> None:
+    """sync.succeeded → remember what we wrote (echo suppression) and which platform document it is;
+    a batch of them at a time, with one statement for the writes and one for the documents."""
+    if not results:
         return
-    if data.qbo_sync_token is not None and data.qbo_sync_token.isdigit():
-        await repository.record_own_write(
-            ctx.session,
-            connection_id=connection_id,
-            entity=entity,
-            qbo_id=data.qbo_id,
-            sync_token=int(data.qbo_sync_token),
-        )
-    if entity in service.LINKED_DOCUMENTS:
-        await repository.record_document_link(
-            ctx.session,
-            connection_id=connection_id,
-            entity=entity,
-            qbo_id=data.qbo_id,
-            platform_id=data.platform_id,
-        )
+    session = results[0][1].session
+    writes, documents = [], []
+    for data, ctx in results:
+        entity = service.entity_of_object_type(data.object_type)
+        connection_id = data.connection_id
+        if connection_id is None and ctx.envelope.tenantid:
+            connection_id = await repository.active_connection_of_tenant(
+                session, tenant_id=ctx.envelope.tenantid
+            )
+        if entity is None or connection_id is None or data.qbo_id is None:
+            log.warning(
+                "sync.succeeded without a known entity or connection", extra={"object": data.object_type}
+            )
+            continue
+        if data.qbo_sync_token is not None and data.qbo_sync_token.isdigit():
+            writes.append(repository.OwnWrite(connection_id, entity, data.qbo_id, int(data.qbo_sync_token)))
+        if entity in service.LINKED_DOCUMENTS:
+            documents.append(repository.DocumentLink(connection_id, entity, data.qbo_id, data.platform_id))
+    await repository.record_own_writes(session, writes=writes)
+    await repository.record_document_links(session, links=documents)
 
 
 @router.subscribe(queue="webhooks.settings", routing_keys=["connection.settings_changed"])

@@ -132,9 +132,11 @@ async def _apply(
             session, ids=ids, error=repr(exc), delay=delay, give_up_after=GIVE_UP_AFTER
         )
         return
+    by_outcome: dict[str, list[int]] = {}
     for row in rows:
-        outcome = outcomes.get((row.entity, row.qbo_id), "stale")
-        await repository.finish_changes(session, ids=[row.id], status="done", outcome=outcome)
+        by_outcome.setdefault(outcomes.get((row.entity, row.qbo_id), "stale"), []).append(row.id)
+    for outcome, done in sorted(by_outcome.items()):  # one statement an outcome, not one a change
+        await repository.finish_changes(session, ids=done, status="done", outcome=outcome)
 
 
 async def _report(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import DateTime, Row, and_, case, delete, func, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -262,13 +262,20 @@ async def known_ids(session: AsyncSession, *, realm_id: str, entity: str) -> lis
     return list((await session.execute(stmt.order_by(s.c.qbo_id))).scalars())
 
 
-async def record_own_write(
-    session: AsyncSession, *, connection_id: str, entity: str, qbo_id: str, sync_token: int
-) -> None:
-    stmt = insert(models.own_writes).values(
-        connection_id=connection_id, entity=entity, qbo_id=qbo_id, sync_token=sync_token
-    )
-    await session.execute(stmt.on_conflict_do_nothing())
+class OwnWrite(NamedTuple):
+    """A version of an object the bridge wrote (its echo is not news to the platform)."""
+
+    connection_id: str
+    entity: str
+    qbo_id: str
+    sync_token: int
+
+
+async def record_own_writes(session: AsyncSession, *, writes: Sequence[OwnWrite]) -> None:
+    """Remember versions the bridge wrote, in one statement."""
+    if writes:
+        stmt = insert(models.own_writes).values([w._asdict() for w in writes])
+        await session.execute(stmt.on_conflict_do_nothing())
 
 
 async def is_own_write(
@@ -299,15 +306,26 @@ async def own_creations(
     return {(r.connection_id, r.entity, r.qbo_id) for r in await session.execute(stmt)}
 
 
-async def record_document_link(
-    session: AsyncSession, *, connection_id: str, entity: str, qbo_id: str, platform_id: str
-) -> None:
-    stmt = insert(models.document_links).values(
-        connection_id=connection_id, entity=entity, qbo_id=qbo_id, platform_id=platform_id
-    )
+class DocumentLink(NamedTuple):
+    """Which platform document a QBO document is."""
+
+    connection_id: str
+    entity: str
+    qbo_id: str
+    platform_id: str
+
+
+async def record_document_links(session: AsyncSession, *, links: Sequence[DocumentLink]) -> None:
+    """Remember which platform documents QBO documents are, in one statement; a document named
+    twice keeps the last platform id."""
+    last = {(d.connection_id, d.entity, d.qbo_id): d for d in links}
+    if not last:
+        return
+    stmt = insert(models.document_links).values([d._asdict() for d in last.values()])
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["connection_id", "entity", "qbo_id"], set_={"platform_id": platform_id}
+            index_elements=["connection_id", "entity", "qbo_id"],
+            set_={"platform_id": stmt.excluded.platform_id},
         )
     )
 

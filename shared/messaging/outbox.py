@@ -123,6 +123,10 @@ class Outbox:
     ) -> None:
         self._session, self._table, self._cause, self._staged = session, table, cause, staged
 
+    def caused_by(self, cause: Envelope) -> Outbox:
+        """This outbox (same transaction, same staged rows), for events of another cause."""
+        return Outbox(self._session, self._table, cause=cause, staged=self._staged)
+
     async def add(
         self,
         type_: str,

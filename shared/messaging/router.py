@@ -134,7 +134,12 @@ class Router:
         return register
 
     def subscribe_batches(
-        self, *, queue: str, routing_keys: Sequence[str], retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
+        self,
+        *,
+        queue: str,
+        routing_keys: Sequence[str],
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        takes: Takes | None = None,
     ) -> Callable[[BatchHandler], BatchHandler]:
         """Register the decorated coroutine as the batch handler of ``queue`` (see ``BatchHandler``)."""
         if any(s.queue == queue for s in self.subscriptions):
@@ -142,7 +147,9 @@ class Router:
 
         def register(handler: BatchHandler) -> BatchHandler:
             self.subscriptions.append(
-                Subscription(queue, tuple(routing_keys), None, tuple(retry_delays), batch_handler=handler)
+                Subscription(
+                    queue, tuple(routing_keys), None, tuple(retry_delays), takes=takes, batch_handler=handler
+                )
             )
             return handler
 
