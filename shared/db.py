@@ -94,9 +94,9 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 @contextlib.asynccontextmanager
-async def reading(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session for reads outside any transaction: each statement sees what is committed when it
-    runs, and no BEGIN or ROLLBACK goes to the server (two round trips fewer than a transaction)."""
+async def autocommit(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session outside any transaction, for reads or a single write: each statement is its own
+    transaction, and no BEGIN, COMMIT or ROLLBACK goes to the server (two round trips fewer)."""
     async with sessionmaker() as session:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         yield session

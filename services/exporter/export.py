@@ -34,7 +34,7 @@ from services.exporter.settings import ExporterSettings
 from shared import tracing
 from shared.contracts.bridge import SyncFailed, SyncSucceeded
 from shared.crashpoints import crash_point
-from shared.db import reading
+from shared.db import autocommit
 from shared.messaging.outbox import Outbox, StagedRow, write_staged
 from shared.qbo.client import QboClient
 
@@ -142,7 +142,7 @@ class Exporter:
             refs = [*service.link_refs(job.payload), *service.link_refs(job.match or {})]
             by_connection[job.connection_id] += [job.key, *refs]
         found: dict[LinkKey, RowMapping] = {}
-        async with reading(self._sessionmaker) as session:
+        async with autocommit(self._sessionmaker) as session:
             for connection_id, keys in by_connection.items():
                 found |= await repository.linked(session, connection_id=connection_id, keys=keys)
         return found

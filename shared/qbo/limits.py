@@ -38,14 +38,14 @@ from sqlalchemy import (
     Table,
     delete,
     func,
-    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import schema_metadata
+from shared.db import autocommit, schema_metadata
 from shared.qbo import budget
 
 SCHEMA = "qbo_limits"
@@ -228,13 +228,7 @@ class RealmLimiter:
     async def _grant(self, realm_id: str, *, batch: bool, waiting: int) -> tuple[_Lease | None, float]:
         async with self._sessionmaker() as session, session.begin():
             await _lock(session, realm_id)
-            now: dt.datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
-            until = (
-                await session.execute(
-                    select(realm_throttles.c.until).where(realm_throttles.c.realm_id == realm_id)
-                )
-            ).scalar_one_or_none()
-            held = await _held(session, realm_id, now=now)
+            now, until, held = await _state(session, realm_id)
             room = budget.room(
                 held,
                 now=now.timestamp(),
@@ -245,18 +239,18 @@ class RealmLimiter:
             calls = budget.lease_size(free=room.calls, waiting=waiting, least=self._least)
             if calls == 0:
                 return None, room.wait
+            # The new lease, and the realm's rows no window needs any more gone, in one statement.
             lease_id = (
                 await session.execute(
-                    realm_leases.insert()
-                    .values(realm_id=realm_id, batch=batch, calls=calls, granted_at=now)
-                    .returning(realm_leases.c.id)
+                    text("""
+                    WITH gone AS (
+                        DELETE FROM qbo_limits.realm_leases WHERE realm_id = :realm AND granted_at < :old)
+                    INSERT INTO qbo_limits.realm_leases (realm_id, batch, calls, granted_at)
+                    VALUES (:realm, :batch, :calls, :now) RETURNING id
+                    """),
+                    {"realm": realm_id, "old": now - KEEP, "batch": batch, "calls": calls, "now": now},
                 )
             ).scalar_one()
-            await session.execute(
-                delete(realm_leases).where(
-                    realm_leases.c.realm_id == realm_id, realm_leases.c.granted_at < now - KEEP
-                )
-            )
         return _Lease(int(lease_id), calls, time.monotonic() + self._lease_seconds), 0.0
 
     def _close_if_spent(self, lease: _Lease, local: _Realm) -> None:
@@ -271,7 +265,7 @@ class RealmLimiter:
         task.add_done_callback(self._tasks.discard)
 
     async def _close(self, lease: _Lease) -> None:
-        async with self._sessionmaker() as session, session.begin():
+        async with autocommit(self._sessionmaker) as session:  # one statement: no transaction of its own
             leases = realm_leases.c
             if lease.used == 0:
                 await session.execute(delete(realm_leases).where(leases.id == lease.id))
@@ -294,19 +288,28 @@ async def _lock(session: AsyncSession, realm_id: str) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(f"qbo_limits:{realm_id}".encode()))))
 
 
-async def _held(session: AsyncSession, realm_id: str, *, now: dt.datetime) -> list[budget.Held]:
-    c = realm_leases.c
+async def _state(
+    session: AsyncSession, realm_id: str
+) -> tuple[dt.datetime, dt.datetime | None, list[budget.Held]]:
+    """The database's time, the realm's pause after a 429 (if any) and the leases that still count,
+    in one statement; read under the realm's lock, so no grant or pause of another process is missed."""
     rows = (
         await session.execute(
-            select(c.calls, c.batch, c.granted_at, c.closed_at).where(
-                c.realm_id == realm_id,
-                or_(c.closed_at.is_(None), c.closed_at > now - KEEP),
-            )
+            text("""
+            SELECT n.now, t.until, l.calls, l.batch, l.granted_at, l.closed_at
+            FROM (SELECT clock_timestamp() AS now) AS n
+            LEFT JOIN qbo_limits.realm_throttles t ON t.realm_id = :realm
+            LEFT JOIN qbo_limits.realm_leases l ON l.realm_id = :realm
+                 AND (l.closed_at IS NULL OR l.closed_at > n.now - CAST(:keep AS interval))
+            """),
+            {"realm": realm_id, "keep": KEEP},
         )
     ).all()
-    return [
+    held = [
         budget.Held(
             r.calls, r.batch, r.granted_at.timestamp(), r.closed_at.timestamp() if r.closed_at else None
         )
         for r in rows
+        if r.calls is not None
     ]
+    return rows[0].now, rows[0].until, held

@@ -18,6 +18,7 @@ from shared.qbo.errors import ConnectionUnusable, QboPermanent, QboThrottled
 from shared.qbo.limits import MIGRATIONS_DIR, SCHEMA, RealmLimiter, realm_leases, realm_throttles
 from shared.qbo.tokens import AuthServiceTokens
 from tests.helpers.sandbox import connect, create_app, create_company
+from tests.helpers.statements import counting_statements
 from tests.integration.exporter.kit import INTERNAL_TOKEN, REDIRECT, Conn, FakeAuth, Grant, requests_log, uid
 
 
@@ -275,3 +276,21 @@ async def test_a_throttled_read_waits_out_the_realms_pause_and_is_answered(
     faults = [r["fault_code"] for r in await requests_log(sandbox, conn.realm_id)]
     assert info["Id"] == conn.realm_id or info.get("CompanyName")
     assert faults.count("3001") == 1
+
+
+async def test_a_lease_costs_the_database_three_statements_and_its_return_one(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # A grant read the database's clock, the realm's pause and its leases in three statements and
+    # wrote the lease and pruned old ones in two more, then gave the lease back in a transaction of
+    # its own: eleven round trips a lease with BEGIN and COMMIT; a realm writing one invoice at a
+    # time pays them for each call.
+    limiter = RealmLimiter(sessions, per_second=1000, per_minute=10000, least=1, lease_seconds=0.05)
+    realm = uid("realm")
+    with counting_statements(("",)) as statements:
+        for _ in range(5):
+            async with limiter.slot(realm):
+                pass
+            await asyncio.sleep(0.1)  # the lease ends unspent and is given back
+        await asyncio.sleep(0.1)
+    assert statements[""] == 5 * 4, dict(statements)  # lock, state, insert; close (no transaction)

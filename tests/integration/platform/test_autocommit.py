@@ -1,4 +1,4 @@
-"""``shared.db.reading``: reads outside a transaction, leaving pooled connections transactional."""
+"""``shared.db.autocommit``: statements outside a transaction, leaving pooled connections transactional."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import create_sessionmaker, reading
+from shared.db import autocommit, create_sessionmaker
 
 pytestmark = pytest.mark.integration
 NOW = text("SELECT now()")  # the time the transaction started
@@ -18,7 +18,7 @@ async def test_reads_run_outside_a_transaction_and_the_connection_is_transaction
     engine: AsyncEngine,
 ) -> None:
     sessionmaker = create_sessionmaker(engine)
-    async with reading(sessionmaker) as session:
+    async with autocommit(sessionmaker) as session:
         first = (await session.execute(NOW)).scalar()
         await asyncio.sleep(0.01)
         second = (await session.execute(NOW)).scalar()
