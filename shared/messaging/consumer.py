@@ -4,8 +4,8 @@ Messages of one queue that are waiting together share that transaction (up to ``
 them, in up to ``BATCH_RUNNERS`` transactions at once per queue): one BEGIN, one inbox claim and one
 COMMIT for a burst instead of one each per message; a queue with a batch handler hands the whole
 burst to it at once. Each still has its own outcome: when any of a batch's handlers
-fails, or its commit does, the batch is rolled back and each of its messages is handled again in a
-transaction of its own, so a failure is sorted for the message that caused it alone. A redelivered
+fails, or its commit does, the batch is rolled back and its halves are handled again the same way,
+down to single messages, so a failure is sorted for the message that caused it alone. A redelivered
 message is always handled alone: it may be the one that killed a consumer.
 
 Failures are sorted where they happen: an undecodable or invalid message goes to the dead-letter
@@ -428,25 +428,31 @@ class _Batches:
                     unit.outcome.cancel()
 
     async def _settle(self, units: list[_Unit]) -> None:
+        """Handle ``units`` together; if that fails, each half again the same way, in order, down to
+        single messages, so a failing message is sorted alone and costs its batch-mates a few
+        transactions (about two for each halving), not one each."""
         if len(units) > 1:
             try:
                 outcomes = await self._together(units)
-            except Exception:  # each message is tried alone and sorted on its own
-                log.info("a batch failed; its messages are handled one by one", exc_info=True)
+            except Exception:
+                log.info("a batch failed; its halves are handled apart", exc_info=True)
+                half = len(units) // 2
+                await self._settle(units[:half])
+                await self._settle(units[half:])
             else:
                 for unit, outcome in zip(units, outcomes, strict=True):
                     if not unit.outcome.done():  # its waiter was cancelled: the broker redelivers it
                         unit.outcome.set_result(outcome)
-                return
-        for unit in units:
-            try:
-                outcome = await self._alone(unit)
-            except Exception as exc:  # noqa: BLE001 - the message's own handling sorts it
-                if not unit.outcome.done():
-                    unit.outcome.set_exception(exc)
-            else:
-                if not unit.outcome.done():
-                    unit.outcome.set_result(outcome)
+            return
+        unit = units[0]
+        try:
+            outcome = await self._alone(unit)
+        except Exception as exc:  # noqa: BLE001 - the message's own handling sorts it
+            if not unit.outcome.done():
+                unit.outcome.set_exception(exc)
+        else:
+            if not unit.outcome.done():
+                unit.outcome.set_result(outcome)
 
 
 def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any]) -> Message:

@@ -42,7 +42,7 @@ Handler = Callable[[Any, Context[Any]], Awaitable[None]]
 # A handler of several messages of one queue at once, in their shared transaction (in delivery
 # order, duplicates left out): for a queue whose handling is a few statements that can each serve
 # the whole batch. A queue's batches are handled one at a time, in delivery order. A failure fails
-# the batch; each message is then handled again alone.
+# the batch; its halves are then handled again the same way, down to single messages.
 BatchHandler = Callable[[list[tuple[Any, Context[Any]]]], Awaitable[None]]
 GiveUpHook = Callable[[Envelope, str, Context[Any]], Awaitable[None]]
 InvalidHook = Callable[[Envelope, InvalidMessage, Context[Any]], Awaitable[None]]

@@ -72,3 +72,34 @@ async def test_with_one_runner_a_queues_batches_run_one_at_a_time_in_delivery_or
         await asyncio.gather(first, *rest)
     assert [m for batch in batches_seen for m in batch] == [f"m{n}" for n in range(6)]
     assert batches_seen[0] == ["m0"]
+
+
+async def test_a_failing_message_costs_its_batch_mates_a_few_transactions_not_one_each() -> None:
+    # A batch that failed was handled again one message at a time: one poison among 16 waiting
+    # messages cost 16 transactions, and a burst's transactions depended on where it fell.
+    together_calls: list[int] = []
+    alone_calls: list[str] = []
+
+    async def together(units: list[_Unit]) -> list[str]:
+        together_calls.append(len(units))
+        if any(u.data == "poison" for u in units):
+            raise RuntimeError("poison in the batch")
+        return ["handled"] * len(units)
+
+    async def alone(unit: _Unit) -> str:
+        alone_calls.append(str(unit.data))
+        if unit.data == "poison":
+            raise RuntimeError("poison")
+        return "handled"
+
+    batches = _Batches(alone, together, 16, 1)
+    units = [_unit(f"m{n}") for n in range(16)]
+    units[5] = _unit("poison")
+    waiting = [asyncio.create_task(batches.submit(u)) for u in units]
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+
+    assert [isinstance(r, RuntimeError) for r in results] == [n == 5 for n in range(16)]
+    assert all(r == "handled" for n, r in enumerate(results) if n != 5)
+    assert len(alone_calls) <= 2, alone_calls  # the poison and, at most, the one it was paired with
+    assert len(together_calls) <= 9, together_calls  # 16, then two halves at each of three levels
