@@ -27,7 +27,11 @@ async def on_export_requested(requests: list[tuple[ExportRequested, Context[Any]
     session, settings = requests[0][1].session, requests[0][1].deps.settings
     needs = [(data, ctx, service.dependencies(data)) for data, ctx in requests]
     keys = {(data.connection_id, d["entity"], d["platform_id"]) for data, _, deps in needs for d in deps}
-    keys |= {(data.connection_id, data.entity, data.platform_id) for data in _creates(requests)}
+    keys |= {
+        (data.connection_id, data.entity, data.platform_id)
+        for data, _ in requests
+        if data.operation == "create"
+    }
     linked = await repository.linked_across(session, keys=keys)
     statuses = await connection_statuses(
         session, models.connections, connection_ids=[data.connection_id for data, _ in requests]
@@ -58,7 +62,7 @@ async def on_export_requested(requests: list[tuple[ExportRequested, Context[Any]
     # (pg_stat_statements: 37 ms of lock wait per call in the benchmark).
     created = [
         (data.connection_id, (data.entity, data.platform_id), data.event_time or dt.datetime.now(dt.UTC))
-        for data, values in zip(_data(requests), rows, strict=True)
+        for (data, _, _), values in zip(needs, rows, strict=True)
         if values["id"] in recorded
         and data.operation == "create"
         and (data.connection_id, data.entity, data.platform_id) not in linked
@@ -66,14 +70,6 @@ async def on_export_requested(requests: list[tuple[ExportRequested, Context[Any]
     await repository.creations_arrived(session, created=created)
     for values in rows:
         log.info("export recorded", extra={"job_id": values["id"], "status": values["status"]})
-
-
-def _data(requests: list[tuple[ExportRequested, Context[Any]]]) -> list[ExportRequested]:
-    return [data for data, _ in requests]
-
-
-def _creates(requests: list[tuple[ExportRequested, Context[Any]]]) -> list[ExportRequested]:
-    return [data for data, _ in requests if data.operation == "create"]
 
 
 @router.subscribe(queue="exporter.connections", routing_keys=CONNECTION_EVENTS)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Text, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mapper import models
 from services.mapper.readiness import UsedValues
@@ -357,7 +357,7 @@ async def record_used_values(
     transaction ended, so every event of a connection waited for the one before it to commit.
     New values go in one order, so two events bringing the same new values never deadlock.
     """
-    known = _RECORDED.setdefault(_database(session), set())
+    known = _RECORDED.setdefault(str(getattr(session.bind, "url", "")), set())  # as apikeys' owners
     unique = sorted({(k, v[:200]) for k, v in values if (connection_id, k, v[:200]) not in known})
     if not unique:
         return
@@ -370,11 +370,6 @@ async def record_used_values(
     # One this statement did not insert was there, committed: an insert of it by a transaction still
     # open would have made the statement wait for that one's end.
     known.update((connection_id, k, v) for k, v in unique if (k, v) not in inserted)
-
-
-def _database(session: AsyncSession) -> str:
-    bind = session.bind
-    return "" if bind is None else str(bind.engine.url if isinstance(bind, AsyncConnection) else bind.url)
 
 
 async def used_values(session: AsyncSession, *, connection_id: str, settings: SyncSettings) -> UsedValues:
