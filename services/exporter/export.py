@@ -361,7 +361,11 @@ class Exporter:
                 with tracing.continuing(o.job.traceparent, o.job.tracestate):  # the platform's trace goes on
                     event = events[o.job.id]
                     await outbox.add(
-                        "sync.succeeded", event, tenant_id=o.job.tenant_id, realm_id=o.job.realm_id
+                        "sync.succeeded",
+                        event,
+                        tenant_id=o.job.tenant_id,
+                        realm_id=o.job.realm_id,
+                        lane=o.job.lane,
                     )
         return kept
 
@@ -382,11 +386,19 @@ class Exporter:
         with tracing.continuing(job.traceparent, job.tracestate):  # the platform's trace goes on
             if isinstance(o, service.Skipped) and o.report:
                 await outbox.add(
-                    "sync.succeeded", skipped_event(o), tenant_id=job.tenant_id, realm_id=job.realm_id
+                    "sync.succeeded",
+                    skipped_event(o),
+                    tenant_id=job.tenant_id,
+                    realm_id=job.realm_id,
+                    lane=job.lane,
                 )
             elif isinstance(o, service.Failed):
                 await outbox.add(
-                    "sync.failed", failed_event(o), tenant_id=job.tenant_id, realm_id=job.realm_id
+                    "sync.failed",
+                    failed_event(o),
+                    tenant_id=job.tenant_id,
+                    realm_id=job.realm_id,
+                    lane=job.lane,
                 )
             elif isinstance(o, service.ParkConnection):
                 wait = self._settings.wait_limit_seconds

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from shared.contracts.internal import ExportRequested
 from shared.errors import BridgeError, ParkedError, PermanentError, RetryableError
@@ -53,6 +53,7 @@ class Job:
     park_reason: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    history: bool = False
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Job:
@@ -61,6 +62,11 @@ class Job:
     @property
     def key(self) -> LinkKey:
         return (self.entity, self.platform_id)
+
+    @property
+    def lane(self) -> Literal["history"] | None:
+        """The lane its outcome events name: ``history`` for a bulk batch's line, else none."""
+        return "history" if self.history else None
 
     @property
     def order_time(self) -> dt.datetime:

@@ -174,12 +174,19 @@ async def on_api_key_event(data: Contract, ctx: Context[None]) -> None:
     await apply_key_event(ctx.session, models.api_keys, data)
 
 
-@router.subscribe(queue="mapper.sync-results", routing_keys=["sync.succeeded", "sync.failed"])
+def _of_a_bulk_line(envelope: Envelope) -> bool:
+    """Whether an outcome is of a write in the history lane (a bulk batch's line): only those count
+    for a batch, so a live write's outcome is passed over before any transaction."""
+    return envelope.lane == "history" and envelope.tenantid is not None
+
+
+@router.subscribe(
+    queue="mapper.sync-results", routing_keys=["sync.succeeded", "sync.failed"], takes=_of_a_bulk_line
+)
 async def on_sync_result(data: SyncSucceeded | SyncFailed, ctx: Context[None]) -> None:
-    """sync.succeeded/sync.failed → the exporter's outcome of a bulk batch's event (the bridge counts)."""
+    """sync.succeeded/sync.failed of a bulk batch's line → its outcome in the batch (the bridge counts)."""
     tenant = ctx.envelope.tenantid
-    if tenant is None:
-        return
+    assert tenant is not None
     outcome = "failed" if isinstance(data, SyncFailed) else "succeeded"
     await batch_repository.record_export_outcome(
         ctx.session,

@@ -25,7 +25,9 @@ class Envelope(BaseModel):
     broker-checked routing key or the caller's key, never taken from a platform's body; its
     outcomes go back to that platform only); ``withheld`` (why an event for the bridge's own
     services is not for the platform, e.g. a ``qbo.customer.changed`` while the connection's
-    customers sync only to QBO: never forwarded to a platform).
+    customers sync only to QBO: never forwarded to a platform); ``lane`` (``history`` on the outcome
+    of a write in the history lane, i.e. of a bulk batch's line: the mapper follows a batch by these
+    alone, and a platform may tell its backfill's outcomes from its live ones).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -44,6 +46,7 @@ class Envelope(BaseModel):
     tracestate: str | None = None
     platformid: str | None = Field(default=None, max_length=200)
     withheld: str | None = Field(default=None, max_length=500)
+    lane: Literal["history"] | None = None
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -66,6 +69,7 @@ class Envelope(BaseModel):
         source: str = BRIDGE_SOURCE,
         event_id: str | None = None,
         withheld: str | None = None,
+        lane: Literal["history"] | None = None,
     ) -> Envelope:
         """A new event; with ``cause`` it inherits the tenant, realm and correlation of its cause."""
         payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, BaseModel) else data
@@ -84,6 +88,7 @@ class Envelope(BaseModel):
             tracestate=cause.tracestate if cause else None,
             platformid=cause.platformid if cause else None,
             withheld=withheld,
+            lane=lane,
             data=payload,
         )
 

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aio_pika import DeliveryMode, Message, RobustChannel
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -137,11 +137,12 @@ class Outbox:
         subject: str | None = None,
         event_id: str | None = None,
         withheld: str | None = None,
+        lane: Literal["history"] | None = None,
     ) -> Envelope:
         """Stage one event of ``type_``; it inherits tenant, realm and correlation from the cause.
 
         ``withheld`` (the reason) marks an event for the bridge's services only: never forwarded
-        to a platform.
+        to a platform; ``lane`` marks the outcome of a history write (a bulk batch's line).
         """
         envelope = Envelope.new(
             type_,
@@ -152,6 +153,7 @@ class Outbox:
             cause=self._cause,
             event_id=event_id,
             withheld=withheld,
+            lane=lane,
         )
         envelope = tracing.stamp(envelope)  # carries the current span as the event's trace context
         row = {

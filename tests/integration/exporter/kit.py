@@ -206,6 +206,7 @@ def export(
     event_time: dt.datetime | None = None,
     if_absent: str = "wait",
     after: list[dict[str, str]] | None = None,
+    lane: str = "live",
 ) -> Envelope:
     """A ``qbo.export.requested`` envelope as the mapper would publish it."""
     data = ExportRequested(
@@ -222,6 +223,7 @@ def export(
         event_time=event_time,
         if_absent=if_absent,
         after=after or [],
+        lane=lane,
     )
     return Envelope.new("qbo.export.requested", data, tenant_id=conn.tenant_id, realm_id=conn.realm_id)
 

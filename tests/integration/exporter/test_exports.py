@@ -48,6 +48,32 @@ async def test_an_export_delivered_five_times_lands_once_and_is_reported_once(
     ]
 
 
+async def test_the_outcome_of_a_history_write_names_its_lane_and_a_live_ones_none(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    """The mapper follows a bulk batch by its lines' outcomes alone: it knows them by ``lane``."""
+    probe = await bind_probe(channel, namespace, ["sync.succeeded", "sync.failed"])
+    async with serving_exporter(settings_for(database_url, amqp_url, namespace, auth_url=auth.url)):
+        conn = await connect_realm(sandbox, auth, channel, namespace, engine)
+        await publish(channel, namespace, customer(conn, platform_id="cus_live"))
+        await publish(channel, namespace, customer(conn, platform_id="cus_line", lane="history"))
+        refused = export(conn, platform_id="cus_bad", payload={"DisplayName": ""}, lane="history")
+        await publish(channel, namespace, refused)
+        await wait_for_jobs(engine, conn.connection_id, count=3)
+        events = await envelopes(probe, count=3, timeout=10)
+    assert sorted((e.data["platform_id"], e.type, e.lane) for e in events) == [
+        ("cus_bad", "sync.failed", "history"),
+        ("cus_line", "sync.succeeded", "history"),
+        ("cus_live", "sync.succeeded", None),
+    ]
+
+
 async def test_an_invoice_waits_for_its_customer_and_refers_to_its_qbo_id(
     database_url: str,
     amqp_url: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -106,13 +107,14 @@ async def test_a_bulk_body_over_the_services_own_body_limit_is_taken_up_to_the_b
     assert answer.json()["rejected"] == []
 
 
-def sync_result(kind: str, tenant: str, event: Envelope, object_type: str) -> Envelope:
+def sync_result(kind: str, tenant: str, event: Envelope, object_type: str, *, live: bool = False) -> Envelope:
+    """What the exporter publishes of a write: a bulk line's in the history lane (``lane``)."""
     data: dict[str, Any] = {"object_type": object_type, "platform_id": "x", "source_event_id": event.id}
     if kind == "sync.succeeded":
         data |= {"qbo_id": "99", "operation": "create"}
     else:
         data |= {"code": "qbo_validation", "message": "QuickBooks said no"}
-    return Envelope.new(kind, data, tenant_id=tenant)
+    return Envelope.new(kind, data, tenant_id=tenant, lane=None if live else "history")
 
 
 async def batch(mapper: Mapper, batch_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -152,6 +154,38 @@ async def test_a_batch_is_followed_to_its_outcomes_until_done(mapper: Mapper) ->
     assert [rerun_state[k] for k in counts] == [3, 0, 1, 1, 1, True]
     assert stranger.status_code == 404
     assert (await batch(mapper, "batch-none")).status_code == 404
+
+
+async def test_a_live_writes_outcome_is_passed_over_before_any_transaction(mapper: Mapper) -> None:
+    """Every write's outcome reaches the mapper's queue, but only a bulk line's counts: a live one
+    (no ``lane``) is acked unread, where it cost a transaction (inbox claim and batch update) each."""
+    tenant, connection_id, _ = await prepared(mapper)
+    line = invoice_event(tenant, number="L-1")
+    batch_id = (await bulk(mapper, ndjson(line))).json()["batch_id"]
+    await until(lambda: _mapped(mapper, connection_id, 1))
+    passed_over = await _passed_over(mapper)
+
+    await mapper.publish(sync_result("sync.succeeded", tenant, line, "invoice", live=True))
+    await until(lambda: _more(_passed_over(mapper), than=passed_over), timeout=10)
+    after_live = (await batch(mapper, batch_id)).json()
+    await mapper.publish(sync_result("sync.succeeded", tenant, line, "invoice"))
+    await until(lambda: _progress(mapper, batch_id, done=True))
+    after_line = (await batch(mapper, batch_id)).json()
+
+    assert [after_live[k] for k in ("pending", "succeeded", "done")] == [1, 0, False]
+    assert [after_line[k] for k in ("pending", "succeeded", "done")] == [0, 1, True]
+
+
+async def _passed_over(mapper: Mapper) -> float:
+    """The mapper's count of sync.succeeded messages its sync-results queue passed over."""
+    text = (await mapper.http.get("/metrics")).text
+    wanted = 'queue="mapper.sync-results"'
+    lines = [x for x in text.splitlines() if x.startswith("qbb_events_consumed_total{") and wanted in x]
+    return sum(float(x.rsplit(" ", 1)[1]) for x in lines if 'outcome="passed_over"' in x)
+
+
+async def _more(count: Awaitable[float], *, than: float) -> bool:
+    return await count > than
 
 
 async def _mapped(mapper: Mapper, connection_id: str, count: int) -> bool:
