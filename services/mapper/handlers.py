@@ -31,7 +31,11 @@ async def _rejected_as_invalid(
     """A platform event whose data breaks its contract → sync.rejected with every problem and path."""
     rejection = service.invalid(error.summary, error.problems)
     envelope, outbox = _as_published(ctx, envelope)
-    await ingest.reject(ctx.session, outbox, envelope, envelope.data, rejection, connection_id=None)
+    batch = ingest.Batch()
+    await ingest.reject(
+        ctx.session, outbox, envelope, envelope.data, rejection, connection_id=None, batch=batch
+    )
+    await batch.flush(ctx.session)
 
 
 async def _rejected_after_retries(envelope: Envelope, reason: str, ctx: Context[MapperSettings]) -> None:
@@ -68,7 +72,7 @@ def _as_published(ctx: Context[Any], envelope: Envelope) -> tuple[Envelope, Outb
     return stamped, ctx.outbox.caused_by(stamped)
 
 
-async def _admit(ctx: Context[MapperSettings]) -> tuple[Envelope, Outbox] | None:
+async def _admit(ctx: Context[MapperSettings], batch: ingest.Batch) -> tuple[Envelope, Outbox] | None:
     """The event and outbox to map with, or None when its publishing platform does not own its tenant."""
     platform = platforms.publishing_platform(ctx.routing_key, ctx.envelope.type)
     if platform is None:
@@ -81,33 +85,45 @@ async def _admit(ctx: Context[MapperSettings]) -> tuple[Envelope, Outbox] | None
     if refused is None:
         return envelope, outbox
     # The refusal forgets the id (see ingest.reject): it must not use up the tenant's real event.
-    await ingest.reject(ctx.session, outbox, envelope, envelope.data, refused, connection_id=None)
+    await ingest.reject(
+        ctx.session, outbox, envelope, envelope.data, refused, connection_id=None, batch=batch
+    )
     return None
 
 
-@router.subscribe(
+@router.subscribe_batches(
     queue=platforms.INGRESS_QUEUE,
     routing_keys=PLATFORM_EVENTS,
     ingress_keys=platforms.ingress_keys(PLATFORM_EVENTS),
     on_give_up=_rejected_after_retries,
     on_invalid=_rejected_as_invalid,
 )
-async def on_platform_event(data: Contract, ctx: Context[MapperSettings]) -> None:
-    """A platform event → qbo.export.requested commands in dependency order, sync.rejected, or held
-    until its company's lists are imported; refused when its platform does not own its tenant."""
-    admitted = await _admit(ctx)
-    if admitted is None:
+async def on_platform_events(events: list[tuple[Contract, Context[MapperSettings]]]) -> None:
+    """Platform events → qbo.export.requested commands in dependency order, sync.rejected, or held
+    until its company's lists are imported; refused when its platform does not own its tenant.
+    A batch at a time: the events' contexts and named reference objects are read once for all of
+    them, and their outcomes written in one statement."""
+    if not events:
         return
-    envelope, outbox = admitted
-    wait = ctx.deps.reference_wait_seconds if ctx.deps is not None else 0.0
-    outcome = await ingest.process(ctx.session, outbox, envelope, data, wait_seconds=wait)
-    log.info("platform event handled", extra={"outcome": outcome, "event_type": ctx.envelope.type})
+    session, batch = events[0][1].session, ingest.Batch()
+    admitted = []
+    for data, ctx in events:
+        with ctx.as_the_message():
+            if (found := await _admit(ctx, batch)) is not None:
+                admitted.append((*found, data, ctx))
+    await batch.read(session, [(envelope, data) for envelope, _, data, _ in admitted])
+    for envelope, outbox, data, ctx in admitted:
+        wait = ctx.deps.reference_wait_seconds if ctx.deps is not None else 0.0
+        with ctx.as_the_message():
+            outcome = await ingest.process(session, outbox, envelope, data, wait_seconds=wait, batch=batch)
+            log.info("platform event handled", extra={"outcome": outcome, "event_type": envelope.type})
+    await batch.flush(session)
 
 
 # A bulk batch's lines (POST /v1/events/bulk) come through their own queue, so a live event never
 # waits behind a batch: the same handler, a small window, and the live queue's inbox name (an event
 # sent both ways has one effect). Internal: bound to no exchange, only the outbox relay feeds it.
-router.subscribe(
+router.subscribe_batches(
     queue=platforms.HISTORY_QUEUE,
     routing_keys=(),
     on_give_up=_rejected_after_retries,
@@ -115,7 +131,7 @@ router.subscribe(
     inbox_name=platforms.INGRESS_QUEUE,
     prefetch=platforms.HISTORY_PREFETCH,
     lane="history",
-)(on_platform_event)
+)(on_platform_events)
 
 
 @router.subscribe(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Text, and_, delete, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.mapper import models
@@ -97,6 +97,17 @@ async def event_context(session: AsyncSession, *, tenant_id: str, event_id: str)
     """The tenant's connection (the most recently changed one), its settings, whether its company's
     lists were imported, the fingerprint of its small lists and whether the event came in a bulk
     batch — one query instead of five."""
+    return (await event_contexts(session, events=[(tenant_id, event_id)])).get((tenant_id, event_id))
+
+
+async def event_contexts(
+    session: AsyncSession, *, events: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], EventContext]:
+    """``event_context`` of each (tenant id, event id) at once, for events of any tenants: one query.
+    An event whose tenant has no connection is left out."""
+    wanted = list(dict.fromkeys(events))
+    if not wanted:
+        return {}
     c, st, ri, be = (
         models.connections,
         models.connection_settings,
@@ -104,7 +115,11 @@ async def event_context(session: AsyncSession, *, tenant_id: str, event_id: str)
         models.batch_events,
     )
     imported = select(ri.c.realm_id).where(ri.c.realm_id == c.c.realm_id).exists()
-    batched = select(be.c.event_id).where(be.c.tenant_id == tenant_id, be.c.event_id == event_id).exists()
+    batched = (
+        select(func.array_agg(be.c.event_id))
+        .where(be.c.tenant_id == c.c.tenant_id, be.c.event_id.in_(sorted({e for _, e in wanted})))
+        .scalar_subquery()
+    )
     query = (
         select(
             c,
@@ -113,24 +128,31 @@ async def event_context(session: AsyncSession, *, tenant_id: str, event_id: str)
             st.c.updated_at.label("settings_at"),
             imported.label("imported"),
             _small_lists_fingerprint(c.c.realm_id).label("small_lists"),
-            batched.label("in_batch"),
+            batched.label("batched"),
         )
         .outerjoin(st, st.c.connection_id == c.c.connection_id)
-        .where(c.c.tenant_id == tenant_id)
-        .order_by(c.c.updated_at.desc())
-        .limit(1)
+        .where(c.c.tenant_id.in_(sorted({t for t, _ in wanted})))
+        .order_by(c.c.tenant_id, c.c.updated_at.desc())
+        .ext(distinct_on(c.c.tenant_id))
     )
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    settings = (
-        SyncSettings()
-        if row.settings_version is None
-        else _parsed_settings(row.connection_id, row.settings_version, row.settings_at, row.settings_body)
-    )
-    return EventContext(
-        _connection(row), settings, bool(row.imported), str(row.small_lists), bool(row.in_batch)
-    )
+    by_tenant = {row.tenant_id: row for row in await session.execute(query)}
+    found: dict[tuple[str, str], EventContext] = {}
+    for tenant_id, event_id in wanted:
+        if (row := by_tenant.get(tenant_id)) is None:
+            continue
+        settings = (
+            SyncSettings()
+            if row.settings_version is None
+            else _parsed_settings(row.connection_id, row.settings_version, row.settings_at, row.settings_body)
+        )
+        found[(tenant_id, event_id)] = EventContext(
+            _connection(row),
+            settings,
+            bool(row.imported),
+            str(row.small_lists),
+            event_id in (row.batched or ()),
+        )
+    return found
 
 
 async def save_settings(
@@ -283,13 +305,52 @@ def _small_lists_fingerprint(realm_id: Any) -> Any:
 _SMALL_LISTS: dict[str, tuple[str, tuple[RefEntity, ...]]] = {}
 
 
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A mirrored customer, item or vendor with the keys it is found by (``load_reference``)."""
+
+    row: RefEntity
+    name_key: str
+    leaf_key: str
+
+
+async def named_rows(
+    session: AsyncSession, *, names: Mapping[str, Mapping[str, set[str]]]
+) -> dict[str, list[Named]]:
+    """The mirrored objects of each company (realm id → entity → names) named, for the events of
+    several companies at once: one query; every realm asked for has a list, if empty."""
+    t = models.reference_entities
+    found: dict[str, list[Named]] = {realm_id: [] for realm_id in names}
+    wanted = []
+    for realm_id, named in names.items():
+        clauses = []
+        for entity, values in named.items():
+            keys = sorted({_key(n) for n in values if n})
+            if keys:
+                clauses.append(
+                    and_(t.c.entity == entity, or_(t.c.name_key.in_(keys), t.c.leaf_key.in_(keys)))
+                )
+        if clauses:
+            wanted.append(and_(t.c.realm_id == realm_id, or_(*clauses)))
+    if wanted:
+        for r in await session.execute(select(t).where(or_(*wanted))):
+            found[r.realm_id].append(Named(_rows([r])[0], r.name_key, r.leaf_key))
+    return found
+
+
 async def load_reference(
-    session: AsyncSession, *, realm_id: str, names: dict[str, set[str]], small_lists: str | None = None
+    session: AsyncSession,
+    *,
+    realm_id: str,
+    names: dict[str, set[str]],
+    small_lists: str | None = None,
+    named: Sequence[Named] | None = None,
 ) -> Reference:
     """The small lists in full, plus the customers, items and vendors named in ``names``.
 
     ``small_lists`` is the fingerprint from ``event_context``: when it matches the one the lists
-    were last read at, they are not read again.
+    were last read at, they are not read again. ``named``: the company's objects read for a batch
+    of events (``named_rows``), of which this event's are kept; else they are read here.
     """
     t = models.reference_entities
     cached = _SMALL_LISTS.get(realm_id)
@@ -302,13 +363,13 @@ async def load_reference(
             _SMALL_LISTS[realm_id] = (small_lists, tuple(rows))
             while len(_SMALL_LISTS) > _CACHED_MAX:
                 del _SMALL_LISTS[next(iter(_SMALL_LISTS))]
-    named = []
-    for entity, wanted in names.items():
-        keys = sorted({_key(n) for n in wanted if n})
-        if keys:
-            named.append(and_(t.c.entity == entity, or_(t.c.name_key.in_(keys), t.c.leaf_key.in_(keys))))
-    if named:
-        rows += _rows(await session.execute(select(t).where(t.c.realm_id == realm_id, or_(*named))))
+    if named is None:
+        named = (await named_rows(session, names={realm_id: names}))[realm_id]
+    keys = {entity: {_key(n) for n in values if n} for entity, values in names.items()}
+    for n in named:
+        of_entity = keys.get(n.row.entity, set())
+        if n.name_key in of_entity or n.leaf_key in of_entity:
+            rows.append(n.row)
     return Reference.of(rows)
 
 
@@ -428,8 +489,7 @@ async def stage_platform_event(
 # -- the platform events' history, and events held until the company's lists are imported ------
 
 
-async def record_outcome(
-    session: AsyncSession,
+def outcome_row(
     *,
     envelope: Envelope,
     connection_id: str | None,
@@ -437,10 +497,9 @@ async def record_outcome(
     outcome: str,
     rejection: Any = None,
     hold_until: dt.datetime | None = None,
-) -> None:
-    """What became of a platform event (one row per tenant and event id, the latest outcome)."""
-    t = models.platform_events
-    values: dict[str, Any] = {
+) -> dict[str, Any]:
+    """The ``platform_events`` row of what became of a platform event (``record_outcomes``)."""
+    return {
         "tenant_id": envelope.tenantid or "",
         "event_id": envelope.id,
         "connection_id": connection_id,
@@ -453,13 +512,27 @@ async def record_outcome(
         "problems": [p.as_dict() for p in getattr(rejection, "problems", [])],
         "envelope": envelope.model_dump(mode="json", exclude_none=True) if outcome == "waiting" else None,
         "hold_until": hold_until,
-        "updated_at": func.now(),
     }
-    stmt = insert(t).values(**values)
-    keep = [k for k in values if k not in ("tenant_id", "event_id")]
+
+
+async def record_outcome(session: AsyncSession, **outcome: Any) -> None:
+    """What became of a platform event (the keywords of ``outcome_row``)."""
+    await record_outcomes(session, rows=[outcome_row(**outcome)])
+
+
+async def record_outcomes(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -> None:
+    """What became of platform events (one row per tenant and event id, the latest outcome): one
+    statement; an event named twice keeps its last row."""
+    last = {(r["tenant_id"], r["event_id"]): r for r in rows}
+    if not last:
+        return
+    t = models.platform_events
+    stmt = insert(t).values([{**r, "updated_at": func.now()} for r in last.values()])
+    keep = [c.name for c in t.columns if c.name in (*next(iter(last.values())), "updated_at")]
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "event_id"], set_={k: stmt.excluded[k] for k in keep}
+            index_elements=["tenant_id", "event_id"],
+            set_={k: stmt.excluded[k] for k in keep if k not in ("tenant_id", "event_id")},
         )
     )
 

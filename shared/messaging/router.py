@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.contracts.codec import InvalidMessage
 from shared.contracts.envelope import Envelope
+from shared.logging import log_context
 from shared.messaging.outbox import Outbox
 
 DepsT = TypeVar("DepsT")
@@ -36,6 +39,19 @@ class Context(Generic[DepsT]):
     # The message's own trace context (its consume span), for work a batch handler records now and
     # does later: a batch handler runs once for many messages, outside each one's span.
     trace: Mapping[str, str] = field(default_factory=dict)
+
+    @contextmanager
+    def as_the_message(self) -> Iterator[None]:
+        """Inside a batch handler: what is logged and staged inside is this message's (its log
+        fields, and its trace context on the events it causes), as in a handler of its own."""
+        e = self.envelope
+        with (
+            log_context(
+                event_id=e.id, correlation_id=e.correlation_id, tenant_id=e.tenantid, realm_id=e.realmid
+            ),
+            tracing.continuing(self.trace.get("traceparent"), self.trace.get("tracestate")),
+        ):
+            yield
 
 
 Handler = Callable[[Any, Context[Any]], Awaitable[None]]
@@ -108,10 +124,7 @@ class Router:
         takes: Takes | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine as the handler of ``queue``."""
-        if any(s.queue == queue for s in self.subscriptions):
-            raise ValueError(f"queue {queue!r} already has a handler")
-        if lane not in ("live", "history"):
-            raise ValueError(f"lane {lane!r} is neither 'live' nor 'history'")
+        self._check(queue, lane)
 
         def register(handler: Handler) -> Handler:
             self.subscriptions.append(
@@ -139,21 +152,44 @@ class Router:
         queue: str,
         routing_keys: Sequence[str],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        on_give_up: GiveUpHook | None = None,
+        on_invalid: InvalidHook | None = None,
+        ingress_keys: Sequence[str] = (),
+        inbox_name: str = "",
+        prefetch: int | None = None,
+        lane: str = "live",
         takes: Takes | None = None,
     ) -> Callable[[BatchHandler], BatchHandler]:
-        """Register the decorated coroutine as the batch handler of ``queue`` (see ``BatchHandler``)."""
-        if any(s.queue == queue for s in self.subscriptions):
-            raise ValueError(f"queue {queue!r} already has a handler")
+        """Register the decorated coroutine as the batch handler of ``queue`` (see ``BatchHandler``;
+        the other arguments as ``subscribe``'s)."""
+        self._check(queue, lane)
 
         def register(handler: BatchHandler) -> BatchHandler:
             self.subscriptions.append(
                 Subscription(
-                    queue, tuple(routing_keys), None, tuple(retry_delays), takes=takes, batch_handler=handler
+                    queue,
+                    tuple(routing_keys),
+                    None,
+                    tuple(retry_delays),
+                    on_give_up,
+                    on_invalid,
+                    tuple(ingress_keys),
+                    inbox_name,
+                    prefetch,
+                    lane,
+                    takes,
+                    batch_handler=handler,
                 )
             )
             return handler
 
         return register
+
+    def _check(self, queue: str, lane: str) -> None:
+        if any(s.queue == queue for s in self.subscriptions):
+            raise ValueError(f"queue {queue!r} already has a handler")
+        if lane not in ("live", "history"):
+            raise ValueError(f"lane {lane!r} is neither 'live' nor 'history'")
 
     def history_queues(self) -> tuple[str, ...]:
         """The queues of the history lane (their outbox rows are relayed after the others)."""

@@ -12,7 +12,7 @@ from services.mapper.app import DEFINITION
 from tests.helpers.broker import bind_probe, broker_channel, delete_namespace, envelopes
 from tests.helpers.statements import counting_statements
 from tests.integration.mapper.conftest import ADMIN, Mapper, serving_mapper, until
-from tests.integration.mapper.test_bulk import invoice_event
+from tests.integration.mapper.test_bulk import events_of, invoice_event
 from tests.integration.mapper.test_service import prepared
 
 pytestmark = pytest.mark.integration
@@ -70,3 +70,42 @@ async def test_a_waiting_burst_of_invoices_costs_the_mapper_a_few_statements_eac
     # now those are shared by the batch, read with its context, or skipped once known.
     per_event = sum(statements.values()) / BURST
     assert per_event < 5, f"{per_event:.1f} statements per event"
+
+
+# What the batch handler reads and writes once for all of a batch's events: their contexts, the
+# reference objects they name and their outcomes.
+BATCH_STATEMENTS = (
+    "SELECT mapper.connections",
+    "SELECT mapper.reference_entities",
+    "INSERT INTO mapper.platform_events",
+)
+COMPANIES = 4
+
+
+async def test_a_waiting_burst_of_several_companies_is_mapped_with_a_few_statements_a_batch(
+    database_url: str, amqp_url: str, namespace: str
+) -> None:
+    """Contexts, named reference objects and outcomes are read and written once for a batch's
+    events, whichever companies they are of, where they were read and written once for each."""
+    try:
+        async with broker_channel(amqp_url) as (_, channel):
+            mapper = Mapper(httpx.AsyncClient(), channel, namespace)
+            async with running(database_url, amqp_url, namespace, mapper):
+                tenants = [await prepared(mapper) for _ in range(COMPANIES)]
+            probe = await bind_probe(channel, namespace, ["qbo.export.requested"])
+            burst = [invoice_event(tenants[n % COMPANIES][0]) for n in range(BURST)]
+            for event in burst:  # the mapper is stopped: the burst waits in its queue
+                await mapper.publish(event)
+            with counting_statements(BATCH_STATEMENTS) as statements:
+                async with running(database_url, amqp_url, namespace, mapper):
+                    received = await envelopes(probe, count=WRITES * BURST, timeout=60)
+                    recorded = [e for _, c, _ in tenants for e in await events_of(mapper, c)]
+    finally:
+        await delete_namespace(amqp_url, namespace, [DEFINITION.router])
+
+    assert sorted({e.data["source_event_id"] for e in received}) == sorted(e.id for e in burst)
+    mapped = {e["event_id"] for e in recorded if e["outcome"] == "mapped"}
+    assert mapped >= {e.id for e in burst}
+    # Once a batch (of up to 16) each, and each company's small lists once: 3 an event before.
+    per_event = sum(statements.values()) / BURST
+    assert per_event < 1, f"{per_event:.2f} statements per event: {dict(statements)}"
