@@ -9,7 +9,8 @@
 - **send**: batches and single writes; a stale SyncToken is re-read once, a create QBO refuses as a
   duplicate is looked up then (adopted, or refused if it is another document);
 - **record**: every outcome of the round in one transaction (jobs finished or rescheduled, links,
-  outbox events, waiting dependents released, one NOTIFY). A failure is classified by
+  outbox events, waiting dependents released, one NOTIFY); the queued repeats of a list object's
+  create that succeeded (the customer each invoice of a run ensures) end with it. A failure is classified by
   ``service.settle``: the exporter's only retry schedule for QBO writes.
 
 A crash loses at most the writes in flight: their leases run out, and they are resolved by lookup.
@@ -355,7 +356,14 @@ class Exporter:
             done={job_id: (e.qbo_id, e.qbo_doc_number) for job_id, e in events.items()},
         )
         kept = [o for o in done if o.job.id in ours]
-        await repository.upsert_links(session, rows=[_link_row(o, events[o.job.id]) for o in kept])
+        repeats = await repository.finish_repeats(
+            session, job_ids=[o.job.id for o in kept if service.may_be_repeated(o.job)]
+        )
+        latest = {key: max(t for k, t in repeats if k == key) for key, _ in repeats}
+        JOBS_FINISHED.labels("succeeded").inc(len(repeats))
+        await repository.upsert_links(
+            session, rows=[_link_row(o, events[o.job.id], latest=latest) for o in kept]
+        )
         for o in kept:
             if o.report:
                 with tracing.continuing(o.job.traceparent, o.job.tracestate):  # the platform's trace goes on
@@ -408,8 +416,12 @@ class Exporter:
         return True
 
 
-def _link_row(o: service.Succeeded, event: SyncSucceeded) -> dict[str, Any]:
+def _link_row(
+    o: service.Succeeded, event: SyncSucceeded, *, latest: Mapping[tuple[str, str, str], dt.datetime]
+) -> dict[str, Any]:
+    """The job's link; its event time is the latest of its repeats that ended with it, if later."""
     job = o.job
+    repeated = latest.get((job.connection_id, *job.key))
     return {
         "connection_id": job.connection_id,
         "entity": job.key[0],
@@ -418,7 +430,7 @@ def _link_row(o: service.Succeeded, event: SyncSucceeded) -> dict[str, Any]:
         "qbo_id": str(event.qbo_id),
         "sync_token": event.qbo_sync_token,
         "doc_number": event.qbo_doc_number,
-        "event_time": job.order_time,
+        "event_time": max(job.order_time, repeated) if repeated else job.order_time,
         "fingerprint": o.fingerprint,
     }
 

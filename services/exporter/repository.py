@@ -285,6 +285,52 @@ async def finish_succeeded(
     return {str(row[0]) for row in result}
 
 
+# A later queued write of the same list object that is the same write again (the customer every
+# invoice of a billing run ensures): with nothing different between them, it would find the object
+# linked and unchanged, as its own round would, so it ends with the write it repeats.
+_SAME_WRITE = """{x}.operation = 'create' AND {x}.payload = k.payload AND {x}.depends_on = k.depends_on
+    AND {x}.after = '[]'::jsonb AND {x}.if_absent = k.if_absent"""
+
+# Read once an object: the first live write of the object that is not such a repeat (each repeat
+# ends only if it comes before that one), not a check of every earlier write for every repeat.
+_FINISH_REPEATS = f"""
+WITH k AS (SELECT * FROM exporter.jobs WHERE id = ANY(CAST(:ids AS text[])) AND status = 'succeeded'),
+stop AS (
+    SELECT k.id, b.order_time, b.seq FROM k
+    LEFT JOIN LATERAL (
+        SELECT coalesce(m.event_time, m.created_at) AS order_time, m.seq FROM exporter.jobs m
+        WHERE m.connection_id = k.connection_id AND m.entity = k.entity AND m.platform_id = k.platform_id
+          AND m.status IN ('queued', 'running', 'parked')
+          AND NOT (m.status = 'queued' AND {_SAME_WRITE.format(x="m")})
+        ORDER BY coalesce(m.event_time, m.created_at), m.seq
+        LIMIT 1) b ON true
+)
+UPDATE exporter.jobs j SET status = 'succeeded', finished_at = now(), lease_until = NULL, {{blank}},
+       qbo_id = k.qbo_id, qbo_doc_number = k.qbo_doc_number, updated_at = now()
+FROM k JOIN stop ON stop.id = k.id
+WHERE j.connection_id = k.connection_id AND j.entity = k.entity AND j.platform_id = k.platform_id
+  AND j.status = 'queued' AND {_SAME_WRITE.format(x="j")}
+  AND (coalesce(j.event_time, j.created_at), j.seq) > (coalesce(k.event_time, k.created_at), k.seq)
+  AND (stop.seq IS NULL
+       OR (coalesce(j.event_time, j.created_at), j.seq) < (stop.order_time, stop.seq))
+RETURNING j.connection_id, j.entity, j.platform_id, coalesce(j.event_time, j.created_at) AS order_time
+"""  # noqa: S608 - only constant fragments are interpolated; values are bound parameters
+
+
+async def finish_repeats(
+    session: AsyncSession, *, job_ids: Sequence[str]
+) -> list[tuple[tuple[str, str, str], dt.datetime]]:
+    """The queued repeats of writes that just succeeded (``job_ids``) end with them, in one
+    statement: each later queued job of the same object that is the same create again, with no other
+    write of the object before it. Returns each ended repeat's object (connection id, entity,
+    platform id) and event time: the object's link then takes the latest, as their own rounds would."""
+    if not job_ids:
+        return []
+    blank = ", ".join(f"{column} = NULL" for column in Problem.COLUMNS)
+    result = await session.execute(text(_FINISH_REPEATS.format(blank=blank)), {"ids": list(job_ids)})
+    return [((r.connection_id, r.entity, r.platform_id), r.order_time) for r in result]
+
+
 async def unpark_ready(
     session: AsyncSession,
     *,

@@ -245,6 +245,13 @@ def superseded(job: Job, link_event_time: dt.datetime | None) -> bool:
     return link_event_time is not None and job.order_time < link_event_time
 
 
+def may_be_repeated(job: Job) -> bool:
+    """A write whose queued repeats (the same create of the same list object again, as every invoice
+    of one customer ensures its customer) end with it: each would find the object linked and
+    unchanged (``unchanged``), so none needs a round of its own."""
+    return job.entity in LIST_ENTITIES and job.operation == "create"
+
+
 def unchanged(job: Job, body: Mapping[str, Any], link_fingerprint: str | None) -> bool:
     """A list object (customer, vendor, item) whose platform data is what the bridge last wrote."""
     return (

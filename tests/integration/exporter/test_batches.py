@@ -6,8 +6,10 @@ import datetime as dt
 
 import httpx
 from aio_pika.abc import AbstractChannel
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.exporter.models import links
 from shared.contracts.envelope import Envelope
 from tests.helpers.broker import bind_probe, envelopes, publish
 from tests.helpers.statements import counting_statements
@@ -154,3 +156,56 @@ def invoice_of(conn: Conn, customer_id: str, item_id: str, number: str) -> Envel
         },
         depends_on=[{"entity": "Customer", "platform_id": customer_id}],
     )
+
+
+async def test_queued_repeats_of_a_customers_create_end_with_it_and_a_different_write_breaks_the_run(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    """Every invoice of a billing run ensures its customer: the same create, queued behind the first
+    (writes to one object go one at a time). Each took a round of its own to find the customer
+    linked and unchanged; now they end with the first, never claimed. A different write of the
+    customer between them is written in its turn, and so is the same create again after it."""
+    async with serving_exporter(settings_for(database_url, amqp_url, namespace, auth_url=auth.url)):
+        conn = await connect_realm(sandbox, auth, channel, namespace, engine)
+        await announce_revoked(channel, namespace, conn, engine)  # the run waits, then goes at once
+        name = uid("Run Customer")
+        run = [customer(conn, name, platform_id="cus_run") for _ in range(6)]
+        changed = export(
+            conn,
+            platform_id="cus_run",
+            payload={"DisplayName": name, "CompanyName": "Changed Ltd"},
+            match=("DisplayName", name),
+        )
+        again = customer(conn, name, platform_id="cus_run")
+        for envelope in [*run, changed, again]:
+            await publish(channel, namespace, envelope)
+        await wait_for_jobs(engine, conn.connection_id, count=8, done=lambda j: j["status"] == "parked")
+        await announce(channel, namespace, conn, engine)
+        jobs = await wait_for_jobs(engine, conn.connection_id, count=8)
+        async with engine.connect() as db:
+            link_time = (
+                await db.execute(
+                    select(links.c.event_time).where(
+                        links.c.connection_id == conn.connection_id, links.c.platform_id == "cus_run"
+                    )
+                )
+            ).scalar_one()
+    by_event = {j["source_event_id"]: j for j in jobs}
+    ordered = [by_event[e.data["source_event_id"]] for e in [*run, changed, again]]
+    assert [(j["status"], j["attempts"]) for j in ordered] == [
+        ("succeeded", 1),
+        *[("succeeded", 0)] * 5,
+        ("succeeded", 1),
+        ("succeeded", 1),
+    ]
+    assert len({j["qbo_id"] for j in ordered}) == 1
+    calls = await requests_log(sandbox, conn.realm_id)
+    writes = [r["operation"] for r in calls if r["path"].startswith("/v3/") and r["operation"] != "query"]
+    assert writes == ["create", "update", "update"]
+    assert link_time == ordered[-1]["created_at"]

@@ -242,3 +242,18 @@ def test_a_match_link_qbo_does_not_know_is_retryable_and_names_the_number() -> N
     with pytest.raises(service.Unmatched, match="no Invoice with DocNumber 'INV-7'") as caught:
         service.resolve_links({"x": link}, {}, {})
     assert isinstance(caught.value, RetryableError)
+
+
+def test_only_a_list_objects_create_has_repeats_that_end_with_it() -> None:
+    """The customer every invoice ensures may be repeated; a document is written once each, and an
+    update or a delete is never the same write again."""
+    assert service.may_be_repeated(job(entity="Customer", operation="create"))
+    assert service.may_be_repeated(job(entity="Item", operation="create"))
+    assert not service.may_be_repeated(job(entity="Invoice", operation="create"))
+    assert not service.may_be_repeated(job(entity="Customer", operation="update"))
+    assert not service.may_be_repeated(job(entity="Customer", operation="delete"))
+
+
+def test_a_jobs_outcomes_name_the_history_lane_only_for_a_history_write() -> None:
+    assert job(history=True).lane == "history"
+    assert job().lane is None
