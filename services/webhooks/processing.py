@@ -148,14 +148,14 @@ async def _report(
     plans = service.plan_changes(changes)
     echoes = await _own_creations(session, active, plans)
     fetched = await _fetch(deps, active[0].connection_id, [p for p in plans if p.fetch and p not in echoes])
-    outcomes: dict[tuple[str, str], str] = {}
+    outcomes = await publishing.report_own_creations(
+        session, realm_id=active[0].realm_id, keys=[(p.entity, p.qbo_id) for p in echoes]
+    )
     for plan in plans:
         key = (plan.entity, plan.qbo_id)
         if plan in echoes:
-            outcomes[key] = await publishing.report_own_creation(
-                session, realm_id=active[0].realm_id, entity=plan.entity, qbo_id=plan.qbo_id
-            )
-        elif not plan.fetch:
+            continue
+        if not plan.fetch:
             outcomes[key] = await publishing.report_deletion(
                 session, connections=active, entity=plan.entity, qbo_id=plan.qbo_id
             )

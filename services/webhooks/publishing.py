@@ -83,16 +83,19 @@ async def report_object(
     return _counted(entity, outcome)
 
 
-async def report_own_creation(session: AsyncSession, *, realm_id: str, entity: str, qbo_id: str) -> str:
-    """Our own creation coming back (``service.own_creations``): nothing to publish, no fetch.
+async def report_own_creations(
+    session: AsyncSession, *, realm_id: str, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """Our own creations coming back (``service.own_creations``): nothing to publish, no fetch;
+    (entity, id) → outcome.
 
-    The object is remembered as seen (version unknown, so any version fetched later is newer and
-    goes through the checks of ``report_object``), as a fetched echo would be.
+    The objects are remembered as seen (version unknown, so any version fetched later is newer and
+    goes through the checks of ``report_object``), as a fetched echo would be: one statement.
     """
-    await repository.record_version(
-        session, realm_id=realm_id, entity=entity, qbo_id=qbo_id, version=None, deleted=False
+    await repository.record_versions(
+        session, realm_id=realm_id, seen=[(entity, qbo_id, None, False) for entity, qbo_id in keys]
     )
-    return _counted(entity, "echo")
+    return {(entity, qbo_id): _counted(entity, "echo") for entity, qbo_id in keys}
 
 
 async def report_deletion(

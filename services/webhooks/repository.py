@@ -228,14 +228,31 @@ async def record_version(
     One statement, so two replicas (or a webhook and CDC) racing on one object cannot both win.
     A deletion is final: QBO never reuses an id.
     """
+    newer = await record_versions(session, realm_id=realm_id, seen=[(entity, qbo_id, version, deleted)])
+    return (entity, qbo_id) in newer
+
+
+async def record_versions(
+    session: AsyncSession, *, realm_id: str, seen: Sequence[tuple[str, str, Version | None, bool]]
+) -> set[tuple[str, str]]:
+    """``record_version`` of several objects of a realm ((entity, id, version, deleted) each) in one
+    statement; the (entity, id) of those newer than any seen. An object named twice keeps its last."""
+    last = {(entity, qbo_id): (version, deleted) for entity, qbo_id, version, deleted in seen}
+    if not last:
+        return set()
     s = models.entity_states
     stmt = insert(s).values(
-        realm_id=realm_id,
-        entity=entity,
-        qbo_id=qbo_id,
-        sync_token=version.sync_token if version else None,
-        last_updated_at=version.last_updated_at if version else None,
-        deleted=deleted,
+        [
+            {
+                "realm_id": realm_id,
+                "entity": entity,
+                "qbo_id": qbo_id,
+                "sync_token": version.sync_token if version else None,
+                "last_updated_at": version.last_updated_at if version else None,
+                "deleted": deleted,
+            }
+            for (entity, qbo_id), (version, deleted) in last.items()
+        ]
     )
     ex = stmt.excluded
     never = literal_column("'-infinity'::timestamptz", DateTime(timezone=True))
@@ -252,7 +269,7 @@ async def record_version(
         },
         where=and_(s.c.deleted.is_(False), ex.deleted.is_(True) | older),
     )
-    return (await session.execute(stmt.returning(s.c.qbo_id))).first() is not None
+    return {(r.entity, r.qbo_id) for r in await session.execute(stmt.returning(s.c.entity, s.c.qbo_id))}
 
 
 async def known_ids(session: AsyncSession, *, realm_id: str, entity: str) -> list[str]:

@@ -7,6 +7,7 @@ RabbitMQ. Delivery is at-least-once; consumers' inboxes make the effect exactly-
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 import uuid
@@ -34,7 +35,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -292,35 +292,41 @@ class OutboxRelay:
             self._loop.stop()
 
     async def publish_batch(self, exchanges: _Exchanges) -> int:
-        """Publish up to ``batch_size`` rows (each confirmed by the broker), then delete them.
+        """Take up to ``batch_size`` rows out of the table and publish them (each confirmed by the
+        broker), in one transaction: a row is deleted as it is read, and one that could not be
+        published is put back as it was (with its failure counted, or quarantined). A crash before
+        the commit leaves every row in place, to be published again.
 
         Returns how many rows were settled (published or quarantined), or -1 when rows were
         waiting but none could be published (a broker problem; nothing is charged to the rows).
         """
         t = self._table
-        async with self._sessionmaker() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(t.c.id, t.c.envelope, t.c.exchange, t.c.routing_key, t.c.publish_failures)
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                taken = (
+                    select(t.c.id)
                     .where(t.c.quarantined_at.is_(None))
                     .order_by(*self._order())
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
                 )
-            ).all()
-            if not rows:
-                return 0
-            ready, refused = self._prepare(rows)
-            failed = await self._publish(exchanges, ready, {row.id: row for row in rows})
-            published = [row_id for row_id in ready if row_id not in failed]
-            # A broker-side failure is the row's own only when others got through in the same pass.
-            own = {i: reason for i, (reason, mine) in failed.items() if mine or published}
-            if failed and not (published or refused or own):
-                log.warning("outbox relay: no row could be published", extra={"error": str(failed)[:500]})
-                return -1
-            if published:
-                crash_point("outbox.after_publish")
-            await self._settle(session, rows, published, own, refused)
+                found = (await session.execute(delete(t).where(t.c.id.in_(taken)).returning(*t.c))).all()
+                if not found:
+                    return 0
+                rows = sorted(found, key=lambda r: (r.exchange in self._history, r.id))
+                ready, refused = self._prepare(rows)
+                failed = await self._publish(exchanges, ready, {row.id: row for row in rows})
+                published = [row_id for row_id in ready if row_id not in failed]
+                # A broker-side failure is the row's own only when others got through in the same pass.
+                own = {i: reason for i, (reason, mine) in failed.items() if mine or published}
+                if failed and not (published or refused or own):
+                    log.warning("outbox relay: no row could be published", extra={"error": str(failed)[:500]})
+                    raise _NothingPublished  # every row goes back as it was (the rollback)
+                if published:
+                    crash_point("outbox.after_publish")
+                await self._put_back(session, rows, published, own, refused)
+        except _NothingPublished:
+            return -1
         for row_id in published:
             EVENTS_PUBLISHED.labels(ready[row_id].type).inc()
         return len(published) + len(refused)
@@ -389,7 +395,7 @@ class OutboxRelay:
             key = row.routing_key if row.exchange else envelope.type
             await tracing.published(envelope, target.publish(to_amqp(envelope), routing_key=key))
 
-    async def _settle(
+    async def _put_back(
         self,
         session: AsyncSession,
         rows: Sequence[Any],
@@ -397,30 +403,37 @@ class OutboxRelay:
         failed: dict[int, str],
         refused: dict[int, tuple[str, str]],
     ) -> None:
+        """The rows taken that were not published go back (one statement): a failed one with its
+        failure counted, quarantined once it failed ``max_failures`` times; a refused one quarantined."""
         t = self._table
-        if published:
-            await session.execute(delete(t).where(t.c.id.in_(published)))
-        failures = {row.id: row.publish_failures + 1 for row in rows if row.id in failed}
-        for row_id, count in failures.items():
-            if count >= self._max_failures:
-                refused[row_id] = ("publish_failed", f"{count} failed publishes; last: {failed[row_id]}")
-            else:
-                await session.execute(update(t).where(t.c.id == row_id).values(publish_failures=count))
-        for row_id, (kind, reason) in refused.items():
-            await session.execute(
-                update(t)
-                .where(t.c.id == row_id)
-                .values(
-                    quarantined_at=func.now(),
-                    quarantine_reason=f"{kind}: {reason}",
-                    publish_failures=failures.get(row_id, 0),
+        back: list[dict[str, Any]] = []
+        for row in rows:
+            if row.id in published:
+                continue
+            values = dict(row._mapping)
+            if row.id in failed:
+                values["publish_failures"] = row.publish_failures + 1
+                if values["publish_failures"] >= self._max_failures:
+                    reason = f"{values['publish_failures']} failed publishes; last: {failed[row.id]}"
+                    refused[row.id] = ("publish_failed", reason)
+            if row.id in refused:
+                kind, reason = refused[row.id]
+                values |= {
+                    "quarantined_at": dt.datetime.now(dt.UTC),
+                    "quarantine_reason": f"{kind}: {reason}",
+                }
+                log.error(
+                    "outbox row quarantined",
+                    extra={"table": str(t), "row_id": row.id, "kind": kind, "reason": reason},
                 )
-            )
-            log.error(
-                "outbox row quarantined",
-                extra={"table": str(t), "row_id": row_id, "kind": kind, "reason": reason},
-            )
-            OUTBOX_QUARANTINED.labels(kind).inc()
+                OUTBOX_QUARANTINED.labels(kind).inc()
+            back.append(values)
+        if back:
+            await session.execute(insert(t).values(back))
+
+
+class _NothingPublished(Exception):
+    """Rows were waiting but none could be published: the relay's transaction is rolled back."""
 
 
 class _Exchanges:
