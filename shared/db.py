@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,10 @@ def create_engine(
     pool_size: int = 10,
     max_overflow: int | None = None,
     idle_ping_seconds: float = 5.0,
+    server_settings: Mapping[str, str] | None = None,
 ) -> AsyncEngine:
-    """An asyncpg engine that names itself to Postgres (visible in pg_stat_activity).
+    """An asyncpg engine that names itself to Postgres (visible in pg_stat_activity); its
+    connections open with ``server_settings`` (planner settings of a pool kept for one query, say).
 
     ``max_overflow`` (default twice ``pool_size``) connections beyond the pool are opened when
     busy and closed on return, so a pool smaller than the usual concurrency reconnects all the
@@ -60,7 +62,7 @@ def create_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size * 2 if max_overflow is None else max_overflow,
-        connect_args={"server_settings": {"application_name": application_name}},
+        connect_args={"server_settings": {**(server_settings or {}), "application_name": application_name}},
     )
     _ping_when_idle(engine, idle_ping_seconds)
     return engine

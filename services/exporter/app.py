@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
-from services.exporter import handlers, models, preview, routes
+from services.exporter import handlers, models, preview, repository, routes
 from services.exporter.dispatcher import Dispatcher, worker_name
 from services.exporter.export import Exporter
 from services.exporter.settings import ExporterSettings
 from shared import runtime
+from shared.db import create_engine, create_sessionmaker
 from shared.http import Resources
 from shared.qbo.client import QboClient
 from shared.qbo.limits import EXTRA_MIGRATIONS, RealmLimiter
@@ -71,10 +72,25 @@ async def dispatch(res: Resources, deps: Any) -> None:
     exporter = Exporter(
         client=deps.client, sessionmaker=res.sessionmaker, settings=deps.settings, worker=deps.worker
     )
-    dispatcher = Dispatcher(
-        sessionmaker=res.sessionmaker, exporter=exporter, settings=deps.settings, worker=deps.worker
+    # The claim's own small pool, its planner settings made once a connection (see repository.claim).
+    claims = create_engine(
+        deps.settings.database_url,
+        application_name="qbb-exporter-claims",
+        pool_size=1,
+        max_overflow=1,
+        server_settings=repository.CLAIM_PLANNING,
     )
-    await dispatcher.run()
+    try:
+        dispatcher = Dispatcher(
+            sessionmaker=res.sessionmaker,
+            claims=create_sessionmaker(claims),
+            exporter=exporter,
+            settings=deps.settings,
+            worker=deps.worker,
+        )
+        await dispatcher.run()
+    finally:
+        await claims.dispose()
 
 
 DEFINITION = runtime.ServiceDefinition(

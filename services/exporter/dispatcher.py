@@ -26,7 +26,7 @@ from services.exporter import repository, service
 from services.exporter.export import Exporter
 from services.exporter.service import Job
 from services.exporter.settings import ExporterSettings
-from shared.db import asyncpg_dsn
+from shared.db import asyncpg_dsn, autocommit
 from shared.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,16 @@ class Dispatcher:
         self,
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
+        claims: async_sessionmaker[AsyncSession],
         exporter: Exporter,
         settings: ExporterSettings,
         worker: str,
     ) -> None:
-        self._sessionmaker, self._exporter, self._settings, self._worker = (
+        """``claims``: sessions of a pool whose connections open with ``repository.CLAIM_PLANNING``,
+        for the claim alone (one statement, outside a transaction)."""
+        self._sessionmaker, self._claims, self._exporter, self._settings, self._worker = (
             sessionmaker,
+            claims,
             exporter,
             settings,
             worker,
@@ -102,7 +106,7 @@ class Dispatcher:
         return time.monotonic() < self._lease_ok.get(job.id, 0.0)
 
     async def _step(self) -> bool:
-        """Sweep when due, then one claim (one transaction); True when it found work."""
+        """Sweep when due, then one claim (one statement); True when it found work."""
         if time.monotonic() - self._swept_at >= self._settings.poll_seconds:
             await self._sweep()
         claimed_at = time.monotonic()
@@ -114,9 +118,10 @@ class Dispatcher:
             rounds=self._settings.realm_rounds,
             drained=self._drained,
         )
-        async with self._sessionmaker() as session, session.begin():
+        async with autocommit(self._claims) as session:  # one statement: no BEGIN, no COMMIT
             rows = await repository.claim(
                 session,
+                planned=True,
                 worker=self._worker,
                 realms=max(1, math.ceil(self._settings.claim_limit / per_realm)),
                 per_realm=per_realm,

@@ -116,9 +116,15 @@ RETURNING j.*
 # left); a plan made for this round's values, not the generic one a prepared statement gets after
 # five runs (which reads the backlog again); and no JIT, which the planner's high estimate for a
 # backlog read in order would otherwise pay each round (about a second to compile).
+CLAIM_PLANNING = {
+    "enable_bitmapscan": "off",
+    "enable_seqscan": "off",
+    "plan_cache_mode": "force_custom_plan",
+    "jit": "off",
+}
+CLAIM_PLANNING_PREFIX = "SELECT set_config("
 _CLAIM_PLANNING = text(
-    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),"
-    " set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)"
+    "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in CLAIM_PLANNING.items())
 )
 
 _UNPARK_READY = f"""
@@ -203,15 +209,20 @@ async def claim(
     lease_seconds: float,
     busy_realms: Sequence[str],
     held: Sequence[str] = (),
+    planned: bool = False,
 ) -> list[RowMapping]:
     """Take up to ``per_realm`` ready jobs of each of up to ``realms`` realms not in ``busy_realms``
     (skipping what other dispatchers hold, and the caller's own ``held`` jobs even where their lease
-    ran out), realms oldest first, each realm's in order."""
+    ran out), realms oldest first, each realm's in order. One statement: outside a transaction too.
+
+    ``planned``: the session's connection opened with ``CLAIM_PLANNING`` (the dispatcher's own pool);
+    else those settings are made for the caller's transaction first."""
     # Each realm's jobs are read in the claimable index's order until ``per_realm`` are ready: the
     # planner, guessing that few queued jobs pass the readiness checks, would otherwise read a
     # realm's whole backlog by a bitmap scan, check and sort it all, and keep 30 (146 ms a round
     # beside 5,000 queued jobs; 3 ms in index order).
-    await session.execute(_CLAIM_PLANNING)
+    if not planned:
+        await session.execute(_CLAIM_PLANNING)
     rows = await session.execute(
         _CLAIM,
         {

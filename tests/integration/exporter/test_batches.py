@@ -6,11 +6,13 @@ import datetime as dt
 
 import httpx
 from aio_pika.abc import AbstractChannel
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.exporter import repository
 from services.exporter.models import links
 from shared.contracts.envelope import Envelope
+from shared.db import create_engine
 from tests.helpers.broker import bind_probe, envelopes, publish
 from tests.helpers.statements import counting_statements
 from tests.integration.exporter.kit import (
@@ -209,3 +211,37 @@ async def test_queued_repeats_of_a_customers_create_end_with_it_and_a_different_
     writes = [r["operation"] for r in calls if r["path"].startswith("/v3/") and r["operation"] != "query"]
     assert writes == ["create", "update", "update"]
     assert link_time == ordered[-1]["created_at"]
+
+
+async def test_the_dispatchers_claim_is_one_statement_on_a_pool_opened_with_its_planner_settings(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    """Each claim made its planner settings for a transaction of its own: BEGIN, the settings, the
+    claim, COMMIT. Its pool's connections now open with them, and the claim goes alone."""
+    claims = (repository.CLAIM_PLANNING_PREFIX, "WITH RECURSIVE realms")
+    with counting_statements(claims) as statements:
+        async with serving_exporter(settings_for(database_url, amqp_url, namespace, auth_url=auth.url)):
+            conn = await connect_realm(sandbox, auth, channel, namespace, engine)
+            await publish(channel, namespace, customer(conn))
+            jobs = await wait_for_jobs(engine, conn.connection_id, count=1)
+    pool = create_engine(
+        database_url, application_name="qbb-tests", pool_size=1, server_settings=repository.CLAIM_PLANNING
+    )
+    try:
+        async with pool.connect() as db:
+            shown = {
+                name: (await db.execute(text(f"SHOW {name}"))).scalar() for name in repository.CLAIM_PLANNING
+            }
+    finally:
+        await pool.dispose()
+
+    assert [j["status"] for j in jobs] == ["succeeded"]
+    assert statements["WITH RECURSIVE realms"] >= 1
+    assert statements[repository.CLAIM_PLANNING_PREFIX] == 0
+    assert shown == repository.CLAIM_PLANNING
