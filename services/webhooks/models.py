@@ -68,7 +68,8 @@ changes = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("processed_at", DateTime(timezone=True), nullable=True),
-    Index("ix_changes_due", "next_attempt_at", postgresql_where="status = 'pending'"),
+    # Read in its order by the claim (due first, then arrival), so a claim reads what it returns.
+    Index("ix_changes_due", "next_attempt_at", "id", postgresql_where="status = 'pending'"),
 )
 
 # The newest version of each QBO object seen, so an older one arriving late is never published.

@@ -86,12 +86,16 @@ async def mark_expanded(session: AsyncSession, *, delivery_id: int, change_count
 
 
 async def claim_due_changes(session: AsyncSession, *, limit: int) -> Sequence[AnyRow]:
-    """Pending changes whose time has come, locked for this transaction (other replicas skip them)."""
+    """Pending changes whose time has come, longest due first (then in arrival order), locked for
+    this transaction (other replicas skip them).
+
+    In ``ix_changes_due``'s order, so the claim stops at ``limit``: ordered by id alone it read
+    every due change and sorted them, each claim, while a burst of them waited."""
     c = models.changes
     stmt = (
         select(c)
         .where(c.c.status == inline("pending"), c.c.next_attempt_at <= func.now())
-        .order_by(c.c.id)
+        .order_by(c.c.next_attempt_at, c.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

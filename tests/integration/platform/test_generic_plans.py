@@ -28,6 +28,7 @@ HISTORY = 5_000  # finished rows: a long-running deployment has far more
 # Claims take everything due, so rows other tests of this worker left behind cannot hide a test's own;
 # reading only what is due is then under the count returned plus a little, and a scan is 5,000 more.
 CLAIM_ALL = 10_000
+BURST = 2_000  # changes waiting at once: a realm's writes of a minute, coming back together
 
 
 @pytest.fixture
@@ -66,6 +67,30 @@ async def test_due_changes_are_claimed_without_reading_the_handled_ones(session:
     read = await rows_read(session, "webhooks", "changes") - before
     assert len([r for r in rows if r.realm_id == f"r-{tag}"]) == 3
     assert read < len(rows) + 100, f"claiming {len(rows)} due changes read {read} rows of webhooks.changes"
+
+
+async def test_a_claim_of_a_few_due_changes_reads_a_few_while_a_burst_of_them_waits(
+    session: AsyncSession,
+) -> None:
+    """A burst of changes waiting (a realm's thousand writes of a minute coming back at once): each
+    claim of a few read every due one and sorted them by id, so a burst of n cost O(n) a claim."""
+    tag = uuid.uuid4().hex
+    await session.execute(
+        text("""INSERT INTO webhooks.changes (dedup_key, realm_id, entity, qbo_id, operation, status,
+                                              next_attempt_at)
+                SELECT md5(:tag || n), 'r-' || :tag, 'Invoice', n::text, 'Create',
+                       CASE WHEN n <= :done THEN 'done' ELSE 'pending' END, now() - interval '1 hour'
+                FROM generate_series(1, :count) n"""),
+        {"tag": tag, "done": HISTORY, "count": HISTORY + BURST},
+    )
+    await session.execute(text("ANALYZE webhooks.changes"))
+    before = await rows_read(session, "webhooks", "changes")
+
+    rows = await webhooks_repository.claim_due_changes(session, limit=5)
+
+    read = await rows_read(session, "webhooks", "changes") - before
+    assert len(rows) == 5
+    assert read < 100, f"claiming 5 of {BURST} due changes read {read} rows of webhooks.changes"
 
 
 async def test_stored_webhook_bodies_are_claimed_without_reading_the_expanded_ones(
