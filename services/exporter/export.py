@@ -359,7 +359,9 @@ class Exporter:
         repeats = await repository.finish_repeats(
             session, job_ids=[o.job.id for o in kept if service.may_be_repeated(o.job)]
         )
-        latest = {key: max(t for k, t in repeats if k == key) for key, _ in repeats}
+        latest: dict[tuple[str, str, str], dt.datetime] = {}
+        for key, order_time in repeats:
+            latest[key] = max(latest.get(key, order_time), order_time)
         JOBS_FINISHED.labels("succeeded").inc(len(repeats))
         await repository.upsert_links(
             session, rows=[_link_row(o, events[o.job.id], latest=latest) for o in kept]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,24 +124,21 @@ class Router:
         takes: Takes | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine as the handler of ``queue``."""
-        self._check(queue, lane)
+        sub = self._subscription(
+            queue,
+            routing_keys,
+            retry_delays,
+            on_give_up,
+            on_invalid,
+            ingress_keys,
+            inbox_name,
+            prefetch,
+            lane,
+            takes,
+        )
 
         def register(handler: Handler) -> Handler:
-            self.subscriptions.append(
-                Subscription(
-                    queue,
-                    tuple(routing_keys),
-                    handler,
-                    tuple(retry_delays),
-                    on_give_up,
-                    on_invalid,
-                    tuple(ingress_keys),
-                    inbox_name,
-                    prefetch,
-                    lane,
-                    takes,
-                )
-            )
+            self.subscriptions.append(replace(sub, handler=handler))
             return handler
 
         return register
@@ -162,34 +159,56 @@ class Router:
     ) -> Callable[[BatchHandler], BatchHandler]:
         """Register the decorated coroutine as the batch handler of ``queue`` (see ``BatchHandler``;
         the other arguments as ``subscribe``'s)."""
-        self._check(queue, lane)
+        sub = self._subscription(
+            queue,
+            routing_keys,
+            retry_delays,
+            on_give_up,
+            on_invalid,
+            ingress_keys,
+            inbox_name,
+            prefetch,
+            lane,
+            takes,
+        )
 
         def register(handler: BatchHandler) -> BatchHandler:
-            self.subscriptions.append(
-                Subscription(
-                    queue,
-                    tuple(routing_keys),
-                    None,
-                    tuple(retry_delays),
-                    on_give_up,
-                    on_invalid,
-                    tuple(ingress_keys),
-                    inbox_name,
-                    prefetch,
-                    lane,
-                    takes,
-                    batch_handler=handler,
-                )
-            )
+            self.subscriptions.append(replace(sub, batch_handler=handler))
             return handler
 
         return register
 
-    def _check(self, queue: str, lane: str) -> None:
+    def _subscription(
+        self,
+        queue: str,
+        routing_keys: Sequence[str],
+        retry_delays: Sequence[float],
+        on_give_up: GiveUpHook | None,
+        on_invalid: InvalidHook | None,
+        ingress_keys: Sequence[str],
+        inbox_name: str,
+        prefetch: int | None,
+        lane: str,
+        takes: Takes | None,
+    ) -> Subscription:
+        """A subscription of ``queue`` with no handler yet (the decorator adds one), once checked."""
         if any(s.queue == queue for s in self.subscriptions):
             raise ValueError(f"queue {queue!r} already has a handler")
         if lane not in ("live", "history"):
             raise ValueError(f"lane {lane!r} is neither 'live' nor 'history'")
+        return Subscription(
+            queue,
+            tuple(routing_keys),
+            None,
+            tuple(retry_delays),
+            on_give_up,
+            on_invalid,
+            tuple(ingress_keys),
+            inbox_name,
+            prefetch,
+            lane,
+            takes,
+        )
 
     def history_queues(self) -> tuple[str, ...]:
         """The queues of the history lane (their outbox rows are relayed after the others)."""

@@ -24,6 +24,27 @@ def _row(envelope: Envelope, exchange: str | None = None) -> dict[str, Any]:
     return {"message_id": envelope.id, "routing_key": envelope.type, "exchange": exchange, "envelope": dumped}
 
 
+async def _one_step(
+    engine: AsyncEngine,
+    database_url: str,
+    connection: Any,
+    channel: Any,
+    namespace: str,
+    **options: Any,
+) -> tuple[outbox.OutboxRelay, Any]:
+    """A relay of ``testkit.outbox`` and the exchanges of one step of it, without its loop."""
+    relay = outbox.OutboxRelay(
+        sessionmaker=create_sessionmaker(engine),
+        connection=connection,
+        table=testkit.outbox,
+        database_url=database_url,
+        namespace=namespace,
+        **options,
+    )
+    exchanges = outbox._Exchanges(channel, await topology.declare_exchange(channel, namespace), namespace)
+    return relay, exchanges
+
+
 async def test_a_live_row_staged_behind_history_rows_is_published_first(
     engine: AsyncEngine, database_url: str, amqp_url: str, clean_namespace: str
 ) -> None:
@@ -39,17 +60,14 @@ async def test_a_live_row_staged_behind_history_rows_is_published_first(
                 insert(testkit.outbox), [_row(e, f"{outbox.QUEUE_TARGET}{queue}") for e in history]
             )
             await conn.execute(insert(testkit.outbox), [_row(live)])
-        relay = outbox.OutboxRelay(
-            sessionmaker=create_sessionmaker(engine),
-            connection=connection,
-            table=testkit.outbox,
-            database_url=database_url,
-            namespace=clean_namespace,
+        relay, exchanges = await _one_step(
+            engine,
+            database_url,
+            connection,
+            channel,
+            clean_namespace,
             batch_size=1,
             history_queues=(HISTORY_QUEUE,),
-        )
-        exchanges = outbox._Exchanges(  # one relay step, without its loop
-            channel, await topology.declare_exchange(channel, clean_namespace), clean_namespace
         )
         settled = await relay.publish_batch(exchanges)
         async with engine.connect() as conn:
@@ -75,16 +93,7 @@ async def test_a_relay_step_takes_its_rows_out_of_the_table_with_one_statement(
         channel = await connection.channel(publisher_confirms=True)
         async with engine.begin() as conn:
             await conn.execute(insert(testkit.outbox), [_row(e) for e in events])
-        relay = outbox.OutboxRelay(
-            sessionmaker=create_sessionmaker(engine),
-            connection=connection,
-            table=testkit.outbox,
-            database_url=database_url,
-            namespace=clean_namespace,
-        )
-        exchanges = outbox._Exchanges(  # one relay step, without its loop
-            channel, await topology.declare_exchange(channel, clean_namespace), clean_namespace
-        )
+        relay, exchanges = await _one_step(engine, database_url, connection, channel, clean_namespace)
         prefixes = (f"SELECT {name}", f"DELETE FROM {name}", f"UPDATE {name}", f"INSERT INTO {name}")
         with counting_statements(prefixes, on=engine.sync_engine) as statements:
             settled = await relay.publish_batch(exchanges)
@@ -108,16 +117,8 @@ async def test_a_step_that_publishes_nothing_leaves_every_row_in_place_uncharged
         channel = await connection.channel(publisher_confirms=True)
         async with engine.begin() as conn:
             await conn.execute(insert(testkit.outbox), [_row(e) for e in events])
-        relay = outbox.OutboxRelay(
-            sessionmaker=create_sessionmaker(engine),
-            connection=connection,
-            table=testkit.outbox,
-            database_url=database_url,
-            namespace=clean_namespace,
-            publish_timeout=2.0,
-        )
-        exchanges = outbox._Exchanges(
-            channel, await topology.declare_exchange(channel, clean_namespace), clean_namespace
+        relay, exchanges = await _one_step(
+            engine, database_url, connection, channel, clean_namespace, publish_timeout=2.0
         )
         await channel.close()  # every publish fails on the broker's side
         settled = await relay.publish_batch(exchanges)
