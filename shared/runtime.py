@@ -241,9 +241,10 @@ async def serve(
             await asyncio.gather(*http_tasks, relay_task, return_exceptions=True)
     finally:
         await connection.close()
-        await engine.dispose()
+        # Deps first: what they give back on closing (the limiter's leases) goes through the engine.
         if hasattr(deps, "aclose"):
             await deps.aclose()
+        await engine.dispose()
     log.info("service stopped")
 
 

@@ -31,8 +31,11 @@ class AuthDeps:
     broker: BrokerAdmin
     reconnect_limiter: SlidingWindow
     now: Callable[[], dt.datetime] = field(default=utc_now)
+    limiter: RealmLimiter | None = None  # QBO's per-realm limits, for the company-profile calls
 
     async def aclose(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.aclose()
         await self.http.aclose()
 
 
@@ -50,4 +53,5 @@ def build_deps(settings: AuthSettings, *, limiter: RealmLimiter | None = None) -
         http=http,
         broker=BrokerAdmin(http, settings),
         reconnect_limiter=SlidingWindow(limit=settings.reconnect_rate_limit_per_minute),
+        limiter=limiter,
     )

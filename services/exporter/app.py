@@ -41,6 +41,7 @@ class Deps:
     worker: str = field(default_factory=worker_name)
 
     async def aclose(self) -> None:
+        await self.limiter.aclose()
         await self.http.aclose()
 
 

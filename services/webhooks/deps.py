@@ -9,6 +9,7 @@ import httpx
 from services.webhooks.settings import WebhooksSettings
 from shared.http import Resources
 from shared.qbo.client import QboClient
+from shared.qbo.limits import RealmLimiter
 from shared.qbo.tokens import AuthServiceTokens, TokenSource
 
 
@@ -19,8 +20,10 @@ class WebhooksDeps:
     settings: WebhooksSettings
     http: httpx.AsyncClient
     qbo: QboClient
+    limiter: RealmLimiter
 
     async def aclose(self) -> None:
+        await self.limiter.aclose()
         await self.http.aclose()
 
 
@@ -35,5 +38,6 @@ def build_deps(res: Resources, *, tokens: TokenSource | None = None) -> Webhooks
         auth_url=settings.auth_internal_url,
         internal_token=settings.internal_token.get_secret_value(),
     )
-    qbo = QboClient(http=http, tokens=source, limiter=settings.limiter(res.sessionmaker))
-    return WebhooksDeps(settings=settings, http=http, qbo=qbo)
+    limiter = settings.limiter(res.sessionmaker)
+    qbo = QboClient(http=http, tokens=source, limiter=limiter)
+    return WebhooksDeps(settings=settings, http=http, qbo=qbo, limiter=limiter)

@@ -87,6 +87,7 @@ class _Lease:
     used: int = 0
     closing: bool = False
     last_ended: float | None = None  # time.monotonic() when its last call came back
+    expiry: asyncio.TimerHandle | None = None  # closes it when its time is up, if nothing else did
 
     def usable(self) -> bool:
         return self.left > 0 and time.monotonic() < self.usable_until
@@ -145,6 +146,17 @@ class RealmLimiter:
             lease.in_flight -= 1
             lease.last_ended = time.monotonic()
             self._close_if_spent(lease, self._realms[(realm_id, batch)])
+
+    async def aclose(self) -> None:
+        """Give back what this process holds and wait until it is written: a stopping replica's
+        unspent leases would otherwise keep the realm's budget from the others until they go stale,
+        and a return still on its way when the event loop ends would be lost."""
+        for local in self._realms.values():
+            if local.current is not None:
+                local.current.left = 0
+                self._close_if_spent(local.current, local)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def throttled(self, realm_id: str, *, seconds: float, retry_after: float | None = None) -> None:
         """QBO answered 429 for ``realm_id``: no call for it for a while; other realms go on.
@@ -221,7 +233,7 @@ class RealmLimiter:
             previous.left = 0
             self._close_if_spent(previous, local)
         # Closed when its time is up even if no call comes back to it.
-        asyncio.get_running_loop().call_later(
+        lease.expiry = asyncio.get_running_loop().call_later(
             max(lease.usable_until - time.monotonic(), 0) + 0.001, self._close_if_spent, lease, local
         )
 
@@ -257,6 +269,8 @@ class RealmLimiter:
         if lease.closing or lease.in_flight or lease.usable():
             return
         lease.closing = True
+        if lease.expiry is not None:
+            lease.expiry.cancel()
         if local.current is lease:
             local.current = None
         # Shielded in a task of its own: a cancelled caller must still give the budget back.

@@ -278,6 +278,37 @@ async def test_a_throttled_read_waits_out_the_realms_pause_and_is_answered(
     assert faults.count("3001") == 1
 
 
+async def test_a_closed_limiter_gives_its_leases_back_at_once_and_leaves_no_work_behind(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # A stopping service left its open leases to their timers: in a process about to exit, the
+    # timer never fired (the realm's budget stayed held until the lease went stale), and in one
+    # event loop shared with others the return ran later, through an engine already disposed,
+    # and could be cut off pending when the loop closed.
+    limiter = RealmLimiter(sessions, per_second=10, least=5, lease_seconds=60.0)
+    realms = [uid("realm"), uid("realm")]
+    for realm in realms:  # one call each, then the lease sits open with 4 calls unspent
+        async with limiter.slot(realm):
+            pass
+    async with limiter.slot(realms[1], batch=True):
+        pass
+    await limiter.aclose()
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(realm_leases.c.realm_id, realm_leases.c.calls, realm_leases.c.closed_at).where(
+                    realm_leases.c.realm_id.in_(realms)
+                )
+            )
+        ).all()
+    assert sorted((r.realm_id, r.calls) for r in rows) == sorted(
+        [(realms[0], 1), (realms[1], 1), (realms[1], 1)]
+    )
+    assert all(r.closed_at is not None for r in rows)
+    pending = [t for t in asyncio.all_tasks() if "RealmLimiter" in repr(t.get_coro())]
+    assert pending == []
+
+
 async def test_a_lease_costs_the_database_three_statements_and_its_return_one(
     sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
 ) -> None:
