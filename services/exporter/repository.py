@@ -147,10 +147,8 @@ async def insert_jobs(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]
     RETURNING: one statement, not two)."""
     if not rows:
         return set()
-    stmt = (
-        insert(jobs).values(list(rows)).on_conflict_do_nothing(index_elements=["connection_id", "requestid"])
-    )
-    result = await session.execute(stmt.returning(jobs.c.id, func.pg_notify(NOTIFY_CHANNEL, "")))
+    stmt = insert(jobs).on_conflict_do_nothing(index_elements=["connection_id", "requestid"])
+    result = await session.execute(stmt.returning(jobs.c.id, func.pg_notify(NOTIFY_CHANNEL, "")), list(rows))
     return {row[0] for row in result}
 
 
@@ -190,13 +188,14 @@ async def upsert_links(session: AsyncSession, *, rows: Sequence[Mapping[str, Any
     last = {(r["connection_id"], r["entity"], r["platform_id"]): r for r in rows}
     if not last:
         return
-    stmt = insert(links).values([{**r, "updated_at": func.now()} for r in last.values()])
+    stmt = insert(links).values(updated_at=func.now())
     keep = ("qbo_id", "sync_token", "doc_number", "object_type", "updated_at")
     changes: dict[str, Any] = {k: stmt.excluded[k] for k in keep}
     changes["event_time"] = func.greatest(links.c.event_time, stmt.excluded.event_time)
     changes["fingerprint"] = func.coalesce(stmt.excluded.fingerprint, links.c.fingerprint)
     await session.execute(
-        stmt.on_conflict_do_update(index_elements=["connection_id", "entity", "platform_id"], set_=changes)
+        stmt.on_conflict_do_update(index_elements=["connection_id", "entity", "platform_id"], set_=changes),
+        list(last.values()),
     )
 
 

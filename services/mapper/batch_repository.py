@@ -33,7 +33,7 @@ async def create_batch(
     )
     rows = [{**e, "batch_id": batch_id, "tenant_id": tenant_id} for e in events]
     for start in range(0, len(rows), 1000):  # bounded statements for 10,000 lines
-        await session.execute(insert(models.batch_events).values(rows[start : start + 1000]))
+        await session.execute(insert(models.batch_events), rows[start : start + 1000])
     # A file loaded again (after fixing its rejected lines): events an earlier batch already saw
     # written have no second effect and no second result, so they keep the result they had.
     t, earlier = models.batch_events, models.batch_events.alias("earlier")

@@ -424,8 +424,8 @@ async def record_used_values(
         return
     t = models.platform_values
     rows = [{"connection_id": connection_id, "kind": k, "value": v} for k, v in unique]
-    stmt = insert(t).values(rows).on_conflict_do_nothing(index_elements=["connection_id", "kind", "value"])
-    inserted = {(r.kind, r.value) for r in await session.execute(stmt.returning(t.c.kind, t.c.value))}
+    stmt = insert(t).on_conflict_do_nothing(index_elements=["connection_id", "kind", "value"])
+    inserted = {(r.kind, r.value) for r in await session.execute(stmt.returning(t.c.kind, t.c.value), rows)}
     if len(known) > RECORDED_CAP:
         known.clear()
     # One this statement did not insert was there, committed: an insert of it by a transaction still
@@ -527,13 +527,14 @@ async def record_outcomes(session: AsyncSession, *, rows: Sequence[Mapping[str, 
     if not last:
         return
     t = models.platform_events
-    stmt = insert(t).values([{**r, "updated_at": func.now()} for r in last.values()])
+    stmt = insert(t).values(updated_at=func.now())
     keep = [c.name for c in t.columns if c.name in (*next(iter(last.values())), "updated_at")]
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["tenant_id", "event_id"],
             set_={k: stmt.excluded[k] for k in keep if k not in ("tenant_id", "event_id")},
-        )
+        ),
+        list(last.values()),
     )
 
 

@@ -57,8 +57,8 @@ async def add_changes(session: AsyncSession, *, delivery_id: int | None, changes
     added = 0
     for start in range(0, len(changes), _INSERT_CHUNK):
         rows = [_change_row(delivery_id, c) for c in changes[start : start + _INSERT_CHUNK]]
-        stmt = insert(models.changes).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"])
-        result = await session.execute(stmt.returning(models.changes.c.id))
+        stmt = insert(models.changes).on_conflict_do_nothing(index_elements=["dedup_key"])
+        result = await session.execute(stmt.returning(models.changes.c.id), rows)
         added += len(result.all())
     return added
 
@@ -245,19 +245,18 @@ async def record_versions(
     if not last:
         return set()
     s = models.entity_states
-    stmt = insert(s).values(
-        [
-            {
-                "realm_id": realm_id,
-                "entity": entity,
-                "qbo_id": qbo_id,
-                "sync_token": version.sync_token if version else None,
-                "last_updated_at": version.last_updated_at if version else None,
-                "deleted": deleted,
-            }
-            for (entity, qbo_id), (version, deleted) in last.items()
-        ]
-    )
+    rows = [
+        {
+            "realm_id": realm_id,
+            "entity": entity,
+            "qbo_id": qbo_id,
+            "sync_token": version.sync_token if version else None,
+            "last_updated_at": version.last_updated_at if version else None,
+            "deleted": deleted,
+        }
+        for (entity, qbo_id), (version, deleted) in last.items()
+    ]
+    stmt = insert(s)
     ex = stmt.excluded
     never = literal_column("'-infinity'::timestamptz", DateTime(timezone=True))
     older = tuple_(func.coalesce(s.c.sync_token, -1), func.coalesce(s.c.last_updated_at, never)) < tuple_(
@@ -273,7 +272,7 @@ async def record_versions(
         },
         where=and_(s.c.deleted.is_(False), ex.deleted.is_(True) | older),
     )
-    return {(r.entity, r.qbo_id) for r in await session.execute(stmt.returning(s.c.entity, s.c.qbo_id))}
+    return {(r.entity, r.qbo_id) for r in await session.execute(stmt.returning(s.c.entity, s.c.qbo_id), rows)}
 
 
 async def known_ids(session: AsyncSession, *, realm_id: str, entity: str) -> list[str]:
@@ -295,8 +294,8 @@ class OwnWrite(NamedTuple):
 async def record_own_writes(session: AsyncSession, *, writes: Sequence[OwnWrite]) -> None:
     """Remember versions the bridge wrote, in one statement."""
     if writes:
-        stmt = insert(models.own_writes).values([w._asdict() for w in writes])
-        await session.execute(stmt.on_conflict_do_nothing())
+        stmt = insert(models.own_writes).on_conflict_do_nothing()
+        await session.execute(stmt, [w._asdict() for w in writes])
 
 
 async def is_own_write(
@@ -342,12 +341,13 @@ async def record_document_links(session: AsyncSession, *, links: Sequence[Docume
     last = {(d.connection_id, d.entity, d.qbo_id): d for d in links}
     if not last:
         return
-    stmt = insert(models.document_links).values([d._asdict() for d in last.values()])
+    stmt = insert(models.document_links)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["connection_id", "entity", "qbo_id"],
             set_={"platform_id": stmt.excluded.platform_id},
-        )
+        ),
+        [d._asdict() for d in last.values()],
     )
 
 

@@ -43,10 +43,8 @@ async def claim_many(
     if not wanted:
         return set()
     result = await session.execute(
-        insert(table)
-        .values([{"consumer": consumer, "message_id": m} for m in wanted])
-        .on_conflict_do_nothing()
-        .returning(table.c.message_id)
+        insert(table).on_conflict_do_nothing().returning(table.c.message_id),
+        [{"consumer": consumer, "message_id": m} for m in wanted],
     )
     return set(result.scalars())
 

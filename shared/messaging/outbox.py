@@ -210,10 +210,10 @@ async def write_staged(session: AsyncSession, table: Table, rows: Sequence[Stage
         values = [r.values for r in rows if r.unless_present is unless_present]
         if not values:
             continue
-        stmt = insert(table).values(values)
+        stmt = insert(table)
         if unless_present:
             stmt = stmt.on_conflict_do_nothing()
-        await session.execute(stmt.returning(wake_relay(table)))
+        await session.execute(stmt.returning(wake_relay(table)), values)
 
 
 # Failures of the broker or the network rather than of one message.
@@ -429,7 +429,7 @@ class OutboxRelay:
                 OUTBOX_QUARANTINED.labels(kind).inc()
             back.append(values)
         if back:
-            await session.execute(insert(t).values(back))
+            await session.execute(insert(t), back)
 
 
 class _NothingPublished(Exception):

@@ -26,3 +26,24 @@ def counting_statements(prefixes: tuple[str, ...], *, on: Any = Engine) -> Itera
         yield counts
     finally:
         event.remove(on, "before_cursor_execute", seen)
+
+
+@contextlib.contextmanager
+def compiled_each_time(*, on: Any = Engine) -> Iterator[Counter[str]]:
+    """The statements this process sent meanwhile that SQLAlchemy could not take from its cache of
+    compiled statements (no cache key: a multi-row ``insert().values([...])``, say) and compiled
+    afresh for each execution, by their first 80 characters."""
+    counts: Counter[str] = Counter()
+
+    def seen(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        compiled = getattr(context, "compiled", None)
+        if compiled is not None and not context.isddl and compiled.cache_key is None:
+            counts[" ".join(statement.split())[:80]] += 1
+
+    event.listen(on, "before_cursor_execute", seen)
+    try:
+        yield counts
+    finally:
+        event.remove(on, "before_cursor_execute", seen)

@@ -14,7 +14,7 @@ from services.exporter.models import links
 from shared.contracts.envelope import Envelope
 from shared.db import create_engine
 from tests.helpers.broker import bind_probe, envelopes, publish
-from tests.helpers.statements import counting_statements
+from tests.helpers.statements import compiled_each_time, counting_statements
 from tests.integration.exporter.kit import (
     Conn,
     FakeAuth,
@@ -136,6 +136,35 @@ async def test_a_burst_of_requests_is_recorded_and_written_a_batch_at_a_time_in_
     # A batch of requests is one insert of jobs, and a round's writes one insert of links, not one each.
     assert 0 < statements[recorded] < len(burst) / 2, dict(statements)
     assert 0 < statements[linked] < len(burst) / 2, dict(statements)
+
+
+async def test_a_burst_is_recorded_and_written_with_statements_compiled_once_not_for_each_round(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    """The multi-row inserts of jobs, links, inbox claims and outbox rows had no cache key: SQLAlchemy
+    compiled each afresh for every batch and round. Now each is one cached statement."""
+    settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url)
+    async with serving_exporter(settings):
+        conn = await connect_realm(sandbox, auth, channel, namespace, engine, custom_txn_numbers=True)
+        item = (await entities(sandbox, conn.realm_id, "Item"))[0]
+    burst = []
+    for _ in range(5):
+        platform_id, number = uid("cus"), uid("INV")[:20]
+        burst += [customer(conn, platform_id=platform_id), invoice_of(conn, platform_id, item["Id"], number)]
+    for envelope in burst:  # the exporter is stopped: the burst waits in its queue
+        await publish(channel, namespace, envelope)
+    with compiled_each_time() as compiled:
+        async with serving_exporter(settings):
+            jobs = await wait_for_jobs(engine, conn.connection_id, count=len(burst))
+
+    assert {j["status"] for j in jobs} == {"succeeded"}
+    assert dict(compiled) == {}
 
 
 def invoice_of(conn: Conn, customer_id: str, item_id: str, number: str) -> Envelope:
