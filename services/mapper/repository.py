@@ -318,24 +318,36 @@ async def named_rows(
     session: AsyncSession, *, names: Mapping[str, Mapping[str, set[str]]]
 ) -> dict[str, list[Named]]:
     """The mirrored objects of each company (realm id → entity → names) named, for the events of
-    several companies at once: one query; every realm asked for has a list, if empty."""
-    t = models.reference_entities
+    several companies at once: one query; every realm asked for has a list, if empty.
+
+    The names go as three arrays (realm, entity, key), so the statement is the same whatever the
+    batch names: SQLAlchemy and Postgres reuse its plan, where a condition built of the batch's
+    realms, entities and keys was compiled afresh for every batch."""
     found: dict[str, list[Named]] = {realm_id: [] for realm_id in names}
-    wanted = []
-    for realm_id, named in names.items():
-        clauses = []
-        for entity, values in named.items():
-            keys = sorted({_key(n) for n in values if n})
-            if keys:
-                clauses.append(
-                    and_(t.c.entity == entity, or_(t.c.name_key.in_(keys), t.c.leaf_key.in_(keys)))
-                )
-        if clauses:
-            wanted.append(and_(t.c.realm_id == realm_id, or_(*clauses)))
+    wanted = sorted(
+        {
+            (realm_id, entity, key)
+            for realm_id, named in names.items()
+            for entity, values in named.items()
+            for key in (_key(n) for n in values if n)
+        }
+    )
     if wanted:
-        for r in await session.execute(select(t).where(or_(*wanted))):
+        realms, entities, keys = (list(column) for column in zip(*wanted, strict=True))
+        rows = await session.execute(_NAMED, {"realms": realms, "entities": entities, "keys": keys})
+        for r in rows:
             found[r.realm_id].append(Named(_rows([r])[0], r.name_key, r.leaf_key))
     return found
+
+
+_NAMED = text("""
+    SELECT DISTINCT ON (t.realm_id, t.entity, t.qbo_id)
+           t.realm_id, t.entity, t.qbo_id, t.name, t.active, t.data, t.name_key, t.leaf_key
+    FROM unnest(CAST(:realms AS text[]), CAST(:entities AS text[]), CAST(:keys AS text[]))
+         AS w(realm_id, entity, key)
+    JOIN mapper.reference_entities t
+      ON t.realm_id = w.realm_id AND t.entity = w.entity AND (t.name_key = w.key OR t.leaf_key = w.key)
+""").columns(*(c for c in models.reference_entities.c if c.name != "updated_at"))
 
 
 async def load_reference(
