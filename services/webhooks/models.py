@@ -94,6 +94,8 @@ own_writes = Table(
     Column("qbo_id", String(50), primary_key=True),
     Column("sync_token", Integer, primary_key=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Whether a company is being written to lately (processing holds creations back only then).
+    Index("ix_own_writes_recent", "connection_id", "entity", "recorded_at"),
 )
 
 # QBO invoice/bill id → the platform's id, so a payment in QBO can name the platform's documents.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_REALM = Counter("qbb_webhooks_unknown_realm_total", "Changes for a realm no connection has")
 GIVE_UP_AFTER = 12
+# A creation held back for the exporter's word is looked at again this often (it is one statement).
+ECHO_RECHECK = timedelta(seconds=1)
+# An entity the exporter wrote to a company within this time is being written: its creations wait.
+WRITING_LATELY = timedelta(minutes=10)
 PRUNE_EVERY = timedelta(hours=1)
 MAX_RETRY_DELAY = timedelta(minutes=30)
 
@@ -117,7 +121,7 @@ async def _apply(
     ids = [r.id for r in rows]
     try:
         async with session.begin_nested():  # a failure undoes this realm's partial effects only
-            outcomes = await _report(session, deps, active, rows)
+            outcomes, held = await _report(session, deps, active, rows)
     except ParkedError as exc:
         await repository.finish_changes(session, ids=ids, status="waiting_connection", error=str(exc))
         return
@@ -132,21 +136,27 @@ async def _apply(
             session, ids=ids, error=repr(exc), delay=delay, give_up_after=GIVE_UP_AFTER
         )
         return
+    waiting = [r.id for r in rows if (r.entity, r.qbo_id) in held]
+    await repository.postpone_changes(session, ids=waiting, delay=ECHO_RECHECK)
     by_outcome: dict[str, list[int]] = {}
     for row in rows:
-        by_outcome.setdefault(outcomes.get((row.entity, row.qbo_id), "stale"), []).append(row.id)
+        if (row.entity, row.qbo_id) not in held:
+            by_outcome.setdefault(outcomes.get((row.entity, row.qbo_id), "stale"), []).append(row.id)
     for outcome, done in sorted(by_outcome.items()):  # one statement an outcome, not one a change
         await repository.finish_changes(session, ids=done, status="done", outcome=outcome)
 
 
 async def _report(
     session: AsyncSession, deps: WebhooksDeps, active: Sequence[AnyRow], rows: list[AnyRow]
-) -> dict[tuple[str, str], str]:
+) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
+    """What became of each object the rows name, and the objects held back for the exporter's word."""
     changes = [
         Change(r.realm_id, r.entity, r.qbo_id, r.operation, r.occurred_at, None, r.deleted_id) for r in rows
     ]
     plans = service.plan_changes(changes)
     echoes = await _own_creations(session, active, plans)
+    held = await _awaiting_word(session, deps, active, plans, echoes, rows)
+    plans = [p for p in plans if p not in held]
     fetched = await _fetch(deps, active[0].connection_id, [p for p in plans if p.fetch and p not in echoes])
     outcomes = await publishing.report_own_creations(
         session, realm_id=active[0].realm_id, keys=[(p.entity, p.qbo_id) for p in echoes]
@@ -165,7 +175,31 @@ async def _report(
             outcomes[key] = await publishing.report_object(
                 session, connections=active, entity=plan.entity, entity_data=data, operation=plan.operation
             )
-    return outcomes
+    return outcomes, {(p.entity, p.qbo_id) for p in held}
+
+
+async def _awaiting_word(
+    session: AsyncSession,
+    deps: WebhooksDeps,
+    active: Sequence[AnyRow],
+    plans: Sequence[service.Plan],
+    echoes: Sequence[service.Plan],
+    rows: Sequence[AnyRow],
+) -> list[service.Plan]:
+    """The creations held back until the exporter's word of them can come (``service.awaiting_word``)."""
+    wait = timedelta(seconds=deps.settings.echo_wait_seconds)
+    now = datetime.now(UTC)
+    young = {(r.entity, r.qbo_id) for r in rows if now - r.created_at < wait}
+    candidates = service.awaiting_word(plans, echoes=echoes, young=young, written=None)
+    if not candidates:
+        return []  # nothing to hold, whatever the company writes: no question asked
+    written = await repository.written_lately(
+        session,
+        connection_ids=[c.connection_id for c in active],
+        entities=sorted({p.entity for p in candidates}),
+        within=WRITING_LATELY,
+    )
+    return service.awaiting_word(candidates, echoes=echoes, young=young, written=written)
 
 
 async def _own_creations(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeAlias
 
-from sqlalchemy import DateTime, Row, and_, case, delete, func, literal_column, select, tuple_, update
+from sqlalchemy import DateTime, Row, and_, case, delete, func, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,6 +136,14 @@ async def retry_changes(
             status=case((c.c.attempts + 1 >= give_up_after, "failed"), else_="pending"),
         )
     )
+
+
+async def postpone_changes(session: AsyncSession, *, ids: Sequence[int], delay: timedelta) -> None:
+    """Look at changes again after ``delay``, not counted as an attempt (nothing failed)."""
+    if not ids:
+        return
+    c = models.changes
+    await session.execute(update(c).where(c.c.id.in_(ids)).values(next_attempt_at=func.now() + delay))
 
 
 async def release_realm(session: AsyncSession, *, realm_id: str) -> int:
@@ -296,6 +304,28 @@ async def record_own_writes(session: AsyncSession, *, writes: Sequence[OwnWrite]
     if writes:
         stmt = insert(models.own_writes).on_conflict_do_nothing()
         await session.execute(stmt, [w._asdict() for w in writes])
+
+
+async def written_lately(
+    session: AsyncSession, *, connection_ids: Sequence[str], entities: Sequence[str], within: timedelta
+) -> set[str]:
+    """Which of ``entities`` the exporter wrote through any of ``connection_ids`` within ``within``:
+    one probe of ``ix_own_writes_recent`` an entity, stopping at the first write found."""
+    if not connection_ids or not entities:
+        return set()
+    found = await session.execute(
+        _WRITTEN_LATELY, {"connections": list(connection_ids), "entities": list(entities), "within": within}
+    )
+    return set(found.scalars())
+
+
+_WRITTEN_LATELY = text("""
+    SELECT e.entity FROM unnest(CAST(:entities AS text[])) AS e(entity)
+    WHERE EXISTS (
+        SELECT 1 FROM webhooks.own_writes w
+        WHERE w.connection_id = ANY(CAST(:connections AS text[])) AND w.entity = e.entity
+          AND w.recorded_at > now() - CAST(:within AS interval))
+""")
 
 
 async def is_own_write(

@@ -197,6 +197,30 @@ def own_creations(
     ]
 
 
+def awaiting_word(
+    plans: Iterable[Plan], *, echoes: Sequence[Plan], young: Set[tuple[str, str]], written: Set[str] | None
+) -> list[Plan]:
+    """The creations to hold back a while: the exporter's word that they are its own may still be on
+    its way (``sync.succeeded`` goes through the broker, QBO's notification came straight here).
+
+    Only for entities the bridge is writing to the company (``written``; None: not asked yet, any),
+    for a notification received lately (``young``: the (entity, id) of changes still within the
+    wait): read and published now, our own
+    creation would go back to the platform as someone else's, at the cost of a QBO read. Held, it
+    is recognised without one as soon as the word comes; if none comes in time it is someone
+    else's, read and published as before.
+    """
+    return [
+        p
+        for p in plans
+        if p.fetch
+        and p.created_only
+        and p not in echoes
+        and (p.entity, p.qbo_id) in young
+        and (written is None or p.entity in written)
+    ]
+
+
 def cdc_operation(entity_data: Mapping[str, Any]) -> str:
     """The operation a CDC object stands for: deleted stubs, new objects (SyncToken 0), updates."""
     if entity_data.get("status") == "Deleted":

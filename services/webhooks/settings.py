@@ -32,6 +32,14 @@ class WebhooksSettings(QboSettings):
     )
     processor_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     processor_batch_size: int = Field(default=200, ge=1, le=5000)
+    echo_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="How long a creation QBO reports in a company the bridge is writing to waits for the"
+        " exporter's word that it is the bridge's own, before it is read and published as someone"
+        " else's (0: never waits).",
+    )
     retention_days: int = Field(default=14, ge=1, description="How long handled deliveries are kept.")
     import_page_size: int = Field(default=1000, ge=1, le=1000)
 

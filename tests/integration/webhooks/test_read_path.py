@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from services.webhooks import models
 from shared.contracts.envelope import Envelope
 from tests.helpers.broker import bind_probe, broker_channel
-from tests.integration.webhooks.conftest import Stack, events_until, legacy_body, stack
+from tests.integration.webhooks.conftest import Stack, events_until, legacy_body, stack, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +151,78 @@ async def test_our_own_creation_coming_back_is_recognised_without_reading_qbo(
             log = (await admin.get("/admin/requests", params={"realm_id": realm_id})).json()
         (created,) = [e["seq"] for e in log if e["method"] == "POST" and e["path"].endswith("/customer")]
         assert [e["path"] for e in log if e["seq"] > created and e["path"].endswith("/query")] == []
+
+
+async def test_our_creation_reported_by_qbo_before_the_exporters_word_is_held_then_known_as_ours(
+    database_url: str, amqp_url: str, namespace: str, sandbox_url: str
+) -> None:
+    """QBO's notification came straight here while the exporter's sync.succeeded went through the
+    broker; under load it came first, and our own customer was read from QBO and published back to
+    the platform as someone else's creation."""
+    async with (
+        stack(database_url, amqp_url, namespace, sandbox_url, echo_wait_seconds=60) as s,
+        broker_channel(amqp_url) as (_, channel),
+    ):
+        probe = await bind_probe(channel, namespace, ["qbo.customer.changed"])
+        tenant_id, connection_id, realm_id = await s.connect_company()
+        await s.wait_for_imports(connection_id)
+        first = await _exported_customer(s, tenant_id, connection_id, realm_id)  # the company is written to
+        assert await s.outcome(realm_id, "Customer", str(first["Id"]), timeout=30) == "done:echo"
+
+        ours = await _api_create(s, connection_id, "Customer", {"DisplayName": f"Early {namespace}"})
+        await _looked_at(s, realm_id, str(ours["Id"]))  # the processor has seen the change, no word yet
+        await _sync_succeeded(s, tenant_id, connection_id, realm_id, "customer", "cus_early", ours)
+        outcome = await s.outcome(realm_id, "Customer", str(ours["Id"]), timeout=30)
+        # A later foreign change (in another company) proves the relay is past anything of ours.
+        _, other_connection, other_realm = await s.connect_company()
+        theirs = await s.act(other_realm, "Customer", "create", {"DisplayName": f"Theirs {namespace}"})
+        _, seen = await events_until(probe, _is("qbo.customer.changed", theirs["Id"]), timeout=60)
+        async with httpx.AsyncClient(base_url=sandbox_url) as admin:
+            log = (await admin.get("/admin/requests", params={"realm_id": realm_id})).json()
+
+    assert outcome == "done:echo"
+    assert [
+        e for e in seen if e.data.get("qbo_id") == ours["Id"] and e.data["connection_id"] == connection_id
+    ] == []
+    (created,) = [e["seq"] for e in log if e["method"] == "POST" and e["path"].endswith("/customer")][-1:]
+    assert [e["path"] for e in log if e["seq"] > created and e["path"].endswith("/query")] == []
+    assert other_connection != connection_id
+
+
+async def test_someone_elses_creation_in_a_company_being_written_to_is_published_after_the_wait(
+    database_url: str, amqp_url: str, namespace: str, sandbox_url: str
+) -> None:
+    async with (
+        stack(database_url, amqp_url, namespace, sandbox_url, echo_wait_seconds=2) as s,
+        broker_channel(amqp_url) as (_, channel),
+    ):
+        probe = await bind_probe(channel, namespace, ["qbo.customer.changed"])
+        tenant_id, connection_id, realm_id = await s.connect_company()
+        ours = await _exported_customer(s, tenant_id, connection_id, realm_id)
+        assert await s.outcome(realm_id, "Customer", str(ours["Id"]), timeout=30) == "done:echo"
+
+        theirs = await s.act(realm_id, "Customer", "create", {"DisplayName": f"Theirs {namespace}"})
+        event, _ = await events_until(probe, _is("qbo.customer.changed", theirs["Id"], "Create"), timeout=30)
+        c = models.changes
+        held_for = await s.scalar(
+            select(c.c.processed_at - c.c.created_at).where(
+                c.c.realm_id == realm_id, c.c.qbo_id == str(theirs["Id"]), c.c.status == "done"
+            )
+        )
+
+    assert event.data["entity_data"]["DisplayName"] == f"Theirs {namespace}"
+    assert held_for >= dt.timedelta(seconds=2)  # read once the exporter could have spoken, not before
+
+
+async def _looked_at(s: Stack, realm_id: str, qbo_id: str) -> None:
+    """Until the processor has handled the object's change once: finished, or put off for later."""
+    c = models.changes
+    stmt = select(c.c.id).where(
+        c.c.realm_id == realm_id,
+        c.c.qbo_id == qbo_id,
+        (c.c.status != "pending") | (c.c.next_attempt_at > c.c.created_at + dt.timedelta(milliseconds=500)),
+    )
+    await wait_until(lambda: s.scalar(stmt.limit(1)), timeout=30)
 
 
 async def _exported_customer(

@@ -47,6 +47,28 @@ def test_our_own_creation_is_recognised_without_a_fetch_only_when_nothing_else_r
     assert other == []  # c3 did not write it: a foreign change for that tenant, fetched
 
 
+def test_a_creation_not_known_as_ours_waits_for_the_word_only_while_young_and_of_an_entity_written() -> None:
+    plans = service.plan_changes(
+        [
+            change("1", "Create"),  # ours, known
+            change("2", "Create"),  # young, not known yet: held
+            change("3", "Create"),  # received too long ago: read now
+            change("4", "Create"),
+            change("4", "Update", minutes=1),  # changed after its creation: read now
+            change("5", "Delete"),
+            change("6", "Update"),
+        ]
+    )
+    echoes = [p for p in plans if p.qbo_id == "1"]
+    young = {("Invoice", i) for i in ("1", "2", "4", "5", "6")}
+
+    held = service.awaiting_word(plans, echoes=echoes, young=young, written={"Invoice"})
+    idle = service.awaiting_word(plans, echoes=echoes, young=young, written={"Payment"})
+
+    assert [p.qbo_id for p in held] == ["2"]
+    assert idle == []  # the bridge is not writing invoices to this company: none of ours can be on its way
+
+
 def test_a_deletion_is_final_and_needs_no_fetch() -> None:
     (plan,) = service.plan_changes([change("1", "Update", minutes=5), change("1", "Delete", minutes=1)])
     assert (plan.operation, plan.fetch) == ("Delete", False)
