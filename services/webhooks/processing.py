@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_REALM = Counter("qbb_webhooks_unknown_realm_total", "Changes for a realm no connection has")
 GIVE_UP_AFTER = 12
-# A creation held back for the exporter's word is looked at again this often (it is one statement).
+# A creation held back for the exporter's word is looked at again after a second, then after as
+# long as it has waited (1, 2, 4 s ...), until the wait is over.
 ECHO_RECHECK = timedelta(seconds=1)
 # An entity the exporter wrote to a company within this time is being written: its creations wait.
 WRITING_LATELY = timedelta(minutes=10)
@@ -137,7 +138,9 @@ async def _apply(
         )
         return
     waiting = [r.id for r in rows if (r.entity, r.qbo_id) in held]
-    await repository.postpone_changes(session, ids=waiting, delay=ECHO_RECHECK)
+    await repository.postpone_changes(
+        session, ids=waiting, least=ECHO_RECHECK, until=timedelta(seconds=deps.settings.echo_wait_seconds)
+    )
     by_outcome: dict[str, list[int]] = {}
     for row in rows:
         if (row.entity, row.qbo_id) not in held:
@@ -188,8 +191,7 @@ async def _awaiting_word(
 ) -> list[service.Plan]:
     """The creations held back until the exporter's word of them can come (``service.awaiting_word``)."""
     wait = timedelta(seconds=deps.settings.echo_wait_seconds)
-    now = datetime.now(UTC)
-    young = {(r.entity, r.qbo_id) for r in rows if now - r.created_at < wait}
+    young = {(r.entity, r.qbo_id) for r in rows if r.age < wait}
     candidates = service.awaiting_word(plans, echoes=echoes, young=young, written=None)
     if not candidates:
         return []  # nothing to hold, whatever the company writes: no question asked

@@ -87,13 +87,14 @@ async def mark_expanded(session: AsyncSession, *, delivery_id: int, change_count
 
 async def claim_due_changes(session: AsyncSession, *, limit: int) -> Sequence[AnyRow]:
     """Pending changes whose time has come, longest due first (then in arrival order), locked for
-    this transaction (other replicas skip them).
+    this transaction (other replicas skip them); each with its ``age`` since it arrived (the
+    database's clock, as its arrival's).
 
     In ``ix_changes_due``'s order, so the claim stops at ``limit``: ordered by id alone it read
     every due change and sorted them, each claim, while a burst of them waited."""
     c = models.changes
     stmt = (
-        select(c)
+        select(c, (func.now() - c.c.created_at).label("age"))
         .where(c.c.status == inline("pending"), c.c.next_attempt_at <= func.now())
         .order_by(c.c.next_attempt_at, c.c.id)
         .limit(limit)
@@ -138,12 +139,19 @@ async def retry_changes(
     )
 
 
-async def postpone_changes(session: AsyncSession, *, ids: Sequence[int], delay: timedelta) -> None:
-    """Look at changes again after ``delay``, not counted as an attempt (nothing failed)."""
+async def postpone_changes(
+    session: AsyncSession, *, ids: Sequence[int], least: timedelta, until: timedelta
+) -> None:
+    """Look at changes again later, not counted as an attempt (nothing failed): after as long as
+    each has waited already (at least ``least``), so its looks thin out, and never later than
+    ``until`` after it arrived."""
     if not ids:
         return
     c = models.changes
-    await session.execute(update(c).where(c.c.id.in_(ids)).values(next_attempt_at=func.now() + delay))
+    later = func.now() + func.greatest(least, func.now() - c.c.created_at)
+    await session.execute(
+        update(c).where(c.c.id.in_(ids)).values(next_attempt_at=func.least(c.c.created_at + until, later))
+    )
 
 
 async def release_realm(session: AsyncSession, *, realm_id: str) -> int:
