@@ -9,14 +9,17 @@ from typing import Any
 from services.auth import egress_repository, platforms, repository, webhook_rules
 from shared.contracts.common import Contract
 from shared.messaging import topology
-from shared.messaging.router import Context, Router
+from shared.messaging.router import OUTCOMES_LINGER, Context, Router
 
 log = logging.getLogger(__name__)
 router = Router()
 
 
 @router.subscribe_batches(
-    queue="auth.egress", routing_keys=platforms.EGRESS_ROUTING_KEYS, takes=platforms.goes_to_a_platform
+    queue="auth.egress",
+    routing_keys=platforms.EGRESS_ROUTING_KEYS,
+    takes=platforms.goes_to_a_platform,
+    linger=OUTCOMES_LINGER,
 )
 async def on_platform_bound_events(events: list[tuple[Contract, Context[Any]]]) -> None:
     """sync.* / qbo.payment.received / qbo.<entity>.changed → each tenant's platform: its egress

@@ -12,7 +12,7 @@ from shared.connections import CONNECTION_EVENTS, apply_connection_event
 from shared.contracts.bridge import SyncSucceeded
 from shared.contracts.common import Contract
 from shared.contracts.internal import ConnectionEstablished, ConnectionSettingsChanged
-from shared.messaging.router import Context, Router
+from shared.messaging.router import OUTCOMES_LINGER, Context, Router
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -35,7 +35,9 @@ async def on_connection_event(data: Contract, ctx: Context[WebhooksDeps]) -> Non
     log.info("connection active: CDC due, import requested", extra={"released_changes": released})
 
 
-@router.subscribe_batches(queue="webhooks.sync-results", routing_keys=["sync.succeeded"])
+@router.subscribe_batches(
+    queue="webhooks.sync-results", routing_keys=["sync.succeeded"], linger=OUTCOMES_LINGER
+)
 async def on_sync_succeeded(results: list[tuple[SyncSucceeded, Context[WebhooksDeps]]]) -> None:
     """sync.succeeded → remember what we wrote (echo suppression) and which platform document it is;
     a batch of them at a time, with one statement for the writes and one for the documents."""

@@ -90,7 +90,11 @@ class Consumer:
         self._batches = {
             # A batch handler's batches go one at a time, so what it records follows delivery order.
             sub.queue: _Batches(
-                self._run_alone, self._run_together, batch_size, 1 if sub.batch_handler else BATCH_RUNNERS
+                self._run_alone,
+                self._run_together,
+                batch_size,
+                1 if sub.batch_handler else BATCH_RUNNERS,
+                linger=sub.linger,
             )
             for sub in router.subscriptions
         }
@@ -393,12 +397,15 @@ class _Batches:
     """One queue's messages waiting for a transaction, run in batches by up to ``runners`` tasks.
 
     A runner yields once before it takes a batch, so the deliveries of one read from the broker
-    are waiting together; a lone message is a batch of one. A runner stops when nothing waits, and
-    the check and the stop have no await between them, so a message never waits without a runner.
+    are waiting together; a lone message is a batch of one. With ``linger``, a runner that found
+    less than a batch waiting waits that long first, for the messages arriving meanwhile (under
+    load the next batches are full and go at once). A runner stops when nothing waits, and the
+    check and the stop have no await between them, so a message never waits without a runner.
     """
 
-    def __init__(self, alone: Any, together: Any, size: int, runners: int) -> None:
+    def __init__(self, alone: Any, together: Any, size: int, runners: int, *, linger: float = 0.0) -> None:
         self._alone, self._together, self._size, self._runners = alone, together, size, runners
+        self._linger = linger
         self._waiting: deque[_Unit] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()  # the runners, referenced while they run
@@ -417,7 +424,7 @@ class _Batches:
     async def _run(self) -> None:
         units: list[_Unit] = []
         try:
-            await asyncio.sleep(0)
+            await asyncio.sleep(self._linger if len(self._waiting) < self._size else 0)
             while self._waiting:
                 units = [self._waiting.popleft() for _ in range(min(self._size, len(self._waiting)))]
                 await self._settle(units)

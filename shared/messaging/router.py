@@ -18,6 +18,10 @@ from shared.messaging.outbox import Outbox
 DepsT = TypeVar("DepsT")
 
 DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0)
+# How long the outcomes on their way back (to the platforms, to the read path) wait to share a
+# transaction: tens of them a second arrived one a transaction, each paying its own inbox claim,
+# reads, outbox insert, commit and relay step. Nothing waits on the write path.
+OUTCOMES_LINGER = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,9 @@ class Subscription:
     # arrive, without a transaction (e.g. events withheld from the platforms, in auth's egress).
     takes: Takes | None = None
     batch_handler: BatchHandler | None = None
+    # A batch handler off the write path may wait this long for more messages before it takes a
+    # batch that is not full: a few messages a transaction rather than one, at that much latency.
+    linger: float = 0.0
 
     @property
     def inbox_consumer(self) -> str:
@@ -156,9 +163,13 @@ class Router:
         prefetch: int | None = None,
         lane: str = "live",
         takes: Takes | None = None,
+        linger: float = 0.0,
     ) -> Callable[[BatchHandler], BatchHandler]:
         """Register the decorated coroutine as the batch handler of ``queue`` (see ``BatchHandler``;
-        the other arguments as ``subscribe``'s)."""
+        ``linger``: how long a batch that is not full waits for more messages; the other arguments
+        as ``subscribe``'s)."""
+        if linger < 0:
+            raise ValueError(f"linger {linger!r} is negative")
         sub = self._subscription(
             queue,
             routing_keys,
@@ -173,7 +184,7 @@ class Router:
         )
 
         def register(handler: BatchHandler) -> BatchHandler:
-            self.subscriptions.append(replace(sub, batch_handler=handler))
+            self.subscriptions.append(replace(sub, batch_handler=handler, linger=linger))
             return handler
 
         return register

@@ -103,3 +103,39 @@ async def test_a_failing_message_costs_its_batch_mates_a_few_transactions_not_on
     assert all(r == "handled" for n, r in enumerate(results) if n != 5)
     assert len(alone_calls) <= 2, alone_calls  # the poison and, at most, the one it was paired with
     assert len(together_calls) <= 9, together_calls  # 16, then two halves at each of three levels
+
+
+async def test_with_a_linger_messages_trickling_in_share_a_batch_and_a_full_batch_does_not_wait() -> None:
+    # Outcomes going back to the platforms arrived a few hundredths of a second apart and were
+    # handled one a transaction, each paying its inbox claim, reads, outbox insert and commit.
+    def runner(linger: float) -> tuple[_Batches, list[list[str]]]:
+        seen: list[list[str]] = []
+
+        async def together(units: list[_Unit]) -> list[str]:
+            seen.append([str(u.data) for u in units])
+            return ["handled"] * len(units)
+
+        async def alone(unit: _Unit) -> str:
+            return (await together([unit]))[0]
+
+        return _Batches(alone, together, 4, 1, linger=linger), seen
+
+    async def trickle(batches: _Batches, count: int, gap: float) -> None:
+        waiting = []
+        for n in range(count):
+            waiting.append(asyncio.create_task(batches.submit(_unit(f"m{n}"))))
+            await asyncio.sleep(gap)
+        async with asyncio.timeout(10):
+            await asyncio.gather(*waiting)
+
+    eager, eager_seen = runner(0.0)
+    await trickle(eager, 3, 0.02)
+    lingering, lingering_seen = runner(2.0)
+    await trickle(lingering, 3, 0.02)
+    full, full_seen = runner(30.0)
+    async with asyncio.timeout(10):  # a full batch waiting goes at once, not after the linger
+        await asyncio.gather(*(full.submit(_unit(f"m{n}")) for n in range(4)))
+
+    assert eager_seen == [["m0"], ["m1"], ["m2"]]
+    assert lingering_seen == [["m0", "m1", "m2"]]
+    assert full_seen == [["m0", "m1", "m2", "m3"]]
