@@ -186,17 +186,21 @@ async def upsert_links(session: AsyncSession, *, rows: Sequence[Mapping[str, Any
     ``fingerprint``. An object named twice keeps its last row. The event time only moves forward,
     and a write without a body of its own (a void, a delete) keeps the last body's fingerprint."""
     last = {(r["connection_id"], r["entity"], r["platform_id"]): r for r in rows}
-    if not last:
-        return
+    if last:
+        await session.execute(_UPSERT_LINKS, list(last.values()))
+
+
+def _upsert_links() -> Any:
+    """Built once: only the rows, sent as parameters, differ from one round to the next."""
     stmt = insert(links).values(updated_at=func.now())
     keep = ("qbo_id", "sync_token", "doc_number", "object_type", "updated_at")
     changes: dict[str, Any] = {k: stmt.excluded[k] for k in keep}
     changes["event_time"] = func.greatest(links.c.event_time, stmt.excluded.event_time)
     changes["fingerprint"] = func.coalesce(stmt.excluded.fingerprint, links.c.fingerprint)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=["connection_id", "entity", "platform_id"], set_=changes),
-        list(last.values()),
-    )
+    return stmt.on_conflict_do_update(index_elements=["connection_id", "entity", "platform_id"], set_=changes)
+
+
+_UPSERT_LINKS = _upsert_links()
 
 
 async def claim(
@@ -276,23 +280,26 @@ async def finish_succeeded(
     the ids it still held (the others were taken over by another worker: nothing is recorded)."""
     if not done:
         return set()
-    params: dict[str, Any] = {"worker": worker}
-    rows = []
-    for n, (job_id, (qbo_id, doc_number)) in enumerate(done.items()):
-        params |= {f"j{n}": job_id, f"q{n}": qbo_id, f"d{n}": doc_number}
-        rows.append(f"(CAST(:j{n} AS text), CAST(:q{n} AS text), CAST(:d{n} AS text))")
-    blank = ", ".join(f"{column} = NULL" for column in Problem.COLUMNS)
-    result = await session.execute(
-        text(f"""
-        UPDATE exporter.jobs j SET status = 'succeeded', finished_at = now(), lease_until = NULL, {blank},
-               qbo_id = v.qbo_id, qbo_doc_number = v.doc_number, updated_at = now()
-        FROM (VALUES {", ".join(rows)}) AS v(id, qbo_id, doc_number)
-        WHERE j.id = v.id AND j.claimed_by = :worker AND j.status = 'running'
-        RETURNING j.id
-        """),  # noqa: S608 - only placeholders and column names are interpolated
-        params,
-    )
-    return {str(row[0]) for row in result}
+    params = {
+        "worker": worker,
+        "ids": list(done),
+        "qbo_ids": [qbo_id for qbo_id, _ in done.values()],
+        "doc_numbers": [doc_number for _, doc_number in done.values()],
+    }
+    return {str(row[0]) for row in await session.execute(_FINISH_SUCCEEDED, params)}
+
+
+# The round's jobs as arrays: one statement whatever their number (a VALUES list of one row each
+# was a new statement for every round size, compiled and prepared again).
+_FINISH_SUCCEEDED = text(f"""
+    UPDATE exporter.jobs j SET status = 'succeeded', finished_at = now(), lease_until = NULL,
+           {", ".join(f"{column} = NULL" for column in Problem.COLUMNS)},
+           qbo_id = v.qbo_id, qbo_doc_number = v.doc_number, updated_at = now()
+    FROM unnest(CAST(:ids AS text[]), CAST(:qbo_ids AS text[]), CAST(:doc_numbers AS text[]))
+         AS v(id, qbo_id, doc_number)
+    WHERE j.id = v.id AND j.claimed_by = :worker AND j.status = 'running'
+    RETURNING j.id
+""")  # noqa: S608 - only column names are interpolated
 
 
 # A later queued write of the same list object that is the same write again (the customer every

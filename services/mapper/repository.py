@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -536,17 +537,19 @@ async def record_outcomes(session: AsyncSession, *, rows: Sequence[Mapping[str, 
     """What became of platform events (one row per tenant and event id, the latest outcome): one
     statement; an event named twice keeps its last row."""
     last = {(r["tenant_id"], r["event_id"]): r for r in rows}
-    if not last:
-        return
+    if last:
+        await session.execute(_record_outcomes(tuple(next(iter(last.values())))), list(last.values()))
+
+
+@functools.cache
+def _record_outcomes(columns: tuple[str, ...]) -> Any:
+    """The upsert of outcome rows of these ``columns``, built once (the rows go as parameters)."""
     t = models.platform_events
     stmt = insert(t).values(updated_at=func.now())
-    keep = [c.name for c in t.columns if c.name in (*next(iter(last.values())), "updated_at")]
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "event_id"],
-            set_={k: stmt.excluded[k] for k in keep if k not in ("tenant_id", "event_id")},
-        ),
-        list(last.values()),
+    keep = [c.name for c in t.columns if c.name in (*columns, "updated_at")]
+    return stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "event_id"],
+        set_={k: stmt.excluded[k] for k in keep if k not in ("tenant_id", "event_id")},
     )
 
 

@@ -260,7 +260,6 @@ async def record_versions(
     last = {(entity, qbo_id): (version, deleted) for entity, qbo_id, version, deleted in seen}
     if not last:
         return set()
-    s = models.entity_states
     rows = [
         {
             "realm_id": realm_id,
@@ -272,13 +271,19 @@ async def record_versions(
         }
         for (entity, qbo_id), (version, deleted) in last.items()
     ]
+    return {(r.entity, r.qbo_id) for r in await session.execute(_RECORD_VERSIONS, rows)}
+
+
+def _record_versions() -> Any:
+    """Built once (the rows go as parameters): a version wins over an older one, a deletion over all."""
+    s = models.entity_states
     stmt = insert(s)
     ex = stmt.excluded
     never = literal_column("'-infinity'::timestamptz", DateTime(timezone=True))
     older = tuple_(func.coalesce(s.c.sync_token, -1), func.coalesce(s.c.last_updated_at, never)) < tuple_(
         func.coalesce(ex.sync_token, -1), func.coalesce(ex.last_updated_at, never)
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["realm_id", "entity", "qbo_id"],
         set_={
             "sync_token": func.coalesce(ex.sync_token, s.c.sync_token),
@@ -287,8 +292,10 @@ async def record_versions(
             "updated_at": func.now(),
         },
         where=and_(s.c.deleted.is_(False), ex.deleted.is_(True) | older),
-    )
-    return {(r.entity, r.qbo_id) for r in await session.execute(stmt.returning(s.c.entity, s.c.qbo_id), rows)}
+    ).returning(s.c.entity, s.c.qbo_id)
+
+
+_RECORD_VERSIONS = _record_versions()
 
 
 async def known_ids(session: AsyncSession, *, realm_id: str, entity: str) -> list[str]:
@@ -310,8 +317,10 @@ class OwnWrite(NamedTuple):
 async def record_own_writes(session: AsyncSession, *, writes: Sequence[OwnWrite]) -> None:
     """Remember versions the bridge wrote, in one statement."""
     if writes:
-        stmt = insert(models.own_writes).on_conflict_do_nothing()
-        await session.execute(stmt, [w._asdict() for w in writes])
+        await session.execute(_RECORD_OWN_WRITES, [w._asdict() for w in writes])
+
+
+_RECORD_OWN_WRITES = insert(models.own_writes).on_conflict_do_nothing()
 
 
 async def written_lately(
@@ -379,14 +388,18 @@ async def record_document_links(session: AsyncSession, *, links: Sequence[Docume
     last = {(d.connection_id, d.entity, d.qbo_id): d for d in links}
     if not last:
         return
+    await session.execute(_RECORD_DOCUMENT_LINKS, [d._asdict() for d in last.values()])
+
+
+def _record_document_links() -> Any:
+    """Built once (the rows go as parameters): a document named again keeps the last platform id."""
     stmt = insert(models.document_links)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["connection_id", "entity", "qbo_id"],
-            set_={"platform_id": stmt.excluded.platform_id},
-        ),
-        [d._asdict() for d in last.values()],
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id", "entity", "qbo_id"], set_={"platform_id": stmt.excluded.platform_id}
     )
+
+
+_RECORD_DOCUMENT_LINKS = _record_document_links()
 
 
 async def platform_ids(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,11 +45,14 @@ async def claim_many(
     wanted = sorted(set(message_ids))
     if not wanted:
         return set()
-    result = await session.execute(
-        insert(table).on_conflict_do_nothing().returning(table.c.message_id),
-        [{"consumer": consumer, "message_id": m} for m in wanted],
-    )
-    return set(result.scalars())
+    rows = [{"consumer": consumer, "message_id": m} for m in wanted]
+    return set((await session.execute(_claims(table), rows)).scalars())
+
+
+@functools.cache
+def _claims(table: Table) -> Any:
+    """A consumer's inbox claims: built once a table, the message ids going as parameters."""
+    return insert(table).on_conflict_do_nothing().returning(table.c.message_id)
 
 
 async def release(session: AsyncSession, table: Table, *, consumer: str, message_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import logging
 import uuid
@@ -210,10 +211,16 @@ async def write_staged(session: AsyncSession, table: Table, rows: Sequence[Stage
         values = [r.values for r in rows if r.unless_present is unless_present]
         if not values:
             continue
-        stmt = insert(table)
-        if unless_present:
-            stmt = stmt.on_conflict_do_nothing()
-        await session.execute(stmt.returning(wake_relay(table)), values)
+        await session.execute(_staging(table, unless_present=unless_present), values)
+
+
+@functools.cache
+def _staging(table: Table, *, unless_present: bool) -> Any:
+    """The insert of staged rows into ``table`` that wakes its relay, built once (rows go as parameters)."""
+    stmt = insert(table)
+    if unless_present:
+        stmt = stmt.on_conflict_do_nothing()
+    return stmt.returning(wake_relay(table))
 
 
 # Failures of the broker or the network rather than of one message.
