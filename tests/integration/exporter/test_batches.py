@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.exporter import repository
 from services.exporter.models import links
+from services.exporter.settings import ExporterSettings
 from shared.contracts.envelope import Envelope
 from shared.db import create_engine
 from tests.helpers.broker import bind_probe, envelopes, publish
@@ -111,16 +112,7 @@ async def test_a_burst_of_requests_is_recorded_and_written_a_batch_at_a_time_in_
     engine: AsyncEngine,
 ) -> None:
     settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url)
-    async with serving_exporter(settings):
-        conn = await connect_realm(sandbox, auth, channel, namespace, engine, custom_txn_numbers=True)
-        item = (await entities(sandbox, conn.realm_id, "Item"))[0]
-    # Each invoice is published right after its customer, so it is recorded waiting for it.
-    burst = []
-    for _ in range(15):
-        platform_id, number = uid("cus"), uid("INV")[:20]
-        burst += [customer(conn, platform_id=platform_id), invoice_of(conn, platform_id, item["Id"], number)]
-    for envelope in burst:  # the exporter is stopped: the burst waits in its queue
-        await publish(channel, namespace, envelope)
+    conn, burst = await _waiting_burst(settings, sandbox, auth, channel, engine, pairs=15)
     recorded, linked = "INSERT INTO exporter.jobs", "INSERT INTO exporter.links"
     with counting_statements((recorded, linked)) as statements:
         async with serving_exporter(settings):
@@ -150,21 +142,38 @@ async def test_a_burst_is_recorded_and_written_with_statements_compiled_once_not
     """The multi-row inserts of jobs, links, inbox claims and outbox rows had no cache key: SQLAlchemy
     compiled each afresh for every batch and round. Now each is one cached statement."""
     settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url)
-    async with serving_exporter(settings):
-        conn = await connect_realm(sandbox, auth, channel, namespace, engine, custom_txn_numbers=True)
-        item = (await entities(sandbox, conn.realm_id, "Item"))[0]
-    burst = []
-    for _ in range(5):
-        platform_id, number = uid("cus"), uid("INV")[:20]
-        burst += [customer(conn, platform_id=platform_id), invoice_of(conn, platform_id, item["Id"], number)]
-    for envelope in burst:  # the exporter is stopped: the burst waits in its queue
-        await publish(channel, namespace, envelope)
+    conn, burst = await _waiting_burst(settings, sandbox, auth, channel, engine, pairs=5)
     with compiled_each_time() as compiled:
         async with serving_exporter(settings):
             jobs = await wait_for_jobs(engine, conn.connection_id, count=len(burst))
 
     assert {j["status"] for j in jobs} == {"succeeded"}
     assert dict(compiled) == {}
+
+
+async def _waiting_burst(
+    settings: ExporterSettings,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+    *,
+    pairs: int,
+) -> tuple[Conn, list[Envelope]]:
+    """A connected realm and ``pairs`` customers each followed by its invoice (so the invoice is
+    recorded waiting for it), published while the exporter is stopped: the burst waits in its queue."""
+    async with serving_exporter(settings):
+        conn = await connect_realm(
+            sandbox, auth, channel, settings.amqp_namespace, engine, custom_txn_numbers=True
+        )
+        item = (await entities(sandbox, conn.realm_id, "Item"))[0]
+    burst = []
+    for _ in range(pairs):
+        platform_id, number = uid("cus"), uid("INV")[:20]
+        burst += [customer(conn, platform_id=platform_id), invoice_of(conn, platform_id, item["Id"], number)]
+    for envelope in burst:
+        await publish(channel, settings.amqp_namespace, envelope)
+    return conn, burst
 
 
 def invoice_of(conn: Conn, customer_id: str, item_id: str, number: str) -> Envelope:
