@@ -205,10 +205,9 @@ def awaiting_word(
 
     Only for entities the bridge is writing to the company (``written``; None: not asked yet, any),
     for a notification received lately (``young``: the (entity, id) of changes still within the
-    wait): read and published now, our own
-    creation would go back to the platform as someone else's, at the cost of a QBO read. Held, it
-    is recognised without one as soon as the word comes; if none comes in time it is someone
-    else's, read and published as before.
+    wait). Read and published now, our own creation would go back to the platform as someone
+    else's, at the cost of a QBO read. Held, it is recognised without one as soon as the word
+    comes; if none comes in time it is someone else's, read and published as before.
     """
     return [
         p

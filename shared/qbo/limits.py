@@ -152,9 +152,7 @@ class RealmLimiter:
         unspent leases would otherwise keep the realm's budget from the others until they go stale,
         and a return still on its way when the event loop ends would be lost."""
         for local in self._realms.values():
-            if local.current is not None:
-                local.current.left = 0
-                self._close_if_spent(local.current, local)
+            self._give_back(local)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -165,10 +163,8 @@ class RealmLimiter:
         coming, up to ``seconds`` (both scaled by ``time_scale``).
         """
         for kind in (False, True):  # what this process still holds for the realm is given back
-            local = self._realms.get((realm_id, kind))
-            if local is not None and local.current is not None:
-                local.current.left = 0
-                self._close_if_spent(local.current, local)
+            if (local := self._realms.get((realm_id, kind))) is not None:
+                self._give_back(local)
         async with self._sessionmaker() as session, session.begin():
             await _lock(session, realm_id)
             now: dt.datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
@@ -264,6 +260,12 @@ class RealmLimiter:
                 )
             ).scalar_one()
         return _Lease(int(lease_id), calls, time.monotonic() + self._lease_seconds), 0.0
+
+    def _give_back(self, local: _Realm) -> None:
+        """No more calls on the realm's current lease: it closes once its calls in flight are back."""
+        if local.current is not None:
+            local.current.left = 0
+            self._close_if_spent(local.current, local)
 
     def _close_if_spent(self, lease: _Lease, local: _Realm) -> None:
         if lease.closing or lease.in_flight or lease.usable():
