@@ -43,8 +43,10 @@ class Dispatcher:
     """Claims ready jobs and hands each realm's share to an ``Exporter`` task.
 
     Each step claims up to ``batch_size`` jobs of each of up to ``claim_limit / batch_size`` realms
-    not busy here (``service.busy_realms``), and goes again at once while it finds work: a NOTIFY
-    (a job recorded, a realm's task ended) wakes it, never a poll interval. The poll only runs the
+    not busy here (``service.busy_realms``), and no more realms than it has round slots free
+    (``service.claim_room``: under load, jobs gather and go in full batches); it goes again at once
+    while it finds work: a NOTIFY (a job recorded, a realm's task ended) wakes it, never a poll
+    interval. The poll only runs the
     sweep (waits that expired, dependents a crossed link/park left waiting) and covers lost
     notifications.
     """
@@ -112,6 +114,15 @@ class Dispatcher:
         claimed_at = time.monotonic()
         # A round takes at most claim_limit jobs: a smaller limit leaves a realm's backlog to replicas.
         per_realm = min(self._settings.batch_size, self._settings.claim_limit)
+        young = self._settings.round_young_seconds
+        room = service.claim_room(
+            self._rounds, now=claimed_at, slots=self._settings.round_slots, young=young, batch_size=per_realm
+        )
+        if not room:  # a round ending wakes the loop; so does the first of them to grow old
+            again = service.room_again(self._rounds, now=claimed_at, young=young, batch_size=per_realm)
+            if again is not None:
+                asyncio.get_running_loop().call_later(again, self._loop.wake)
+            return False
         busy = service.busy_realms(
             self._rounds,
             batch_size=per_realm,
@@ -123,7 +134,7 @@ class Dispatcher:
                 session,
                 planned=True,
                 worker=self._worker,
-                realms=max(1, math.ceil(self._settings.claim_limit / per_realm)),
+                realms=min(room, max(1, math.ceil(self._settings.claim_limit / per_realm))),
                 per_realm=per_realm,
                 lease_seconds=self._settings.lease_seconds,
                 busy_realms=busy,
@@ -135,7 +146,7 @@ class Dispatcher:
         backfill = {row["realm_id"] for row in rows if row["history"]}
         self._drained |= {r for r in self._rounds if r not in busy and r not in claimed}
         for realm_id, jobs in claimed.items():
-            going = service.Round(len(jobs), history=realm_id in backfill)
+            going = service.Round(len(jobs), history=realm_id in backfill, started=claimed_at)
             self._rounds.setdefault(realm_id, []).append(going)
             self._held |= {job.id for job in jobs}
             for job in jobs:

@@ -675,10 +675,46 @@ def split_batches(writes: Sequence[Write], size: int) -> tuple[list[list[Write]]
 
 
 class Round(NamedTuple):
-    """One claimed batch of a realm being written: how many jobs, and whether backfill writes."""
+    """One claimed batch of a realm being written: how many jobs, whether backfill writes, and when
+    it began (``time.monotonic()``)."""
 
     size: int
     history: bool = False
+    started: float = 0.0
+
+
+def claim_room(
+    in_flight: Mapping[str, Sequence[Round]], *, now: float, slots: int, young: float, batch_size: int
+) -> int:
+    """How many realms the next claim may take: ``slots`` less the rounds of fewer than
+    ``batch_size`` jobs begun in the last ``young`` seconds (at least none).
+
+    Under load this is what fills batches: a claim taken the moment a job is recorded finds one or
+    two ready in each realm, and a hundred small rounds cost a hundred calls, leases and records,
+    where jobs left to gather for a few rounds go thirty to a call. A full round holds no slot (it
+    gains nothing by waiting: a realm's backlog goes at its own pace), nor does one that has run
+    longer than ``young`` (a slow answer from QBO, a realm waiting out its limits or a 429): realms
+    that are slow or throttled never hold the others up. An idle process has all its slots, so a
+    lone invoice is claimed at once.
+    """
+    return max(0, slots - len(_holding(in_flight, now=now, young=young, batch_size=batch_size)))
+
+
+def room_again(
+    in_flight: Mapping[str, Sequence[Round]], *, now: float, young: float, batch_size: int
+) -> float | None:
+    """Seconds until ``claim_room`` grows without a round ending: until the oldest round holding a
+    slot stops holding it (None when none holds one)."""
+    holding = _holding(in_flight, now=now, young=young, batch_size=batch_size)
+    return young - max(now - r.started for r in holding) if holding else None
+
+
+def _holding(
+    in_flight: Mapping[str, Sequence[Round]], *, now: float, young: float, batch_size: int
+) -> list[Round]:
+    return [
+        r for going in in_flight.values() for r in going if r.size < batch_size and now - r.started < young
+    ]
 
 
 def busy_realms(

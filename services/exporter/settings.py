@@ -31,6 +31,19 @@ class ExporterSettings(QboSettings):
         "full batch of live writes: a realm with a backlog keeps several batches going, within Intuit's "
         "limits (a round of backfill writes goes alone)",
     )
+    round_slots: int = Field(
+        default=4,
+        ge=1,
+        description="Rounds of less than a batch a process begins within round_young_seconds, across "
+        "realms: under load the jobs of each realm gather meanwhile and go up to batch_size to a call, "
+        "rather than one or two",
+    )
+    round_young_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How long a round counts against round_slots: one slow in QBO or waiting out its "
+        "realm's limits holds no slot after this",
+    )
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A running job not renewed this long is in doubt"
     )

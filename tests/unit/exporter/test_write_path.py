@@ -4,8 +4,11 @@ what an answer comes to, and retry, park or fail."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 from typing import Any
+
+import pytest
 
 from services.exporter import service
 from services.exporter.service import Job
@@ -281,3 +284,31 @@ def test_a_realm_writing_a_round_of_backfill_takes_no_other_round_until_it_ends(
     in_flight = {"backfilling": [service.Round(30, history=True)], "live-backlog": [service.Round(30)]}
     busy = service.busy_realms(in_flight, batch_size=30, rounds=3)
     assert busy == ["backfilling"]
+
+
+def test_a_claim_takes_only_as_many_realms_as_it_has_slots_not_held_by_young_small_rounds() -> None:
+    now = 100.0
+    in_flight = {
+        "a": [service.Round(1, started=now - 0.1), service.Round(2, started=now - 0.2)],
+        "b": [service.Round(2, started=now - 0.4)],
+        "slow": [service.Round(1, started=now - 7.0)],  # long in QBO or waiting out its limits
+        "backlog": [service.Round(30, started=now - 0.1)],  # full: waiting would gain it nothing
+    }
+    room = functools.partial(service.claim_room, now=now, young=0.5, batch_size=30)
+    assert room(in_flight, slots=4) == 1
+    assert room(in_flight, slots=2) == 0  # never below none
+    assert room({}, slots=4) == 4  # idle: every slot, so a lone invoice is claimed at once
+    # Neither the slow round nor the full one holds a slot: as if they had ended.
+    assert room({k: v for k, v in in_flight.items() if k in ("a", "b")}, slots=4) == 1
+
+
+def test_a_claim_that_found_no_slot_knows_when_the_oldest_young_small_round_stops_holding_one() -> None:
+    now = 100.0
+    in_flight = {
+        "a": [service.Round(1, started=now - 0.1)],
+        "b": [service.Round(3, started=now - 0.4)],
+        "full": [service.Round(30, started=now - 0.45)],
+    }
+    again = functools.partial(service.room_again, now=now, young=0.5, batch_size=30)
+    assert again(in_flight) == pytest.approx(0.1)
+    assert again({"slow": [service.Round(1, started=now - 3.0)], "full": in_flight["full"]}) is None
