@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -38,6 +39,7 @@ from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 KEEP_ALIVE_SECONDS = 30
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (Python's default: 700)
 
 AppPart = Literal["all", "public", "private"]
 
@@ -343,4 +345,16 @@ async def _serve_until_signalled(definition: ServiceDefinition, settings: Servic
         with contextlib.suppress(asyncio.CancelledError):
             await serving
         return
+    if connected.is_set():
+        _settle_the_heap()
     await serving
+
+
+def _settle_the_heap() -> None:
+    """What start-up built (modules, settings, compiled statements, pools) lives as long as the
+    process: frozen out of the cyclic collector's sight, so the full collections under load no
+    longer walk it; and young collections run every GC_YOUNG_THRESHOLD allocations rather than
+    700, most of a message's objects being freed by their reference counts before that (measured
+    under load: the mapper spent 13 % of its CPU in the collector, the exporter 9 %)."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    gc.freeze()
