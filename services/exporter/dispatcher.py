@@ -46,9 +46,8 @@ class Dispatcher:
     not busy here (``service.busy_realms``), and no more realms than it has round slots free
     (``service.claim_room``: under load, jobs gather and go in full batches); it goes again at once
     while it finds work: a NOTIFY (a job recorded, a realm's task ended) wakes it, never a poll
-    interval. The poll only runs the
-    sweep (waits that expired, dependents a crossed link/park left waiting) and covers lost
-    notifications.
+    interval. The poll only runs the sweep (waits that expired, dependents a crossed link/park left
+    waiting) and covers lost notifications.
     """
 
     def __init__(
