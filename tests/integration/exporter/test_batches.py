@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 
 import httpx
 from aio_pika.abc import AbstractChannel
@@ -103,6 +105,32 @@ async def test_a_realm_with_a_backlog_keeps_several_batches_in_flight_each_objec
     assert (times[-1] - times[0]).total_seconds() < latency_seconds
 
 
+@contextlib.asynccontextmanager
+async def _a_slow_round_in_flight(
+    settings: ExporterSettings,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    namespace: str,
+    engine: AsyncEngine,
+    *,
+    latency_ms: float,
+) -> AsyncIterator[tuple[Conn, Conn]]:
+    """The exporter serving with ``settings`` and a round of one realm (the first yielded) waiting
+    ``latency_ms`` for QBO's answer; the second yielded is another realm, connected."""
+    async with serving_exporter(settings):
+        slow = await connect_realm(sandbox, auth, channel, namespace, engine)
+        other = await connect_realm(sandbox, auth, channel, namespace, engine)
+        slow_realm = {"realm_id": slow.realm_id, "latency_ms": latency_ms}
+        (await sandbox.put("/admin/faults", json=slow_realm)).raise_for_status()
+        try:
+            await publish(channel, namespace, customer(slow, uid("Slow Customer")))
+            await wait_for_jobs(engine, slow.connection_id, count=1, done=lambda j: j["status"] == "running")
+            yield slow, other
+        finally:
+            (await sandbox.delete("/admin/faults", params={"realm_id": slow.realm_id})).raise_for_status()
+
+
 async def test_while_young_rounds_take_every_slot_a_realms_writes_gather_and_go_in_one_batch(
     database_url: str,
     amqp_url: str,
@@ -112,26 +140,18 @@ async def test_while_young_rounds_take_every_slot_a_realms_writes_gather_and_go_
     channel: AbstractChannel,
     engine: AsyncEngine,
 ) -> None:
-    # One slot, held by a slow round of another realm: each customer below is recorded alone, and
-    # claimed the moment it was recorded it would go in a call of its own (five calls).
+    # One slot, held by the slow round: each customer below is recorded alone, and claimed the
+    # moment it was recorded it would go in a call of its own (five calls).
     settings = settings_for(
         database_url, amqp_url, namespace, auth_url=auth.url, round_slots=1, round_young_seconds=30.0
     )
-    async with serving_exporter(settings):
-        slow = await connect_realm(sandbox, auth, channel, namespace, engine)
-        busy = await connect_realm(sandbox, auth, channel, namespace, engine)
-        slow_realm = {"realm_id": slow.realm_id, "latency_ms": 3000}
-        (await sandbox.put("/admin/faults", json=slow_realm)).raise_for_status()
-        try:
-            await publish(channel, namespace, customer(slow, uid("Slow Customer")))
-            await wait_for_jobs(engine, slow.connection_id, count=1, done=lambda j: j["status"] == "running")
-            names = [uid("Gathered Customer") for _ in range(5)]
-            for n, name in enumerate(names, start=1):
-                await publish(channel, namespace, customer(busy, name))
-                await wait_for_jobs(engine, busy.connection_id, count=n, done=lambda j: True)
-            jobs = await wait_for_jobs(engine, busy.connection_id, count=5, timeout=20)
-        finally:
-            (await sandbox.delete("/admin/faults", params={"realm_id": slow.realm_id})).raise_for_status()
+    slow_round = _a_slow_round_in_flight(settings, sandbox, auth, channel, namespace, engine, latency_ms=3000)
+    async with slow_round as (_, busy):
+        names = [uid("Gathered Customer") for _ in range(5)]
+        for n, name in enumerate(names, start=1):
+            await publish(channel, namespace, customer(busy, name))
+            await wait_for_jobs(engine, busy.connection_id, count=n, done=lambda j: True)
+        jobs = await wait_for_jobs(engine, busy.connection_id, count=5, timeout=20)
     assert {j["status"] for j in jobs} == {"succeeded"}
     calls = await requests_log(sandbox, busy.realm_id)
     writes = [r for r in calls if r["path"].startswith("/v3/") and r["operation"] != "query"]
@@ -150,19 +170,11 @@ async def test_a_round_slow_in_qbo_holds_no_slot_once_it_is_no_longer_young(
     settings = settings_for(
         database_url, amqp_url, namespace, auth_url=auth.url, round_slots=1, round_young_seconds=0.3
     )
-    async with serving_exporter(settings):
-        slow = await connect_realm(sandbox, auth, channel, namespace, engine)
-        other = await connect_realm(sandbox, auth, channel, namespace, engine)
-        slow_realm = {"realm_id": slow.realm_id, "latency_ms": 5000}
-        (await sandbox.put("/admin/faults", json=slow_realm)).raise_for_status()
-        try:
-            await publish(channel, namespace, customer(slow, uid("Slow Customer")))
-            await wait_for_jobs(engine, slow.connection_id, count=1, done=lambda j: j["status"] == "running")
-            await publish(channel, namespace, customer(other, uid("Other Customer")))
-            jobs = await wait_for_jobs(engine, other.connection_id, count=1, timeout=3)
-            slow_jobs = await jobs_of(engine, slow.connection_id)
-        finally:
-            (await sandbox.delete("/admin/faults", params={"realm_id": slow.realm_id})).raise_for_status()
+    slow_round = _a_slow_round_in_flight(settings, sandbox, auth, channel, namespace, engine, latency_ms=5000)
+    async with slow_round as (slow, other):
+        await publish(channel, namespace, customer(other, uid("Other Customer")))
+        jobs = await wait_for_jobs(engine, other.connection_id, count=1, timeout=3)
+        slow_jobs = await jobs_of(engine, slow.connection_id)
     # Written while the slow realm's call was still waiting for QBO's answer.
     assert [j["status"] for j in jobs] == ["succeeded"]
     assert [j["status"] for j in slow_jobs] == ["running"]
