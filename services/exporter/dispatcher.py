@@ -43,9 +43,10 @@ class Dispatcher:
     """Claims ready jobs and hands each realm's share to an ``Exporter`` task.
 
     Each step claims up to ``batch_size`` jobs of each of up to ``claim_limit / batch_size`` realms
-    not busy here (``service.busy_realms``), and no more realms than it has round slots free
-    (``service.claim_room``: under load, jobs gather and go in full batches); it goes again at once
-    while it finds work: a NOTIFY (a job recorded, a realm's task ended) wakes it, never a poll
+    not busy here (``service.busy_realms``), and no more realms with ready jobs than it has round
+    slots free (``service.claim_room``: under load, jobs gather and go several to a call); it goes
+    again at once while it finds work: a NOTIFY (a job recorded, a realm's task ended) wakes it, or,
+    when it had no slot free, a timer set for when the first slot frees by age; never a poll
     interval. The poll only runs the sweep (waits that expired, dependents a crossed link/park left
     waiting) and covers lost notifications.
     """
@@ -76,6 +77,7 @@ class Dispatcher:
         self._lease_ok: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._swept_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None  # the next wake-up for a slot growing free
         self._loop = Worker(
             name="exporter dispatcher",
             step=self._step,
@@ -97,6 +99,8 @@ class Dispatcher:
         try:
             await self._loop.run()
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             heartbeat.cancel()
             for task in list(self._tasks):
                 task.cancel()
@@ -120,8 +124,9 @@ class Dispatcher:
         if not room:  # a round ending wakes the loop; so does the first of them to grow old
             again = service.room_again(self._rounds, now=claimed_at, young=young, batch_size=per_realm)
             if again is not None:
-                asyncio.get_running_loop().call_later(again, self._loop.wake)
+                self._wake_in(again)
             return False
+        candidates = max(1, math.ceil(self._settings.claim_limit / per_realm))
         busy = service.busy_realms(
             self._rounds,
             batch_size=per_realm,
@@ -133,7 +138,8 @@ class Dispatcher:
                 session,
                 planned=True,
                 worker=self._worker,
-                realms=min(room, max(1, math.ceil(self._settings.claim_limit / per_realm))),
+                realms=min(room, candidates),
+                candidates=candidates,
                 per_realm=per_realm,
                 lease_seconds=self._settings.lease_seconds,
                 busy_realms=busy,
@@ -143,7 +149,8 @@ class Dispatcher:
             )
         claimed = _by_realm(rows)
         backfill = {row["realm_id"] for row in rows if row["history"]}
-        self._drained |= {r for r in self._rounds if r not in busy and r not in claimed}
+        if len(claimed) < min(room, candidates):  # it ran out of ready realms, not of places
+            self._drained |= {r for r in self._rounds if r not in busy and r not in claimed}
         for realm_id, jobs in claimed.items():
             going = service.Round(len(jobs), history=realm_id in backfill, started=claimed_at)
             self._rounds.setdefault(realm_id, []).append(going)
@@ -154,6 +161,16 @@ class Dispatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return bool(rows)
+
+    def _wake_in(self, seconds: float) -> None:
+        """Wake the loop in ``seconds``, unless a wake-up still to come is due sooner: one timer."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        if self._timer is not None and loop.time() < self._timer.when() <= due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(due, self._loop.wake)
 
     async def _sweep(self) -> None:
         """Jobs that waited past the limit end now, with the reason (every wait ends); dependents

@@ -61,8 +61,11 @@ _DUE = """((j.status = 'queued' AND j.next_attempt_at <= now())
 
 # One round reads only what it returns: the realms with claimable rows are found by a skip scan of
 # the partial index (one probe per realm, none per job); the realms this process is writing are
-# left out; the others are taken oldest head first (live before history), and each gives up to
-# :per_realm ready jobs, read in order from the same index. Finished rows are in no index it reads.
+# left out; of the others, up to :candidates are read oldest head first (live before history), each
+# giving up to :per_realm ready jobs, read in order from the same index; and the first :realms of
+# those with any ready job are taken. A realm whose due jobs all wait (for an earlier write to
+# their object, a dependency, the connection) takes no place: a few of them would otherwise keep
+# every other realm from a claim limited to a few realms. Finished rows are in no index it reads.
 # Only constant fragments are interpolated below; values are bound parameters.
 _CLAIM = text(f"""
 WITH RECURSIVE realms(realm_id) AS (
@@ -81,10 +84,10 @@ heads AS (
         ORDER BY j.history, j.seq LIMIT 1) h
     WHERE r.realm_id IS NOT NULL AND NOT (r.realm_id = ANY(CAST(:busy AS text[])))
     ORDER BY h.history, h.seq
-    LIMIT :realms
+    LIMIT :candidates
 ),
 ready AS (
-    SELECT p.id FROM heads h
+    SELECT p.id, h.realm_id, h.history, h.seq FROM heads h
     CROSS JOIN LATERAL (
         SELECT j.id FROM exporter.jobs j
         WHERE j.realm_id = h.realm_id AND j.{_CLAIMABLE}
@@ -97,6 +100,9 @@ ready AS (
         ORDER BY j.history, j.seq
         LIMIT :per_realm
         FOR UPDATE OF j SKIP LOCKED) p
+),
+picked AS (
+    SELECT realm_id FROM ready GROUP BY realm_id, history, seq ORDER BY history, seq LIMIT :realms
 )
 UPDATE exporter.jobs j SET
     status = 'running',
@@ -106,7 +112,7 @@ UPDATE exporter.jobs j SET
     claimed_by = :worker,
     started_at = coalesce(j.started_at, now()),
     updated_at = now()
-WHERE j.id = ANY(ARRAY(SELECT id FROM ready))
+WHERE j.id = ANY(ARRAY(SELECT id FROM ready WHERE realm_id IN (SELECT realm_id FROM picked)))
 RETURNING j.*
 """)  # noqa: S608
 
@@ -213,10 +219,14 @@ async def claim(
     busy_realms: Sequence[str],
     held: Sequence[str] = (),
     planned: bool = False,
+    candidates: int | None = None,
 ) -> list[RowMapping]:
     """Take up to ``per_realm`` ready jobs of each of up to ``realms`` realms not in ``busy_realms``
     (skipping what other dispatchers hold, and the caller's own ``held`` jobs even where their lease
     ran out), realms oldest first, each realm's in order. One statement: outside a transaction too.
+
+    ``candidates`` (at least ``realms``; default ``realms``): how many realms with due jobs are read
+    for them, oldest first; a realm with nothing ready among them takes no place of the ``realms``.
 
     ``planned``: the session's connection opened with ``CLAIM_PLANNING`` (the dispatcher's own pool);
     else those settings are made for the caller's transaction first."""
@@ -231,6 +241,7 @@ async def claim(
         {
             "worker": worker,
             "realms": realms,
+            "candidates": max(realms, candidates or realms),
             "per_realm": per_realm,
             "lease": lease_seconds,
             "busy": list(busy_realms),

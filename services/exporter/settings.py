@@ -21,7 +21,7 @@ class ExporterSettings(QboSettings):
         default=600,
         ge=1,
         description="Jobs one dispatcher round takes at most: batch_size from each of claim_limit / "
-        "batch_size realms (at least one), oldest first",
+        "batch_size realms (at least one) read oldest first, of which at most round_slots are taken",
     )
     realm_parallel: int = Field(default=4, ge=1, description="Single writes in flight per realm and process")
     realm_rounds: int = Field(
@@ -34,15 +34,15 @@ class ExporterSettings(QboSettings):
     round_slots: int = Field(
         default=4,
         ge=1,
-        description="Rounds of less than a batch a process begins within round_young_seconds, across "
-        "realms: under load the jobs of each realm gather meanwhile and go up to batch_size to a call, "
-        "rather than one or two",
+        description="Realms a claim may start rounds for, less the rounds in flight of fewer than "
+        "batch_size jobs begun in the last round_young_seconds: under load the jobs of each realm "
+        "gather meanwhile and go several to a call, rather than one or two",
     )
     round_young_seconds: float = Field(
         default=0.5,
         gt=0,
-        description="How long a round counts against round_slots: one slow in QBO or waiting out its "
-        "realm's limits holds no slot after this",
+        description="How long a round in flight holds its slot: one slow in QBO or waiting out its "
+        "realm's limits holds none after this (a round that ends frees its slot at once)",
     )
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A running job not renewed this long is in doubt"

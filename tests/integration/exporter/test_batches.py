@@ -167,8 +167,15 @@ async def test_a_round_slow_in_qbo_holds_no_slot_once_it_is_no_longer_young(
     channel: AbstractChannel,
     engine: AsyncEngine,
 ) -> None:
+    # No poll to fall back on: the dispatcher wakes itself when the slow round stops holding its slot.
     settings = settings_for(
-        database_url, amqp_url, namespace, auth_url=auth.url, round_slots=1, round_young_seconds=0.3
+        database_url,
+        amqp_url,
+        namespace,
+        auth_url=auth.url,
+        round_slots=1,
+        round_young_seconds=0.3,
+        poll_seconds=30.0,
     )
     slow_round = _a_slow_round_in_flight(settings, sandbox, auth, channel, namespace, engine, latency_ms=5000)
     async with slow_round as (slow, other):
@@ -178,6 +185,36 @@ async def test_a_round_slow_in_qbo_holds_no_slot_once_it_is_no_longer_young(
     # Written while the slow realm's call was still waiting for QBO's answer.
     assert [j["status"] for j in jobs] == ["succeeded"]
     assert [j["status"] for j in slow_jobs] == ["running"]
+
+
+async def test_a_realm_whose_due_writes_all_wait_takes_no_slot_from_a_realm_with_one_ready(
+    database_url: str,
+    amqp_url: str,
+    namespace: str,
+    sandbox: httpx.AsyncClient,
+    auth: FakeAuth,
+    channel: AbstractChannel,
+    engine: AsyncEngine,
+) -> None:
+    settings = settings_for(database_url, amqp_url, namespace, auth_url=auth.url, round_slots=1)
+    async with serving_exporter(settings):
+        stuck = await connect_realm(sandbox, auth, channel, namespace, engine)
+        ready = await connect_realm(sandbox, auth, channel, namespace, engine)
+        # The stuck realm's invoice waits for a customer never sent; its update, queued and older
+        # than anything of the other realm, waits for that create: due, and not ready for an hour.
+        invoice, missing = uid("inv"), [{"entity": "Customer", "platform_id": uid("never-sent")}]
+        await publish(
+            channel, namespace, export(stuck, entity="Invoice", platform_id=invoice, depends_on=missing)
+        )
+        await wait_for_jobs(engine, stuck.connection_id, count=1, done=lambda j: j["status"] == "parked")
+        update = export(stuck, entity="Invoice", platform_id=invoice, operation="update")
+        await publish(channel, namespace, update)
+        await wait_for_jobs(engine, stuck.connection_id, count=1, done=lambda j: j["status"] == "queued")
+        await publish(channel, namespace, customer(ready, uid("Ready Customer")))
+        jobs = await wait_for_jobs(engine, ready.connection_id, count=1, timeout=5)
+        stuck_jobs = await jobs_of(engine, stuck.connection_id)
+    assert [j["status"] for j in jobs] == ["succeeded"]
+    assert [(j["operation"], j["status"]) for j in stuck_jobs] == [("create", "parked"), ("update", "queued")]
 
 
 async def test_a_burst_of_requests_is_recorded_and_written_a_batch_at_a_time_in_delivery_order(
