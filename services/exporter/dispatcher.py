@@ -32,6 +32,7 @@ from shared.worker import Worker
 log = logging.getLogger(__name__)
 # The share of a lease this process trusts itself with: the rest covers clock skew and a send in flight.
 _SAFE_SHARE = 0.8
+CLAIM_CANDIDATES = 20  # realms with due jobs a claim reads, oldest first, for its places
 
 
 def worker_name() -> str:
@@ -126,7 +127,10 @@ class Dispatcher:
             if again is not None:
                 self._wake_in(again)
             return False
-        candidates = max(1, math.ceil(self._settings.claim_limit / per_realm))
+        places = max(1, math.ceil(self._settings.claim_limit / per_realm))
+        # Realms read for them: at least CLAIM_CANDIDATES, however few places claim_limit gives, so a
+        # few realms whose due jobs all wait never take the whole window.
+        candidates = max(places, CLAIM_CANDIDATES)
         busy = service.busy_realms(
             self._rounds,
             batch_size=per_realm,
@@ -138,7 +142,7 @@ class Dispatcher:
                 session,
                 planned=True,
                 worker=self._worker,
-                realms=min(room, candidates),
+                realms=min(room, places),
                 candidates=candidates,
                 per_realm=per_realm,
                 lease_seconds=self._settings.lease_seconds,
@@ -149,7 +153,7 @@ class Dispatcher:
             )
         claimed = _by_realm(rows)
         backfill = {row["realm_id"] for row in rows if row["history"]}
-        if len(claimed) < min(room, candidates):  # it ran out of ready realms, not of places
+        if len(claimed) < min(room, places):  # it ran out of ready realms, not of places
             self._drained |= {r for r in self._rounds if r not in busy and r not in claimed}
         for realm_id, jobs in claimed.items():
             going = service.Round(len(jobs), history=realm_id in backfill, started=claimed_at)
