@@ -351,10 +351,11 @@ async def _serve_until_signalled(definition: ServiceDefinition, settings: Servic
 
 
 def _settle_the_heap() -> None:
-    """What start-up built (modules, settings, compiled statements, pools) lives as long as the
-    process: frozen out of the cyclic collector's sight, so the full collections under load no
-    longer walk it; and young collections run every GC_YOUNG_THRESHOLD allocations rather than
-    700, most of a message's objects being freed by their reference counts before that (measured
-    under load: the mapper spent 13 % of its CPU in the collector, the exporter 9 %)."""
+    """What is built by the time the service is connected (modules, settings, the database pool,
+    the broker connection) lives as long as the process: frozen out of the cyclic collector's
+    sight, so the full collections under load no longer walk it; and young collections run every
+    GC_YOUNG_THRESHOLD allocations rather than 700, most of a message's objects being freed by
+    their reference counts before that (measured under load: the mapper spent 13 % of its CPU in
+    the collector, the exporter 9 %)."""
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     gc.freeze()
